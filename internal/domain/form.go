@@ -1,0 +1,51 @@
+package domain
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Form states and version states of protocol.md §2.
+const (
+	FormOpen   = "open"
+	FormClosed = "closed"
+
+	VersionDraft     = "draft"
+	VersionPublished = "published"
+)
+
+// Conflict policies of protocol.md §3.
+const (
+	PolicyMerge         = "merge"
+	PolicyReject        = "reject"
+	PolicyLastWriteWins = "last-write-wins"
+)
+
+// Form is one form of a project with the state that spans its versions.
+type Form struct {
+	ProjectID      string
+	ID             string
+	Title          string
+	State          string // FormOpen or FormClosed
+	CurrentVersion string // the latest published version ("" when none)
+	ClosedAt       *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Versions       []FormVersion // filled by ListForms and GetForm, without Definition
+}
+
+// FormVersion is one version of a form's definition.
+type FormVersion struct {
+	ProjectID   string
+	FormID      string
+	Version     string
+	State       string // VersionDraft or VersionPublished
+	Hash        string // sha256 hex of the canonical definition
+	Title       string
+	Policy      string
+	Shared      bool
+	Definition  json.RawMessage // canonical JSON of the whole definition
+	PublishedAt *time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}

@@ -1,0 +1,199 @@
+package domain
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the whole storage contract. Both backends implement it, and the
+// conformance suite (internal/store/storetest) checks that they behave alike.
+//
+// Errors: every method returns ErrUnavailable when the store does not answer, and
+// the sentinels its comment names; no method returns a driver error that is not
+// wrapped around one of the sentinels or an unexpected internal failure.
+type Store interface {
+	UserStore
+	ProjectStore
+	DeviceStore
+	TokenStore
+	KeyStore
+	SettingStore
+	FormStore
+	RecordStore
+	QuarantineStore
+	AuditStore
+
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	// Close releases the store. Every write acknowledged before Close is durable.
+	Close() error
+}
+
+// UserStore keeps users.
+type UserStore interface {
+	// CreateUser stores a new user. Returns ErrExists if the username is taken.
+	CreateUser(ctx context.Context, u User) error
+	// GetUser returns ErrNotFound for an unknown username.
+	GetUser(ctx context.Context, username string) (User, error)
+	// UpdateUser replaces a user's mutable fields (everything but Username and
+	// CreatedAt). Returns ErrNotFound for an unknown username.
+	UpdateUser(ctx context.Context, u User) error
+	// ListUsers returns every user ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+}
+
+// MembershipFilter selects memberships; empty fields match everything.
+type MembershipFilter struct {
+	ProjectID string
+	Username  string
+}
+
+// ProjectStore keeps projects and memberships.
+type ProjectStore interface {
+	// CreateProject returns ErrExists if the id is taken.
+	CreateProject(ctx context.Context, p Project) error
+	// GetProject returns ErrNotFound for an unknown id.
+	GetProject(ctx context.Context, id string) (Project, error)
+	// ListProjects returns every project ordered by id.
+	ListProjects(ctx context.Context) ([]Project, error)
+	// PutMembership creates or replaces the role of a user in a project.
+	PutMembership(ctx context.Context, m Membership) error
+	// GetMembership returns ErrNotFound when the user is not a member.
+	GetMembership(ctx context.Context, projectID, username string) (Membership, error)
+	// ListMemberships returns the matching memberships ordered by project, username.
+	ListMemberships(ctx context.Context, f MembershipFilter) ([]Membership, error)
+	// DeleteMembership returns ErrNotFound when the user is not a member.
+	DeleteMembership(ctx context.Context, projectID, username string) error
+}
+
+// DeviceStore keeps enrolled tablets.
+type DeviceStore interface {
+	// CreateDevice returns ErrExists if the id is taken.
+	CreateDevice(ctx context.Context, d Device) error
+	// GetDevice returns ErrNotFound for an unknown id.
+	GetDevice(ctx context.Context, id string) (Device, error)
+	// ListDevices returns a project's devices ordered by creation time.
+	ListDevices(ctx context.Context, projectID string) ([]Device, error)
+	// EnrollDevice uses an enrollment code, atomically: exactly one caller wins.
+	// It sets EnrolledAt and Info and returns the device. Returns ErrNotFound for
+	// an unknown hash, and ErrStale when the code was already used, has expired at
+	// now, or the device is revoked.
+	EnrollDevice(ctx context.Context, enrollmentHash string, info map[string]string, now time.Time) (Device, error)
+	// RevokeDevice sets RevokedAt (kept from the first revocation). Returns
+	// ErrNotFound for an unknown id.
+	RevokeDevice(ctx context.Context, id string, at time.Time) error
+}
+
+// TokenStore keeps refresh-token families and tokens.
+type TokenStore interface {
+	// CreateTokenFamily returns ErrExists if the id is taken.
+	CreateTokenFamily(ctx context.Context, f TokenFamily) error
+	// GetTokenFamily returns ErrNotFound for an unknown id.
+	GetTokenFamily(ctx context.Context, id string) (TokenFamily, error)
+	// RevokeTokenFamily sets RevokedAt (kept from the first revocation). Returns
+	// ErrNotFound for an unknown id.
+	RevokeTokenFamily(ctx context.Context, id string, at time.Time) error
+	// RevokeSubjectFamilies revokes every family of a subject and returns how many
+	// were not revoked before.
+	RevokeSubjectFamilies(ctx context.Context, subject string, at time.Time) (int, error)
+	// CreateRefreshToken returns ErrExists if the hash is taken.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// SpendRefreshToken marks a token spent, atomically: exactly one caller wins.
+	// Returns ErrNotFound for an unknown hash, and the stored token with ErrStale
+	// when it was already spent (a replay: the caller revokes its family).
+	SpendRefreshToken(ctx context.Context, hash string, at time.Time) (RefreshToken, error)
+}
+
+// KeyStore keeps JWT signing keys, shared by every server instance.
+type KeyStore interface {
+	// CreateSigningKey returns ErrExists if the id is taken.
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every key, newest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKeys sets RetiredAt on every key but keepID that has none.
+	RetireSigningKeys(ctx context.Context, keepID string, at time.Time) error
+}
+
+// SettingStore keeps small server-wide values (bootstrap markers and the like).
+type SettingStore interface {
+	// GetSetting returns ErrNotFound for an unknown key.
+	GetSetting(ctx context.Context, key string) (string, error)
+	// PutSettingIfAbsent stores value under key unless the key exists, atomically,
+	// and returns the value stored afterwards and whether this call stored it.
+	PutSettingIfAbsent(ctx context.Context, key, value string) (stored string, created bool, err error)
+}
+
+// FormStore keeps forms and their versions.
+type FormStore interface {
+	// PutFormVersion creates or replaces a draft version, creating the form (open)
+	// if it does not exist yet. created reports a new version. Returns ErrStale if
+	// that version is published (published versions are immutable).
+	PutFormVersion(ctx context.Context, v FormVersion) (created bool, err error)
+	// GetFormVersion returns ErrNotFound for an unknown form or version.
+	GetFormVersion(ctx context.Context, projectID, formID, version string) (FormVersion, error)
+	// PublishFormVersion publishes a draft, sets it as the form's current version
+	// and returns it. Publishing a published version returns it unchanged.
+	// Returns ErrNotFound for an unknown form or version.
+	PublishFormVersion(ctx context.Context, projectID, formID, version string, at time.Time) (FormVersion, error)
+	// CloseForm sets the form's state to closed (kept from the first close).
+	// Returns ErrNotFound for an unknown form.
+	CloseForm(ctx context.Context, projectID, formID string, at time.Time) error
+	// GetForm returns a form with its versions (without definitions), ordered by
+	// creation. Returns ErrNotFound for an unknown form.
+	GetForm(ctx context.Context, projectID, formID string) (Form, error)
+	// ListForms returns a project's forms ordered by id, each with its versions.
+	ListForms(ctx context.Context, projectID string) ([]Form, error)
+}
+
+// RecordStore keeps records, their revision history and the changes feed.
+//
+// The changes feed: every successful write gives the record a new Seq, larger than
+// any Seq the project's feed has handed out. A reader that pages with Changes
+// until More is false has seen every write that was acknowledged before its first
+// call, and no later page ever holds a position below a cursor already returned:
+// each backend documents why that holds with several writers at once.
+type RecordStore interface {
+	// GetRecord returns ErrNotFound for an unknown id.
+	GetRecord(ctx context.Context, projectID, id string) (Record, error)
+	// GetRecords returns the records that exist among ids, keyed by id.
+	GetRecords(ctx context.Context, projectID string, ids []string) (map[string]Record, error)
+	// WriteRecords applies conditional writes, each on its own: results[i] is nil
+	// when writes[i] was applied, ErrExists when a create found the record, ErrStale
+	// when the record's rev is not ExpectRev, ErrNotFound when an update found no
+	// record. A non-nil err means the batch failed as a whole (for example
+	// ErrUnavailable): any subset of it may have been applied, none is acknowledged,
+	// and the caller may retry (revisions are deterministic, so a retry is safe).
+	// The store sets Seq on every applied write.
+	WriteRecords(ctx context.Context, writes []RecordWrite) (results []error, err error)
+	// GetRevision returns one stored revision, ErrNotFound if unknown.
+	GetRevision(ctx context.Context, projectID, recordID, rev string) (Revision, error)
+	// ListRevisions returns a record's stored revisions, oldest first.
+	ListRevisions(ctx context.Context, projectID, recordID string) ([]Revision, error)
+	// Changes returns one page of the project's changes feed in commit order, each
+	// record in its current state, at most once per page.
+	Changes(ctx context.Context, q ChangesQuery) (ChangesPage, error)
+}
+
+// QuarantineStore keeps the pushed items that could not become records.
+type QuarantineStore interface {
+	// PutQuarantine stores an item keyed by (ProjectID, ID). A new item is stored
+	// with Attempts 1 and FirstSeen = LastSeen = item.LastSeen; an existing one gets
+	// Attempts+1, the new LastSeen and Errors, and loses ResolvedAt. Returns the
+	// stored item.
+	PutQuarantine(ctx context.Context, item QuarantineItem) (QuarantineItem, error)
+	// ListQuarantine returns unresolved items (all when includeResolved) in the
+	// order they were first seen, after the opaque cursor (""=start), and the cursor
+	// of the next page ("" when none).
+	ListQuarantine(ctx context.Context, projectID string, includeResolved bool, cursor string, limit int) (items []QuarantineItem, next string, err error)
+	// ResolveQuarantine marks every unresolved item of a record resolved.
+	ResolveQuarantine(ctx context.Context, projectID, recordID string, at time.Time) error
+}
+
+// AuditStore keeps the append-only security log.
+type AuditStore interface {
+	// AppendAudit stores an event, assigns its ID and returns it.
+	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
+	// ListAudit returns matching events newest first, after the opaque cursor
+	// (""=start), and the cursor of the next page ("" when none).
+	ListAudit(ctx context.Context, f AuditFilter, cursor string, limit int) (events []AuditEvent, next string, err error)
+}
