@@ -27,19 +27,19 @@ type Kind int
 
 // The kinds of domain errors. Their HTTP statuses are given in the comments.
 const (
-	KindInternal        Kind = iota // 500
-	KindBadRequest                  // 400
-	KindUnauthorized                // 401
-	KindForbidden                   // 403
-	KindNotFound                    // 404
-	KindConflict                    // 409
-	KindPrecondition                // 412
-	KindTooLarge                    // 413
-	KindUnsupportedType             // 415
-	KindInvalid                     // 422
-	KindPreconditionRequired        // 428
-	KindTooManyRequests             // 429
-	KindUnavailable                 // 503
+	KindInternal             Kind = iota // 500
+	KindBadRequest                       // 400
+	KindUnauthorized                     // 401
+	KindForbidden                        // 403
+	KindNotFound                         // 404
+	KindConflict                         // 409
+	KindPrecondition                     // 412
+	KindTooLarge                         // 413
+	KindUnsupportedType                  // 415
+	KindInvalid                          // 422
+	KindPreconditionRequired             // 428
+	KindTooManyRequests                  // 429
+	KindUnavailable                      // 503
 )
 
 // Finding is one problem found in a client's input, addressed by a JSON pointer.

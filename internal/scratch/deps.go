@@ -3,6 +3,7 @@ package scratch
 
 import (
 	_ "github.com/getkin/kin-openapi/openapi3filter"
+	_ "github.com/getkin/kin-openapi/routers/gorillamux"
 	_ "github.com/golang-jwt/jwt/v5"
 	_ "github.com/google/uuid"
 	_ "github.com/gorilla/mux"
@@ -12,5 +13,4 @@ import (
 	_ "github.com/xuri/excelize/v2"
 	_ "golang.org/x/crypto/argon2"
 	_ "modernc.org/sqlite"
-	_ "github.com/getkin/kin-openapi/routers/gorillamux"
 )
