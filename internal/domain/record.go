@@ -79,9 +79,11 @@ type RecordWrite struct {
 	// ExpectRev is the current revision the write is based on; "" means the record
 	// must not exist yet (a create).
 	ExpectRev string
-	// Revision is appended to the history (idempotently); nil when the write
-	// changes only metadata (review state, assignment, conflicts).
-	Revision *Revision
+	// Revisions are appended to the history, idempotently (a revision already
+	// held is left as it is): the record's new revision and, for a merge, the
+	// incoming edit's own revision too, so a replay of that edit is recognised.
+	// Empty when the write changes only metadata (review state, assignment).
+	Revisions []Revision
 }
 
 // ChangesQuery selects one page of a project's changes feed.

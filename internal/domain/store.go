@@ -185,8 +185,9 @@ type QuarantineStore interface {
 	// order they were first seen, after the opaque cursor (""=start), and the cursor
 	// of the next page ("" when none).
 	ListQuarantine(ctx context.Context, projectID string, includeResolved bool, cursor string, limit int) (items []QuarantineItem, next string, err error)
-	// ResolveQuarantine marks every unresolved item of a record resolved.
-	ResolveQuarantine(ctx context.Context, projectID, recordID string, at time.Time) error
+	// ResolveQuarantine marks every unresolved item of the given records resolved
+	// (called when records with those ids were stored).
+	ResolveQuarantine(ctx context.Context, projectID string, recordIDs []string, at time.Time) error
 }
 
 // AuditStore keeps the append-only security log.

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server. Each has an environment variable and a
+// flag; a flag beats the variable, the variable beats the default.
+type Config struct {
+	Addr             string
+	DataDir          string
+	Store            string
+	AdminPassword    string
+	LogLevel         string
+	PublicURL        string
+	KeyFile          string
+	AccessTTL        time.Duration
+	RefreshTTL       time.Duration
+	DeviceRefreshTTL time.Duration
+	EnrollmentTTL    time.Duration
+	ShutdownTimeout  time.Duration
+	MaxBodyBytes     int64
+}
+
+// flagHelp is returned for -h: print usage and exit 0.
+var flagHelp = flag.ErrHelp
+
+// setting describes one configuration entry; the README's table is written from
+// the same list.
+type setting struct {
+	env, flag, def, help string
+	bind                 func(fs *flag.FlagSet, name, def, help string)
+}
+
+func settings(c *Config) []setting {
+	str := func(p *string) func(*flag.FlagSet, string, string, string) {
+		return func(fs *flag.FlagSet, name, def, help string) { fs.StringVar(p, name, def, help) }
+	}
+	dur := func(p *time.Duration) func(*flag.FlagSet, string, string, string) {
+		return func(fs *flag.FlagSet, name, def, help string) {
+			d, _ := time.ParseDuration(def)
+			fs.DurationVar(p, name, d, help)
+		}
+	}
+	return []setting{
+		{"FIELDSYNC_ADDR", "addr", ":8080", "address to listen on", str(&c.Addr)},
+		{"FIELDSYNC_DATA_DIR", "data-dir", "./data", "directory of the embedded SQLite store and other local files", str(&c.DataDir)},
+		{"FIELDSYNC_STORE", "store", "sqlite", `"sqlite" (embedded, the default) or a mongodb:// or mongodb+srv:// URI`, str(&c.Store)},
+		{"FIELDSYNC_ADMIN_PASSWORD", "admin-password", "", "password of the admin user created on first start (random and logged once if empty)", str(&c.AdminPassword)},
+		{"FIELDSYNC_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(&c.LogLevel)},
+		{"FIELDSYNC_PUBLIC_URL", "public-url", "", "the URL clients reach this server at (used as token issuer and in links)", str(&c.PublicURL)},
+		{"FIELDSYNC_KEY_FILE", "key-file", "", "PEM file with an Ed25519 private key for signing tokens (default: a key generated at first start and kept in the store)", str(&c.KeyFile)},
+		{"FIELDSYNC_ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "lifetime of access tokens", dur(&c.AccessTTL)},
+		{"FIELDSYNC_REFRESH_TOKEN_TTL", "refresh-token-ttl", "720h", "lifetime of users' refresh tokens", dur(&c.RefreshTTL)},
+		{"FIELDSYNC_DEVICE_REFRESH_TOKEN_TTL", "device-refresh-token-ttl", "4320h", "lifetime of devices' refresh tokens, extended at every refresh", dur(&c.DeviceRefreshTTL)},
+		{"FIELDSYNC_ENROLLMENT_TTL", "enrollment-ttl", "168h", "how long a device enrollment code stays valid", dur(&c.EnrollmentTTL)},
+		{"FIELDSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests may take to finish on SIGINT/SIGTERM", dur(&c.ShutdownTimeout)},
+		{"FIELDSYNC_MAX_BODY_BYTES", "max-body-bytes", "16777216", "largest request body accepted, after decompression", func(fs *flag.FlagSet, name, def, help string) {
+			var n int64
+			fmt.Sscan(def, &n)
+			fs.Int64Var(&c.MaxBodyBytes, name, n, help)
+		}},
+	}
+}
+
+// ParseConfig reads the environment (through getenv) and then the flags in args.
+func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("fieldsync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, s := range settings(&c) {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		s.bind(fs, s.flag, def, s.help+" ($"+s.env+")")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: fieldsync [flags]\n       fieldsync keys rotate [flags]\n\nEvery flag can also be set by its environment variable.\n\n")
+		fs.PrintDefaults()
+	}
+	// Durations given in the environment are validated by the flag package too,
+	// but an unparsable environment value would silently become 0: check them.
+	for _, s := range settings(&c) {
+		if v := getenv(s.env); v != "" && strings.HasSuffix(s.env, "_TTL") {
+			if _, err := time.ParseDuration(v); err != nil {
+				return c, fmt.Errorf("%s: %q is not a duration (like 15m or 720h)", s.env, v)
+			}
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, flagHelp
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings that have a closed set of values.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Store != "sqlite" && !strings.HasPrefix(c.Store, "mongodb://") && !strings.HasPrefix(c.Store, "mongodb+srv://") {
+		errs = append(errs, fmt.Errorf("store: %q is neither \"sqlite\" nor a mongodb:// URI", redactURI(c.Store)))
+	}
+	for name, d := range map[string]time.Duration{"access-token-ttl": c.AccessTTL, "refresh-token-ttl": c.RefreshTTL, "device-refresh-token-ttl": c.DeviceRefreshTTL, "enrollment-ttl": c.EnrollmentTTL} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", name))
+		}
+	}
+	if c.MaxBodyBytes < 1<<20 {
+		errs = append(errs, errors.New("max-body-bytes must be at least 1048576"))
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log-level: %q is not one of debug, info, warn, error", s)
+	}
+	return l, nil
+}
+
+// redactURI hides the password of a connection URI so it can be logged.
+func redactURI(s string) string {
+	at := strings.LastIndex(s, "@")
+	scheme := strings.Index(s, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return s
+	}
+	userinfo := s[scheme+3 : at]
+	if i := strings.Index(userinfo, ":"); i >= 0 {
+		return s[:scheme+3] + userinfo[:i] + ":xxxxx" + s[at:]
+	}
+	return s
+}
+
+// newLogger makes the JSON logger of the server.
+func newLogger(w io.Writer, level string) *slog.Logger {
+	l, _ := parseLevel(level)
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}

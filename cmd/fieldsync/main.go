@@ -1,0 +1,214 @@
+// Command fieldsync is the sync server: it serves the v1 protocol to tablets, the
+// fsctl command-line client and analysts' scripts, on an embedded SQLite store by
+// default or on MongoDB.
+//
+// Usage:
+//
+//	fieldsync [flags]              run the server
+//	fieldsync keys rotate [flags]  make a new token signing key; older keys keep
+//	                               verifying the tokens they signed until those expire
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/httpapi"
+	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/store/mongo"
+	"github.com/fieldsync/fieldsync/internal/store/sqlite"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// run is main without the process around it, so tests can call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	rotate := len(args) >= 2 && args[0] == "keys" && args[1] == "rotate"
+	if rotate {
+		args = args[2:]
+	}
+	cfg, err := ParseConfig(args, getenv, stderr)
+	if errors.Is(err, flagHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "fieldsync:", err)
+		return 2
+	}
+	m := NewMain(cfg, stderr)
+	if rotate {
+		err = m.RotateKeys(ctx)
+	} else {
+		err = m.Run(ctx)
+	}
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		m.Logger.Error("fieldsync stopped", "error", err.Error())
+		return 1
+	}
+	return 0
+}
+
+// Main is the running program: its configuration, store and HTTP server.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	Store  domain.Store
+	Server *http.Server
+
+	// Listener is set once Run listens; tests read its address.
+	Listener net.Listener
+	// Ready is closed once Run serves requests.
+	Ready chan struct{}
+}
+
+// NewMain makes a Main that logs to w.
+func NewMain(cfg Config, w io.Writer) *Main {
+	return &Main{Config: cfg, Logger: newLogger(w, cfg.LogLevel), Ready: make(chan struct{})}
+}
+
+// OpenStore opens the store the configuration names.
+func (m *Main) OpenStore(ctx context.Context) (domain.Store, error) {
+	if m.Config.Store == "sqlite" || m.Config.Store == "" {
+		path := filepath.Join(m.Config.DataDir, "fieldsync.db")
+		m.Logger.Info("opening store", "store", "sqlite", "path", path)
+		return sqlite.Open(ctx, path)
+	}
+	m.Logger.Info("opening store", "store", "mongodb", "uri", redactURI(m.Config.Store))
+	return mongo.Open(ctx, mongo.Config{URI: m.Config.Store, Logger: m.Logger})
+}
+
+// Run opens the store, bootstraps it, serves until ctx ends (SIGINT/SIGTERM), then
+// lets in-flight requests finish. The store is closed by Close.
+func (m *Main) Run(ctx context.Context) error {
+	st, err := m.OpenStore(ctx)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Store = httpapi.Instrument(st, reg)
+
+	ids, err := identity.New(ctx, m.identityConfig())
+	if err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	generated, err := ids.Bootstrap(ctx, m.Config.AdminPassword)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if generated != "" {
+		// Printed once, on the first start of an empty store, so the operator can
+		// log in; it is never logged again.
+		m.Logger.Warn("created user admin with a generated password; change it after logging in", "username", "admin", "password", generated)
+	}
+
+	h, err := httpapi.New(httpapi.Config{
+		Store:         m.Store,
+		Logger:        m.Logger,
+		MaxBodyBytes:  m.Config.MaxBodyBytes,
+		Registry:      reg,
+		Authenticator: ids,
+		Identity:      ids,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return err
+	}
+	m.Listener = ln
+	m.Server = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- m.Server.Serve(ln) }()
+	m.Logger.Info("fieldsync listening", "addr", ln.Addr().String())
+	close(m.Ready)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	m.Logger.Info("shutting down: waiting for in-flight requests", "timeout", m.Config.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	if err := m.Server.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// RotateKeys makes a new signing key in the store (fieldsync keys rotate).
+func (m *Main) RotateKeys(ctx context.Context) error {
+	st, err := m.OpenStore(ctx)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	m.Store = st
+	ids, err := identity.New(ctx, m.identityConfig())
+	if err != nil {
+		return err
+	}
+	kid, err := ids.RotateKeys(ctx)
+	if err != nil {
+		return err
+	}
+	m.Logger.Info("signing key rotated", "kid", kid)
+	return nil
+}
+
+func (m *Main) identityConfig() identity.Config {
+	iss := "fieldsync"
+	if m.Config.PublicURL != "" {
+		iss = strings.TrimRight(m.Config.PublicURL, "/")
+	}
+	return identity.Config{
+		Store:            m.Store,
+		Logger:           m.Logger,
+		Issuer:           iss,
+		AccessTTL:        m.Config.AccessTTL,
+		RefreshTTL:       m.Config.RefreshTTL,
+		DeviceRefreshTTL: m.Config.DeviceRefreshTTL,
+		EnrollmentTTL:    m.Config.EnrollmentTTL,
+		KeyFile:          m.Config.KeyFile,
+	}
+}
+
+// Close closes the store after the server stopped.
+func (m *Main) Close() error {
+	if m.Store == nil {
+		return nil
+	}
+	return m.Store.Close()
+}
