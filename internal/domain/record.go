@@ -36,6 +36,11 @@ type Record struct {
 	// Seq is the record's position in its project's changes feed, assigned by the
 	// store on every write. Callers never set it.
 	Seq int64
+	// Version counts the writes of the record: the store sets it to 1 on create
+	// and adds 1 on every write. Writes that keep the revision (review, assignment,
+	// a conflict entry) are made conditional on it, since the rev alone would not
+	// tell two of them apart.
+	Version int64
 }
 
 // Conflict is one clash kept on a record for an analyst to settle. For a field
@@ -79,6 +84,10 @@ type RecordWrite struct {
 	// ExpectRev is the current revision the write is based on; "" means the record
 	// must not exist yet (a create).
 	ExpectRev string
+	// ExpectVersion, when not 0, must equal the record's Version as well (an
+	// update only): a write based on a state that another write changed since
+	// is refused with ErrStale even when the rev is the same.
+	ExpectVersion int64
 	// Revisions are appended to the history, idempotently (a revision already
 	// held is left as it is): the record's new revision and, for a merge, the
 	// incoming edit's own revision too, so a replay of that edit is recognised.

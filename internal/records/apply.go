@@ -1,0 +1,223 @@
+package records
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/syncer"
+)
+
+// applyRound decides and writes the items of one round (each names a distinct
+// record), retrying the items whose record moved on in between.
+func (s *Service) applyRound(ctx context.Context, c Caller, projectID string, round []*item, now time.Time) error {
+	live := round
+	for attempt := 1; len(live) > 0; attempt++ {
+		if attempt > maxAttempts {
+			return &domain.Error{Kind: domain.KindUnavailable, Code: "busy", Title: "Records are being written by others; try again", RetryAfter: time.Second}
+		}
+		ids := make([]string, len(live))
+		for i, it := range live {
+			ids[i] = it.sub.ID
+		}
+		current, err := s.store.GetRecords(ctx, projectID, ids)
+		if err != nil {
+			return err
+		}
+		var writes []domain.RecordWrite
+		var writers []*item
+		for _, it := range live {
+			var cur *domain.Record
+			if r, ok := current[it.sub.ID]; ok {
+				cur = &r
+			}
+			w, err := s.decide(ctx, c, projectID, it, cur, now)
+			if err != nil {
+				return err
+			}
+			if w != nil {
+				writes = append(writes, *w)
+				writers = append(writers, it)
+			}
+		}
+		if len(writes) == 0 {
+			return nil
+		}
+		results, err := s.store.WriteRecords(ctx, writes)
+		if err != nil {
+			return err
+		}
+		live = live[:0:0]
+		for i, it := range writers {
+			switch {
+			case results[i] == nil:
+				it.done = true
+				if it.res.Current != nil {
+					rec := writes[i].Record
+					it.res.Current = &rec
+				}
+			case errors.Is(results[i], domain.ErrExists), errors.Is(results[i], domain.ErrStale), errors.Is(results[i], domain.ErrNotFound):
+				// Another writer got there first: decide again on what it wrote.
+				it.res = Result{ID: it.sub.ID}
+				live = append(live, it)
+			default:
+				return results[i]
+			}
+		}
+	}
+	return nil
+}
+
+// decide works out what one item does to its record (cur is nil when there is
+// none). It fills it.res and returns the write to make, or nil when the item
+// needs no write (unchanged, forbidden, rejected).
+func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *item, cur *domain.Record, now time.Time) (*domain.RecordWrite, error) {
+	in := &it.sub
+	parent := ""
+	if in.BaseRev != nil {
+		parent = *in.BaseRev
+	}
+	inRev, err := syncer.NewRev(parent, it.canonical, in.Deleted)
+	if err != nil {
+		return nil, err
+	}
+	fv := it.fv
+	incoming := domain.Revision{
+		ProjectID: projectID, RecordID: in.ID, Rev: inRev, Parent: parent, Deleted: in.Deleted,
+		Data: it.canonical, FormVersion: in.FormVersion, ClientModifiedAt: in.ClientModifiedAt.UTC().Truncate(time.Millisecond),
+		CreatedBy: c.Principal.Subject, DeviceID: c.Principal.DeviceID, CreatedAt: now,
+	}
+
+	if cur == nil {
+		if fv.Form.State == domain.FormClosed {
+			it.reject(domain.Finding{Path: "/form", Keyword: "closed", Message: fmt.Sprintf("form %q is closed: it takes no new records", in.Form)})
+			return nil, nil
+		}
+		rec := domain.Record{
+			ProjectID: projectID, ID: in.ID, FormID: in.Form, FormVersion: in.FormVersion,
+			Rev: inRev, Deleted: in.Deleted, Data: it.canonical,
+			CreatedBy: c.Principal.Subject, DeviceID: c.Principal.DeviceID,
+			ClientModifiedAt: incoming.ClientModifiedAt, CreatedAt: now, UpdatedAt: now,
+			ReviewState: domain.ReviewReceived, Shared: fv.Version.Shared,
+			Attachments: in.Attachments,
+		}
+		it.res.Status, it.res.Rev = StatusCreated, inRev
+		it.res.MissingAttachments = missing(in.Attachments)
+		return &domain.RecordWrite{Record: rec, Revisions: []domain.Revision{incoming}}, nil
+	}
+
+	if !c.canSee(*cur) {
+		it.res.Status = StatusForbidden
+		it.res.Errors = []domain.Finding{{Path: "/id", Keyword: "forbidden", Message: "this record belongs to someone else"}}
+		it.done = true
+		return nil, nil
+	}
+	if cur.FormID != in.Form {
+		it.reject(domain.Finding{Path: "/form", Keyword: "mismatch", Message: fmt.Sprintf("record %s belongs to form %q", in.ID, cur.FormID)})
+		return nil, nil
+	}
+	if cur.Rev == inRev {
+		it.res.Status, it.res.Rev, it.done = StatusUnchanged, cur.Rev, true
+		return nil, nil
+	}
+
+	next := *cur
+	next.FormVersion = in.FormVersion
+	next.DeviceID = c.Principal.DeviceID
+	next.UpdatedAt = now
+	next.Attachments = mergeAttachments(cur.Attachments, in.Attachments)
+	it.res.MissingAttachments = missing(in.Attachments)
+
+	if parent == cur.Rev {
+		next.Rev, next.Data, next.Deleted = inRev, it.canonical, in.Deleted
+		next.ClientModifiedAt = incoming.ClientModifiedAt
+		it.res.Status, it.res.Rev = StatusUpdated, inRev
+		return &domain.RecordWrite{Record: next, ExpectRev: cur.Rev, ExpectVersion: cur.Version, Revisions: []domain.Revision{incoming}}, nil
+	}
+
+	// A stale base. A replay of an edit that was already merged or kept as a
+	// conflict finds its own revision in the history.
+	if _, err := s.store.GetRevision(ctx, projectID, in.ID, inRev); err == nil {
+		it.res.Status, it.res.Rev, it.done = StatusUnchanged, cur.Rev, true
+		return nil, nil
+	} else if !errors.Is(err, domain.ErrNotFound) {
+		return nil, err
+	}
+	var base *syncer.Side
+	if parent != "" {
+		b, err := s.store.GetRevision(ctx, projectID, in.ID, parent)
+		switch {
+		case err == nil:
+			base = &syncer.Side{Rev: b.Rev, Data: b.Data, Deleted: b.Deleted, ClientModifiedAt: b.ClientModifiedAt, DeviceID: b.DeviceID, By: b.CreatedBy}
+		case errors.Is(err, domain.ErrNotFound):
+		default:
+			return nil, err
+		}
+	}
+	out, err := syncer.Resolve(syncer.ResolveInput{
+		Policy:   fv.Version.Policy,
+		Base:     base,
+		Current:  syncer.Side{Rev: cur.Rev, Data: cur.Data, Deleted: cur.Deleted, ClientModifiedAt: cur.ClientModifiedAt, DeviceID: cur.DeviceID, By: cur.CreatedBy},
+		Incoming: syncer.Side{Rev: inRev, Data: it.canonical, Deleted: in.Deleted, ClientModifiedAt: incoming.ClientModifiedAt, DeviceID: c.Principal.DeviceID, By: c.Principal.Subject},
+	})
+	if err != nil {
+		return nil, err
+	}
+	revs := []domain.Revision{incoming}
+	next.Conflicts = append(append([]domain.Conflict(nil), cur.Conflicts...), out.Conflicts...)
+	if out.Apply {
+		mergedRev, err := syncer.NewRev(cur.Rev, out.Data, out.Deleted)
+		if err != nil {
+			return nil, err
+		}
+		next.Rev, next.Data, next.Deleted = mergedRev, out.Data, out.Deleted
+		if incoming.ClientModifiedAt.After(cur.ClientModifiedAt) {
+			next.ClientModifiedAt = incoming.ClientModifiedAt
+		}
+		revs = append(revs, domain.Revision{
+			ProjectID: projectID, RecordID: in.ID, Rev: mergedRev, Parent: cur.Rev, Deleted: out.Deleted,
+			Data: out.Data, FormVersion: in.FormVersion, ClientModifiedAt: next.ClientModifiedAt,
+			CreatedBy: c.Principal.Subject, DeviceID: c.Principal.DeviceID, CreatedAt: now,
+		})
+	} else {
+		// Nothing applied: the record keeps its data and revision, and gains the
+		// conflict entry (a metadata write that also moves it in the feed).
+		next.FormVersion = cur.FormVersion
+		next.DeviceID = cur.DeviceID
+	}
+	it.res.Status, it.res.Rev = out.Status, next.Rev
+	it.res.Current = &next
+	return &domain.RecordWrite{Record: next, ExpectRev: cur.Rev, ExpectVersion: cur.Version, Revisions: revs}, nil
+}
+
+// missing lists the declared attachments the server does not hold yet. Until
+// uploads are served every declared file is missing; the record is stored all
+// the same.
+func missing(atts []domain.Attachment) []string {
+	var out []string
+	for _, a := range atts {
+		out = append(out, a.Name)
+	}
+	return out
+}
+
+// mergeAttachments keeps every attachment a record ever declared, the newest
+// declaration of a name winning.
+func mergeAttachments(old, add []domain.Attachment) []domain.Attachment {
+	if len(add) == 0 {
+		return old
+	}
+	out := append([]domain.Attachment(nil), add...)
+	names := map[string]bool{}
+	for _, a := range add {
+		names[a.Name] = true
+	}
+	for _, a := range old {
+		if !names[a.Name] {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -1,0 +1,385 @@
+package records
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/syncer"
+)
+
+// Push statuses of protocol.md §3.
+const (
+	StatusCreated   = "created"
+	StatusUpdated   = "updated"
+	StatusUnchanged = "unchanged"
+	StatusMerged    = "merged"
+	StatusConflict  = "conflict"
+	StatusRejected  = "rejected"
+	StatusForbidden = "forbidden"
+)
+
+// Limits of one push.
+const (
+	MaxPushItems = 1000
+	MaxPullLimit = 1000
+	// DefaultPullLimit is the page size when the client names none.
+	DefaultPullLimit = 100
+	// maxAttempts bounds the retries of an item whose record moved on between
+	// reading and writing it (a concurrent writer on another instance).
+	maxAttempts = 8
+)
+
+// Validator checks a record's data against a compiled form schema.
+type Validator interface {
+	// ValidateJSON returns every finding (JSON pointers relative to the data);
+	// none when the data is valid.
+	ValidateJSON(data []byte) []domain.Finding
+}
+
+// FormVersion is what a push needs of one form version.
+type FormVersion struct {
+	Form      domain.Form
+	Version   domain.FormVersion
+	Validator Validator
+}
+
+// Forms finds form versions and their compiled schemas.
+type Forms interface {
+	// LookupVersion returns the form, the version and its compiled schema.
+	// Returns domain.ErrNotFound for an unknown form or version.
+	LookupVersion(ctx context.Context, projectID, formID, version string) (FormVersion, error)
+}
+
+// Config wires a Service.
+type Config struct {
+	Store  domain.Store
+	Forms  Forms
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Service is the sync service.
+type Service struct {
+	store  domain.Store
+	forms  Forms
+	log    *slog.Logger
+	now    func() time.Time
+	workers int
+}
+
+// New makes a Service.
+func New(cfg Config) *Service {
+	s := &Service{store: cfg.Store, forms: cfg.Forms, log: cfg.Logger, now: cfg.Now, workers: runtime.GOMAXPROCS(0)}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// Caller is who pushes or pulls and in which role.
+type Caller struct {
+	Principal domain.Principal
+	Role      domain.Role // the caller's role in the project ("" for a global admin who is not a member)
+}
+
+// subjects are the names a record can carry in created_by or assigned_to for
+// this caller; nil when the caller sees every record of the project.
+func (c Caller) subjects() []string {
+	if c.Role != domain.RoleEnumerator || c.Principal.Admin {
+		return nil
+	}
+	return []string{c.Principal.Subject}
+}
+
+// canSee reports whether the caller may see (and so write) the record.
+func (c Caller) canSee(r domain.Record) bool {
+	subs := c.subjects()
+	if subs == nil || r.Shared {
+		return true
+	}
+	for _, sub := range subs {
+		if r.CreatedBy == sub {
+			return true
+		}
+		for _, a := range r.AssignedTo {
+			if a == sub {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Submission is one pushed item.
+type Submission struct {
+	ID               string
+	Form             string
+	FormVersion      string
+	BaseRev          *string
+	ClientModifiedAt time.Time
+	Deleted          bool
+	Data             json.RawMessage
+	Attachments      []domain.Attachment
+	// Raw is the item as the client sent it, kept in quarantine when rejected.
+	Raw json.RawMessage
+}
+
+// Result is the outcome of one pushed item.
+type Result struct {
+	ID                 string
+	Status             string
+	Rev                string
+	Errors             []domain.Finding
+	Current            *domain.Record // for merged and conflict
+	MissingAttachments []string
+}
+
+// item is a submission on its way through a push.
+type item struct {
+	idx       int
+	sub       Submission
+	canonical []byte // canonical data
+	fv        *FormVersion
+	res       Result
+	done      bool
+	attempts  int
+	quarantine bool
+}
+
+// Push applies an outbox. One item's failure never fails the others: each ends
+// created, updated, unchanged, merged, conflict (kept on the record), rejected
+// (kept in quarantine) or forbidden. A non-nil error means the store failed and
+// nothing of the batch is acknowledged; a retry of the same batch is safe.
+func (s *Service) Push(ctx context.Context, c Caller, projectID string, subs []Submission) ([]Result, error) {
+	if len(subs) > MaxPushItems {
+		return nil, &domain.Error{Kind: domain.KindTooLarge, Code: "too_many_items",
+			Title: fmt.Sprintf("A push holds at most %d items", MaxPushItems), Detail: fmt.Sprintf("this one holds %d", len(subs))}
+	}
+	now := s.clock()
+	items := make([]*item, len(subs))
+	for i := range subs {
+		items[i] = &item{idx: i, sub: subs[i], res: Result{ID: subs[i].ID}}
+	}
+	if err := s.prepare(ctx, c, projectID, items); err != nil {
+		return nil, err
+	}
+	// Items naming the same record apply in order: the k-th occurrence of an id
+	// goes in round k, after the earlier rounds committed.
+	for _, round := range rounds(items) {
+		if err := s.applyRound(ctx, c, projectID, round, now); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.keepRejected(ctx, c, projectID, items, now); err != nil {
+		return nil, err
+	}
+	var created []string
+	out := make([]Result, len(items))
+	for i, it := range items {
+		out[i] = it.res
+		if it.res.Status == StatusCreated || it.res.Status == StatusUpdated || it.res.Status == StatusMerged {
+			created = append(created, it.sub.ID)
+		}
+	}
+	if len(created) > 0 {
+		if err := s.store.ResolveQuarantine(ctx, projectID, created, now); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// reject marks an item rejected with findings; it goes to quarantine.
+func (it *item) reject(findings ...domain.Finding) {
+	it.res.Status = StatusRejected
+	it.res.Errors = findings
+	it.done = true
+	it.quarantine = true
+}
+
+// prepare checks each item's shape, form and data, and canonicalises the data.
+// Validation is spread over the cores: it is the costliest step of a push.
+func (s *Service) prepare(ctx context.Context, c Caller, projectID string, items []*item) error {
+	type fvKey struct{ form, version string }
+	fvs := map[fvKey]*FormVersion{}
+	fvErr := map[fvKey]error{}
+	for _, it := range items {
+		sub := &it.sub
+		if f := checkShape(sub); f != nil {
+			it.reject(f...)
+			continue
+		}
+		k := fvKey{sub.Form, sub.FormVersion}
+		if _, seen := fvs[k]; !seen {
+			if _, failed := fvErr[k]; !failed {
+				fv, err := s.forms.LookupVersion(ctx, projectID, sub.Form, sub.FormVersion)
+				switch {
+				case err == nil:
+					fvs[k] = &fv
+				case errors.Is(err, domain.ErrNotFound):
+					fvErr[k] = err
+				default:
+					return err
+				}
+			}
+		}
+		fv := fvs[k]
+		if fv == nil {
+			it.reject(domain.Finding{Path: "/form_version", Keyword: "unknown_form", Message: fmt.Sprintf("form %q version %q is not known in this project", sub.Form, sub.FormVersion)})
+			continue
+		}
+		if fv.Version.State != domain.VersionPublished {
+			it.reject(domain.Finding{Path: "/form_version", Keyword: "unpublished", Message: fmt.Sprintf("form %q version %q is not published", sub.Form, sub.FormVersion)})
+			continue
+		}
+		it.fv = fv
+	}
+	// Validate and canonicalise in parallel.
+	var wg sync.WaitGroup
+	next := make(chan *item)
+	for w := 0; w < s.workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range next {
+				validate(it)
+			}
+		}()
+	}
+	for _, it := range items {
+		if !it.done {
+			next <- it
+		}
+	}
+	close(next)
+	wg.Wait()
+	return nil
+}
+
+func validate(it *item) {
+	data := it.sub.Data
+	if it.sub.Deleted && len(data) == 0 {
+		data = json.RawMessage("{}")
+	}
+	canon, err := syncer.Canonical(data)
+	if err != nil {
+		it.reject(domain.Finding{Path: "/data", Keyword: "json", Message: err.Error()})
+		return
+	}
+	if len(canon) == 0 || canon[0] != '{' {
+		it.reject(domain.Finding{Path: "/data", Keyword: "type", Message: "data must be a JSON object"})
+		return
+	}
+	// A tombstone is not checked against the schema: deleting a record must
+	// work even when its last data no longer fits a newer version.
+	if !it.sub.Deleted {
+		if f := it.fv.Validator.ValidateJSON(canon); len(f) > 0 {
+			for i := range f {
+				f[i].Path = "/data" + f[i].Path
+			}
+			it.reject(f...)
+			return
+		}
+	}
+	it.canonical = canon
+}
+
+// checkShape checks what the protocol requires of every item.
+func checkShape(sub *Submission) []domain.Finding {
+	var f []domain.Finding
+	if u, err := uuid.Parse(sub.ID); err != nil || len(sub.ID) != 36 {
+		f = append(f, domain.Finding{Path: "/id", Keyword: "format", Message: "id must be a UUID made by the client (like 3f0c5c1e-9a7b-4c1d-8e2f-0a1b2c3d4e5f)"})
+	} else {
+		sub.ID = u.String() // lower case: one record per UUID whatever the case
+	}
+	if sub.Form == "" {
+		f = append(f, domain.Finding{Path: "/form", Keyword: "required", Message: "form is required"})
+	}
+	if sub.FormVersion == "" {
+		f = append(f, domain.Finding{Path: "/form_version", Keyword: "required", Message: "form_version is required"})
+	}
+	if !sub.Deleted && len(sub.Data) == 0 {
+		f = append(f, domain.Finding{Path: "/data", Keyword: "required", Message: "data is required"})
+	}
+	if sub.BaseRev != nil {
+		if _, _, err := syncer.ParseRev(*sub.BaseRev); err != nil {
+			f = append(f, domain.Finding{Path: "/base_rev", Keyword: "format", Message: "base_rev must be null or a revision like 2-9c1f…"})
+		}
+	}
+	return f
+}
+
+// rounds groups the live items so that each round names a record at most once,
+// keeping the order of the items that name the same record.
+func rounds(items []*item) [][]*item {
+	var out [][]*item
+	seen := map[string]int{}
+	for _, it := range items {
+		if it.done {
+			continue
+		}
+		k := seen[it.sub.ID]
+		seen[it.sub.ID] = k + 1
+		if k == len(out) {
+			out = append(out, nil)
+		}
+		out[k] = append(out[k], it)
+	}
+	return out
+}
+
+// quarantineID identifies a distinct rejected item: the same item pushed again is
+// one entry with more attempts, not a new entry.
+func quarantineID(raw []byte) string {
+	canon, err := syncer.Canonical(raw)
+	if err != nil {
+		canon = raw
+	}
+	h := sha256.Sum256(canon)
+	return hex.EncodeToString(h[:16])
+}
+
+// keepRejected stores every rejected item in the project's quarantine.
+func (s *Service) keepRejected(ctx context.Context, c Caller, projectID string, items []*item, now time.Time) error {
+	for _, it := range items {
+		if !it.quarantine {
+			continue
+		}
+		raw := it.sub.Raw
+		if len(raw) == 0 {
+			raw, _ = json.Marshal(it.sub)
+		}
+		_, err := s.store.PutQuarantine(ctx, domain.QuarantineItem{
+			ProjectID:   projectID,
+			ID:          quarantineID(raw),
+			RecordID:    it.sub.ID,
+			FormID:      it.sub.Form,
+			FormVersion: it.sub.FormVersion,
+			Submission:  raw,
+			Errors:      it.res.Errors,
+			SubmittedBy: c.Principal.Subject,
+			DeviceID:    c.Principal.DeviceID,
+			LastSeen:    now,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
