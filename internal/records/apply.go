@@ -145,45 +145,48 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 	} else if !errors.Is(err, domain.ErrNotFound) {
 		return nil, err
 	}
-	var base *syncer.Side
+	rin := syncer.ResolveInput{
+		Policy:   fv.Version.Policy,
+		Base:     syncer.Version{Rev: parent},
+		Current:  syncer.Version{Rev: cur.Rev, Data: cur.Data, Deleted: cur.Deleted, ClientModifiedAt: cur.ClientModifiedAt, DeviceID: cur.DeviceID, By: cur.CreatedBy},
+		Incoming: syncer.Version{Rev: inRev, Data: it.canonical, Deleted: in.Deleted, ClientModifiedAt: incoming.ClientModifiedAt, DeviceID: c.Principal.DeviceID, By: c.Principal.Subject},
+	}
 	if parent != "" {
 		b, err := s.store.GetRevision(ctx, projectID, in.ID, parent)
 		switch {
 		case err == nil:
-			base = &syncer.Side{Rev: b.Rev, Data: b.Data, Deleted: b.Deleted, ClientModifiedAt: b.ClientModifiedAt, DeviceID: b.DeviceID, By: b.CreatedBy}
+			rin.Base = syncer.Version{Rev: b.Rev, Data: b.Data, Deleted: b.Deleted, ClientModifiedAt: b.ClientModifiedAt, DeviceID: b.DeviceID, By: b.CreatedBy}
 		case errors.Is(err, domain.ErrNotFound):
+			rin.BaseMissing = true
 		default:
 			return nil, err
 		}
 	}
-	out, err := syncer.Resolve(syncer.ResolveInput{
-		Policy:   fv.Version.Policy,
-		Base:     base,
-		Current:  syncer.Side{Rev: cur.Rev, Data: cur.Data, Deleted: cur.Deleted, ClientModifiedAt: cur.ClientModifiedAt, DeviceID: cur.DeviceID, By: cur.CreatedBy},
-		Incoming: syncer.Side{Rev: inRev, Data: it.canonical, Deleted: in.Deleted, ClientModifiedAt: incoming.ClientModifiedAt, DeviceID: c.Principal.DeviceID, By: c.Principal.Subject},
-	})
+	out, err := syncer.Resolve(rin)
 	if err != nil {
 		return nil, err
 	}
+	if !out.Applied && len(out.Conflicts) == 0 {
+		// The edit changed nothing, or made what the record already holds.
+		it.res.Status, it.res.Rev, it.done = out.Status, cur.Rev, true
+		it.res.Current = cur
+		return nil, nil
+	}
 	revs := []domain.Revision{incoming}
 	next.Conflicts = append(append([]domain.Conflict(nil), cur.Conflicts...), out.Conflicts...)
-	if out.Apply {
-		mergedRev, err := syncer.NewRev(cur.Rev, out.Data, out.Deleted)
-		if err != nil {
-			return nil, err
-		}
-		next.Rev, next.Data, next.Deleted = mergedRev, out.Data, out.Deleted
+	if out.Applied {
+		next.Rev, next.Data, next.Deleted = out.Rev, out.Data, out.Deleted
 		if incoming.ClientModifiedAt.After(cur.ClientModifiedAt) {
 			next.ClientModifiedAt = incoming.ClientModifiedAt
 		}
 		revs = append(revs, domain.Revision{
-			ProjectID: projectID, RecordID: in.ID, Rev: mergedRev, Parent: cur.Rev, Deleted: out.Deleted,
+			ProjectID: projectID, RecordID: in.ID, Rev: out.Rev, Parent: cur.Rev, Deleted: out.Deleted,
 			Data: out.Data, FormVersion: in.FormVersion, ClientModifiedAt: next.ClientModifiedAt,
 			CreatedBy: c.Principal.Subject, DeviceID: c.Principal.DeviceID, CreatedAt: now,
 		})
 	} else {
 		// Nothing applied: the record keeps its data and revision, and gains the
-		// conflict entry (a metadata write that also moves it in the feed).
+		// conflict entry (a write that also moves it in the feed).
 		next.FormVersion = cur.FormVersion
 		next.DeviceID = cur.DeviceID
 	}

@@ -1,0 +1,226 @@
+package httpapi
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/store/sqlite"
+)
+
+// How to test a route: start a server with newTestServer (a real Server, real
+// middleware, a real SQLite store in t.TempDir()), send requests with ts.do or
+// ts.get (or an api.Client from ts.apiClient), and assert on the answer. Every
+// exchange is validated against openapi.yaml by checkResponse, error answers
+// included, so a test fails when the route and the spec disagree. Routes that
+// exist only for a test are registered with withRoutes under /_test/.
+
+// testServer is a real Server on a real SQLite store in a temp dir, served on a
+// random port.
+type testServer struct {
+	*httptest.Server
+	srv   *Server
+	store domain.Store
+	reg   *prometheus.Registry
+	logs  *syncBuffer
+}
+
+// testOption adjusts a test server before it starts serving.
+type testOption func(*testSetup)
+
+type testSetup struct {
+	cfg    Config
+	routes []func(s *Server)
+}
+
+// withConfig changes the Config given to New.
+func withConfig(f func(*Config)) testOption {
+	return func(ts *testSetup) { f(&ts.cfg) }
+}
+
+// withRoutes registers test-only routes after New and before serving. They live
+// under /_test/ only; the spec check of checkResponse knows that prefix, and no
+// test-only route exists in production routing.
+func withRoutes(f func(s *Server)) testOption {
+	return func(ts *testSetup) { ts.routes = append(ts.routes, f) }
+}
+
+// newTestServer starts a Server on a fresh SQLite store and closes both when the
+// test ends. The log goes to a buffer tests can search (ts.logs).
+func newTestServer(t testing.TB, opts ...testOption) *testServer {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "fieldsync.db"))
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	logs := &syncBuffer{}
+	setup := &testSetup{cfg: Config{
+		Store:    Instrument(st, reg),
+		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Registry: reg,
+	}}
+	for _, o := range opts {
+		o(setup)
+	}
+	srv, err := New(setup.cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	for _, f := range setup.routes {
+		f(srv)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		hs.Close()
+		// Closing twice (tests that close the store themselves) is harmless.
+		_ = st.Close()
+	})
+	return &testServer{Server: hs, srv: srv, store: st, reg: reg, logs: logs}
+}
+
+// newRequest builds a request to the test server. body may be nil, a string, a
+// []byte or an io.Reader (streamed: no GetBody, so its body is not validated).
+func (ts *testServer) newRequest(t testing.TB, method, path string, body any) *http.Request {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	case io.Reader:
+		r = b
+	default:
+		t.Fatalf("newRequest: body of type %T", body)
+	}
+	req, err := http.NewRequest(method, ts.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// do sends req without transparent decompression (so tests see what went over
+// the wire), validates request and answer against openapi.yaml, and returns the
+// answer with its body read: raw as sent, and decoded (gunzipped) for assertions.
+func (ts *testServer) do(t testing.TB, req *http.Request) (resp *http.Response, body []byte) {
+	t.Helper()
+	resp, err := rawClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	checkResponse(t, req, resp)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	return resp, decodeBody(t, resp.Header, raw)
+}
+
+// get is do for a GET without body.
+func (ts *testServer) get(t testing.TB, path string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req := ts.newRequest(t, http.MethodGet, path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return ts.do(t, req)
+}
+
+// rawClient does not add Accept-Encoding nor decompress, unlike the default
+// transport, so tests control and observe compression.
+var rawClient = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+
+// decodeBody returns the body as the server meant it: gunzipped when it was
+// sent with Content-Encoding gzip.
+func decodeBody(t testing.TB, h http.Header, raw []byte) []byte {
+	t.Helper()
+	if h.Get("Content-Encoding") != "gzip" {
+		return raw
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("answer is not valid gzip: %v", err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("answer is not valid gzip: %v", err)
+	}
+	return plain
+}
+
+// syncBuffer is a log sink that many request goroutines may write at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// staticAuth is a test Authenticator: a fixed table of tokens. It stands in for
+// the identity service, whose own tests cover real tokens; here only the rules
+// are under test, against the real store's memberships.
+type staticAuth map[string]domain.Principal
+
+func (a staticAuth) Authenticate(_ context.Context, token string) (domain.Principal, error) {
+	if token == "store-down" {
+		return domain.Principal{}, domain.ErrUnavailable
+	}
+	p, ok := a[token]
+	if !ok {
+		return domain.Principal{}, &domain.Error{Kind: domain.KindUnauthorized, Code: "invalid_token", Title: "bad token"}
+	}
+	return p, nil
+}
+
+// apiClient returns an api.Client for the test server whose every exchange is
+// validated against openapi.yaml by checkResponse.
+func (ts *testServer) apiClient(t testing.TB, opts ...api.Option) *api.Client {
+	t.Helper()
+	hc := &http.Client{Transport: checkingTransport{t: t, base: http.DefaultTransport}}
+	c, err := api.NewClient(ts.URL, append([]api.Option{api.WithHTTPClient(hc)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// checkingTransport validates each exchange against openapi.yaml.
+type checkingTransport struct {
+	t    testing.TB
+	base http.RoundTripper
+}
+
+func (c checkingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.base.RoundTrip(req)
+	if err == nil {
+		checkResponse(c.t, req, resp)
+	}
+	return resp, err
+}

@@ -1,0 +1,240 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+)
+
+// DefaultMaxBodyBytes is the largest request body accepted, measured after
+// decompression: protocol.md caps a push at 16 MiB.
+const DefaultMaxBodyBytes = 16 << 20
+
+// DefaultReadyTimeout bounds the store ping of GET /readyz: a load balancer
+// probing a hung store must get its 503 before its own probe times out.
+const DefaultReadyTimeout = 2 * time.Second
+
+// Registry is where a Server registers its metrics and what GET /metrics serves.
+// *prometheus.Registry is one.
+type Registry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
+
+// Config holds everything a Server needs; main wires it.
+type Config struct {
+	// Store is required.
+	Store domain.Store
+	// Logger receives the access log and the details of internal errors.
+	// nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests set it where time matters.
+	Now func() time.Time
+	// MaxBodyBytes caps every request body after decompression; 0 means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Registry receives the server's metrics and is served on GET /metrics.
+	// nil means a fresh registry with the Go and process collectors, so tests can
+	// build many servers in one process.
+	Registry Registry
+	// Authenticator checks bearer tokens. nil means no token is ever valid: every
+	// route that is not Public answers 401.
+	Authenticator Authenticator
+	// ReadyTimeout bounds the store ping of GET /readyz; 0 means
+	// DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+}
+
+// Server is the HTTP API. It implements http.Handler.
+type Server struct {
+	store        domain.Store
+	logger       *slog.Logger
+	now          func() time.Time
+	maxBodyBytes int64
+	registry     Registry
+	auth         Authenticator
+	readyTimeout time.Duration
+
+	router  *mux.Router
+	handler http.Handler
+	metrics *httpMetrics
+	routes  []RouteInfo
+}
+
+// RouteInfo describes one registered route: its method, its path template and
+// the name of its authorization rule.
+type RouteInfo struct {
+	Method string
+	Path   string
+	Rule   string
+}
+
+// New builds a Server and registers every route.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("httpapi: Config.Store is required")
+	}
+	s := &Server{
+		store:        cfg.Store,
+		logger:       cfg.Logger,
+		now:          cfg.Now,
+		maxBodyBytes: cfg.MaxBodyBytes,
+		registry:     cfg.Registry,
+		auth:         cfg.Authenticator,
+		readyTimeout: cfg.ReadyTimeout,
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxBodyBytes <= 0 {
+		s.maxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.readyTimeout <= 0 {
+		s.readyTimeout = DefaultReadyTimeout
+	}
+	if s.registry == nil {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		s.registry = reg
+	}
+	m, err := newHTTPMetrics(s.registry)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+
+	s.router = mux.NewRouter()
+	s.router.NotFoundHandler = s.adapt(s.handleNotFound)
+	s.router.MethodNotAllowedHandler = s.adapt(s.handleMethodNotAllowed)
+
+	s.registerOpsRoutes()
+
+	// The chain, outermost first; doc.go says why in this order.
+	var h http.Handler = s.router
+	h = s.compressResponse(h)
+	h = s.decompressRequest(h)
+	h = s.metricsMiddleware(h)
+	h = s.accessLog(h)
+	h = s.recoverPanic(h)
+	h = s.requestID(h)
+	s.handler = h
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// Routes lists every registered route with its rule, ordered by path and method.
+func (s *Server) Routes() []RouteInfo {
+	out := append([]RouteInfo(nil), s.routes...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out
+}
+
+// handlerFunc is the shape of every handler: it answers success itself and
+// returns any failure for the adapter to turn into a problem document.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle registers one route: the only way routes are added, so that every route
+// has a rule, a route-template label for logs and metrics, and the error adapter.
+// It panics on a malformed registration (a programming error caught by any test
+// that builds a Server).
+func (s *Server) handle(method, path string, rule Rule, h handlerFunc) {
+	if rule.kind == ruleInvalid {
+		panic("httpapi: route " + method + " " + path + " has no rule")
+	}
+	if rule.kind == ruleProject && !strings.Contains(path, "{project}") {
+		panic("httpapi: route " + method + " " + path + " has a project rule but no {project} variable")
+	}
+	for _, ri := range s.routes {
+		if ri.Method == method && ri.Path == path {
+			panic("httpapi: route " + method + " " + path + " registered twice")
+		}
+	}
+	inner := s.adapt(s.authorize(rule, h))
+	s.router.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info := infoFrom(r.Context()); info != nil {
+			info.route = path
+		}
+		inner.ServeHTTP(w, r)
+	})).Methods(method)
+	s.routes = append(s.routes, RouteInfo{Method: method, Path: path, Rule: rule.String()})
+}
+
+// pathVar returns a path variable of the matched route. One place, so that a
+// switch to encoded paths (for attachment names with a slash) changes only here.
+func pathVar(r *http.Request, name string) string {
+	return mux.Vars(r)[name]
+}
+
+// routeLabelUnmatched labels requests no route matched, in logs and metrics,
+// so a scanner probing random paths cannot grow the metric series.
+const routeLabelUnmatched = "unmatched"
+
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) error {
+	if info := infoFrom(r.Context()); info != nil {
+		info.route = routeLabelUnmatched
+	}
+	return &domain.Error{Kind: domain.KindNotFound, Code: "not_found", Title: "No such resource"}
+}
+
+func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) error {
+	methods, template := s.allowed(r)
+	if info := infoFrom(r.Context()); info != nil {
+		info.route = template
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	return &domain.Error{
+		Kind:   kindMethodNotAllowed,
+		Code:   "method_not_allowed",
+		Title:  "Method not allowed",
+		Detail: r.Method + " is not allowed here; allowed: " + strings.Join(methods, ", "),
+	}
+}
+
+// allowed returns the methods the router would accept for r's path, and the path
+// template that matched, by trying each registered route with each of its methods.
+func (s *Server) allowed(r *http.Request) (methods []string, template string) {
+	template = routeLabelUnmatched
+	seen := map[string]bool{}
+	_ = s.router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		ms, err := route.GetMethods()
+		if err != nil {
+			return nil
+		}
+		for _, m := range ms {
+			probe := r.WithContext(r.Context())
+			probe.Method = m
+			var match mux.RouteMatch
+			if route.Match(probe, &match) && match.MatchErr == nil && !seen[m] {
+				seen[m] = true
+				methods = append(methods, m)
+				if t, err := route.GetPathTemplate(); err == nil {
+					template = t
+				}
+			}
+		}
+		return nil
+	})
+	sort.Strings(methods)
+	return methods, template
+}

@@ -1,0 +1,90 @@
+package identity
+
+import (
+	"context"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+)
+
+// auditTimeout bounds an audit write that outlives its request.
+const auditTimeout = 5 * time.Second
+
+// Audit event types written by this package. Detail keys never hold a secret.
+const (
+	// AuditLogin is a successful login; detail family.
+	AuditLogin = "login"
+	// AuditLoginFailed is a refused login; detail reason: unknown_user,
+	// bad_password, disabled or throttled (once per lockout, with scope).
+	AuditLoginFailed = "login_failed"
+	// AuditFamilyRevoked is a revoked refresh-token family; detail reason: replay,
+	// logout, user_revoked, user_disabled or device_revoked.
+	AuditFamilyRevoked = "family_revoked"
+	// AuditUserCreated is a new user.
+	AuditUserCreated = "user_created"
+	// AuditUserDisabled is a disabled user.
+	AuditUserDisabled = "user_disabled"
+	// AuditUserEnabled is a re-enabled user.
+	AuditUserEnabled = "user_enabled"
+	// AuditUserRevoked is a user signed out everywhere.
+	AuditUserRevoked = "user_revoked"
+	// AuditProjectCreated is a new project.
+	AuditProjectCreated = "project_created"
+	// AuditRoleSet is a membership created or changed; detail role.
+	AuditRoleSet = "role_set"
+	// AuditDeviceCreated is a new device with its enrollment code; detail name.
+	AuditDeviceCreated = "device_created"
+	// AuditDeviceEnrolled is a used enrollment code; detail family.
+	AuditDeviceEnrolled = "device_enrolled"
+	// AuditEnrollFailed is a refused enrollment; detail reason: invalid_code or
+	// throttled.
+	AuditEnrollFailed = "enrollment_failed"
+	// AuditDeviceRevoked is a revoked device.
+	AuditDeviceRevoked = "device_revoked"
+	// AuditKeysRotated is a signing-key rotation; subject is the new kid.
+	AuditKeysRotated = "keys_rotated"
+	// AuditAdminBootstrap is the creation of the admin user at first start.
+	AuditAdminBootstrap = "admin_bootstrapped"
+)
+
+// audit appends a security event. It never fails the operation it records: the
+// operation already happened, and refusing it now would not undo it. A lost event
+// is logged loudly instead. The write outlives a cancelled request so a client that
+// hangs up cannot erase its trace.
+func (s *Service) audit(ctx context.Context, e domain.AuditEvent) {
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	if _, err := s.store.AppendAudit(ctx, e); err != nil {
+		s.log.Error("identity: audit event lost", "type", e.Type, "actor", e.Actor, "subject", e.Subject, "err", err)
+	}
+}
+
+// Audit paging bounds.
+const (
+	DefaultAuditLimit = 100
+	MaxAuditLimit     = 1000
+)
+
+// ListAudit returns one page of audit events, newest first, and the cursor of the
+// next page ("" when none). Admins only (403 forbidden otherwise). limit ≤ 0 means
+// DefaultAuditLimit; it is capped at MaxAuditLimit.
+func (s *Service) ListAudit(ctx context.Context, actor domain.Principal, f domain.AuditFilter, cursor string, limit int) ([]domain.AuditEvent, string, error) {
+	if !isAdmin(actor) {
+		return nil, "", errForbidden()
+	}
+	if limit <= 0 {
+		limit = DefaultAuditLimit
+	}
+	limit = min(limit, MaxAuditLimit)
+	events, next, err := s.store.ListAudit(ctx, f, cursor, limit)
+	if err != nil {
+		return nil, "", storeErr("list audit", err)
+	}
+	return events, next, nil
+}
+
+// isAdmin reports whether p is an admin user (a device never is).
+func isAdmin(p domain.Principal) bool { return p.Admin && !p.IsDevice() && p.Username != "" }

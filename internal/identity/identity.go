@@ -1,0 +1,299 @@
+// Package identity is the identity and access service of fieldsync (protocol.md §1):
+// users and their passwords, projects and roles, enrolled devices, access tokens
+// (EdDSA JWTs) and rotating refresh tokens, login throttling and the security audit
+// log. The HTTP layer turns requests into calls of *Service and its errors
+// (*domain.Error or store sentinels) into problem documents.
+//
+// Every piece of shared state lives in the store (users, token families, signing
+// keys, the bootstrap marker), so any number of instances can run on one store. Three
+// things are per instance and in memory only, each for a stated reason:
+//
+//   - the login throttle (a store round trip per failed login would let an attacker
+//     turn a password spray into store load; with N instances an attacker gets at
+//     most N times the stated budget);
+//   - the signing-key cache, reloaded every RevocationCheckInterval and whenever an
+//     unknown kid arrives (rate-limited), so a rotation done elsewhere is picked up;
+//   - the revocation cache ("is this user / device / token family still allowed"),
+//     whose entries live at most RevocationCheckInterval, so revoking a subject on
+//     one instance stops its access tokens on every other instance within that
+//     interval, and at once on the instance that did it.
+//
+// Secrets (passwords, refresh tokens, access tokens, enrollment codes) never reach a
+// log line, an audit event or an error text.
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Defaults of Config.
+const (
+	DefaultIssuer                  = "fieldsync"
+	DefaultAudience                = "fieldsync"
+	DefaultAccessTTL               = 15 * time.Minute
+	DefaultRefreshTTL              = 30 * 24 * time.Hour
+	DefaultDeviceRefreshTTL        = 180 * 24 * time.Hour
+	DefaultEnrollmentTTL           = 7 * 24 * time.Hour
+	DefaultRevocationCheckInterval = 30 * time.Second
+	// MaxRevocationCheckInterval bounds how long a revoked user or device may keep
+	// using an access token on an instance that did not do the revocation.
+	MaxRevocationCheckInterval = 60 * time.Second
+)
+
+// clockLeeway is the clock skew tolerated between instances when checking exp, nbf
+// and iat. Small on purpose: it also lengthens every token's life by that much.
+const clockLeeway = 10 * time.Second
+
+// Config configures a Service. Zero fields take the defaults named beside them.
+type Config struct {
+	Store domain.Store
+	// Now is the clock (time.Now); tests pass a controllable one.
+	Now func() time.Time
+	// Issuer and Audience are the iss and aud of access tokens ("fieldsync").
+	Issuer   string
+	Audience string
+	// AccessTTL is the lifetime of an access token (15 min).
+	AccessTTL time.Duration
+	// RefreshTTL is the lifetime of a user's login session (30 days); it does not
+	// slide: refreshing keeps the expiry of the login.
+	RefreshTTL time.Duration
+	// DeviceRefreshTTL is the lifetime of a device's refresh token (180 days). It
+	// slides: every refresh gives the new token now+DeviceRefreshTTL, because a
+	// tablet may stay offline for months and must not need re-enrollment after.
+	DeviceRefreshTTL time.Duration
+	// EnrollmentTTL is how long an enrollment code may be used (7 days).
+	EnrollmentTTL time.Duration
+	// RevocationCheckInterval is how stale a cached "is this user / device still
+	// allowed" answer, and the signing-key cache, may be (30 s, at most 60 s).
+	RevocationCheckInterval time.Duration
+	// Logger receives operational events (never secrets); nil discards them.
+	Logger *slog.Logger
+	// Throttle configures login throttling.
+	Throttle ThrottleConfig
+	// HashConcurrency bounds how many argon2id computations run at once
+	// (GOMAXPROCS). Each holds passwordMemoryKiB of memory, so a login burst queues
+	// instead of exhausting memory.
+	HashConcurrency int
+
+	// hashParams replaces the argon2id parameters; only tests set it, to keep the
+	// race-detector build fast.
+	hashParams *argonParams
+}
+
+// ThrottleConfig configures the in-memory, per-instance login throttle: failed
+// logins are counted per username and per client address in a sliding window.
+type ThrottleConfig struct {
+	// UserFailures is how many failed logins a username may have in Window (5).
+	UserFailures int
+	// AddrFailures is how many failed logins a client address may have in
+	// Window (20). IPv6 addresses count per /64, the smallest block a client holds.
+	AddrFailures int
+	// Window is the sliding window (15 min).
+	Window time.Duration
+	// MaxKeys bounds the memory of each counter table (100 000 keys).
+	MaxKeys int
+}
+
+// Service is the identity and access service. It is safe for concurrent use.
+type Service struct {
+	store  domain.Store
+	cfg    Config
+	log    *slog.Logger
+	params argonParams
+	// dummyHash is verified when a login names an unknown user, so that answer
+	// takes as long as a wrong password.
+	dummyHash string
+	hashSem   chan struct{}
+	// onVerify is called before every argon2id computation of a verification;
+	// tests count them.
+	onVerify func()
+
+	userThrottle   *throttle
+	addrThrottle   *throttle
+	enrollThrottle *throttle
+
+	keys   *keyRing
+	allow  *allowCache
+	parser *jwt.Parser
+}
+
+// New checks cfg, fills its defaults, and makes sure the store holds a signing key
+// (creating the first one at first start).
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("identity: Config.Store is nil")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = DefaultIssuer
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = DefaultAudience
+	}
+	setDefault(&cfg.AccessTTL, DefaultAccessTTL)
+	setDefault(&cfg.RefreshTTL, DefaultRefreshTTL)
+	setDefault(&cfg.DeviceRefreshTTL, DefaultDeviceRefreshTTL)
+	setDefault(&cfg.EnrollmentTTL, DefaultEnrollmentTTL)
+	setDefault(&cfg.RevocationCheckInterval, DefaultRevocationCheckInterval)
+	if cfg.RevocationCheckInterval > MaxRevocationCheckInterval {
+		return nil, fmt.Errorf("identity: RevocationCheckInterval %s exceeds %s", cfg.RevocationCheckInterval, MaxRevocationCheckInterval)
+	}
+	for name, d := range map[string]time.Duration{
+		"AccessTTL": cfg.AccessTTL, "RefreshTTL": cfg.RefreshTTL,
+		"DeviceRefreshTTL": cfg.DeviceRefreshTTL, "EnrollmentTTL": cfg.EnrollmentTTL,
+		"RevocationCheckInterval": cfg.RevocationCheckInterval,
+	} {
+		if d < 0 {
+			return nil, fmt.Errorf("identity: %s is negative", name)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Throttle.UserFailures <= 0 {
+		cfg.Throttle.UserFailures = 5
+	}
+	if cfg.Throttle.AddrFailures <= 0 {
+		cfg.Throttle.AddrFailures = 20
+	}
+	setDefault(&cfg.Throttle.Window, 15*time.Minute)
+	if cfg.Throttle.MaxKeys <= 0 {
+		cfg.Throttle.MaxKeys = 100_000
+	}
+	if cfg.HashConcurrency <= 0 {
+		cfg.HashConcurrency = runtime.GOMAXPROCS(0)
+	}
+
+	s := &Service{
+		store:          cfg.Store,
+		cfg:            cfg,
+		log:            cfg.Logger,
+		params:         defaultArgonParams,
+		hashSem:        make(chan struct{}, cfg.HashConcurrency),
+		userThrottle:   newThrottle(cfg.Throttle.UserFailures, cfg.Throttle.Window, cfg.Throttle.MaxKeys),
+		addrThrottle:   newThrottle(cfg.Throttle.AddrFailures, cfg.Throttle.Window, cfg.Throttle.MaxKeys),
+		enrollThrottle: newThrottle(cfg.Throttle.AddrFailures, cfg.Throttle.Window, cfg.Throttle.MaxKeys),
+		allow:          newAllowCache(),
+	}
+	if cfg.hashParams != nil {
+		s.params = *cfg.hashParams
+	}
+	s.keys = &keyRing{s: s, keys: map[string]*signingKey{}}
+	s.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithAudience(cfg.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithNotBeforeRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(clockLeeway),
+		jwt.WithTimeFunc(s.now),
+		jwt.WithStrictDecoding(),
+	)
+
+	// The dummy hash is made of a random password with the current parameters, so
+	// verifying against it costs what verifying a real user's password costs.
+	dummy, err := randomPassword()
+	if err != nil {
+		return nil, err
+	}
+	if s.dummyHash, err = s.hashPassword(ctx, dummy); err != nil {
+		return nil, err
+	}
+	if err := s.keys.init(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// now is the service clock in UTC, truncated to milliseconds because the stores
+// keep milliseconds (domain/doc.go): a time read back equals the time written.
+func (s *Service) now() time.Time {
+	return s.cfg.Now().UTC().Truncate(time.Millisecond)
+}
+
+// TokenPair is the answer of a login, a refresh or an enrollment
+// (POST /v1/auth/token, /v1/auth/refresh, /v1/devices/enroll).
+type TokenPair struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"` // always "Bearer"
+	ExpiresIn    int64  `json:"expires_in"` // seconds until the access token expires
+	RefreshToken string `json:"refresh_token"`
+}
+
+// String redacts the tokens, so that a TokenPair printed by mistake leaks nothing.
+func (p TokenPair) String() string { return "TokenPair{[redacted]}" }
+
+// GoString redacts the tokens for %#v.
+func (p TokenPair) GoString() string { return p.String() }
+
+// LogValue redacts the tokens in slog output.
+func (p TokenPair) LogValue() slog.Value { return slog.StringValue(p.String()) }
+
+// Error constructors. The codes are the stable machine words of the protocol; none of
+// them carries input that could hold a secret.
+
+func errInvalidToken(cause error) error {
+	return &domain.Error{Kind: domain.KindUnauthorized, Code: "invalid_token",
+		Title: "The access token is not valid", Err: cause}
+}
+
+func errInvalidCredentials() error {
+	return domain.Errorf(domain.KindUnauthorized, "invalid_credentials", "Invalid username or password")
+}
+
+func errInvalidGrant() error {
+	return domain.Errorf(domain.KindUnauthorized, "invalid_grant", "The refresh token is not valid")
+}
+
+func errInvalidEnrollmentCode() error {
+	return domain.Errorf(domain.KindUnauthorized, "invalid_enrollment_code",
+		"The enrollment code is not valid, was already used, or has expired")
+}
+
+func errTooManyAttempts(retry time.Duration) error {
+	return &domain.Error{Kind: domain.KindTooManyRequests, Code: "too_many_attempts",
+		Title: "Too many failed attempts; try again later", RetryAfter: retry}
+}
+
+func errForbidden() error {
+	return domain.Errorf(domain.KindForbidden, "forbidden", "You are not allowed to do this")
+}
+
+func errProjectNotFound() error {
+	return domain.Errorf(domain.KindNotFound, "project_not_found", "Project not found")
+}
+
+func errUserNotFound() error {
+	return domain.Errorf(domain.KindNotFound, "user_not_found", "User not found")
+}
+
+func errDeviceNotFound() error {
+	return domain.Errorf(domain.KindNotFound, "device_not_found", "Device not found")
+}
+
+func invalid(code, title, path, message string) error {
+	return domain.Invalid(code, title, []domain.Finding{{Path: path, Message: message}})
+}
+
+// storeErr passes a store failure on, tagged with the operation for the log; the
+// sentinel stays in the chain so the HTTP layer can answer 503 for ErrUnavailable.
+func storeErr(op string, err error) error {
+	return fmt.Errorf("identity: %s: %w", op, err)
+}

@@ -1,0 +1,336 @@
+package identity
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+)
+
+// maxTokenLength bounds what Authenticate parses; our tokens are ~500 bytes.
+const maxTokenLength = 4096
+
+// unknownKidReloadEvery rate-limits the key reload that an unknown kid triggers, so
+// a stream of forged kids costs the store at most one query per interval.
+const unknownKidReloadEvery = 5 * time.Second
+
+// keyReloadRetry is how soon a failed key reload is tried again.
+const keyReloadRetry = 5 * time.Second
+
+// accessClaims are the claims of an access token. sid (the token family) is not in
+// protocol.md's list: it lets a revoked family (logout, replay) stop its access
+// tokens too, not only its refresh tokens.
+type accessClaims struct {
+	jwt.RegisteredClaims
+	Admin   bool   `json:"adm,omitempty"`
+	Device  string `json:"dev,omitempty"`
+	Project string `json:"prj,omitempty"`
+	Session string `json:"sid,omitempty"`
+}
+
+// signingKey is one decoded key of the ring.
+type signingKey struct {
+	id        string
+	priv      ed25519.PrivateKey
+	pub       ed25519.PublicKey
+	createdAt time.Time
+	retiredAt *time.Time
+}
+
+// keyRing caches the store's signing keys. The newest unretired key signs; every
+// key verifies until AccessTTL after its retirement (plus one reload interval,
+// because an instance that has not yet seen the rotation keeps signing with the
+// old key until its next reload, plus the clock leeway).
+type keyRing struct {
+	s *Service
+
+	mu       sync.RWMutex
+	keys     map[string]*signingKey
+	signer   *signingKey
+	nextLoad time.Time // periodic reload due
+	lastMiss time.Time // last reload caused by an unknown kid
+}
+
+var (
+	errUnknownKid = errors.New("unknown kid")
+	errRetiredKid = errors.New("kid retired too long ago")
+	errNoKid      = errors.New("no kid header")
+)
+
+// init loads the keys and creates the first one on an empty store. Two instances
+// starting at once may both create one; both keys are valid and the newest signs
+// once each instance has reloaded, so that race is harmless.
+func (r *keyRing) init(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.loadLocked(ctx); err != nil {
+		return err
+	}
+	if r.signer != nil {
+		return nil
+	}
+	if _, err := r.createLocked(ctx); err != nil {
+		return err
+	}
+	if r.signer == nil {
+		return errors.New("identity: no usable signing key after creating one")
+	}
+	return nil
+}
+
+// loadLocked replaces the cache with the store's keys.
+func (r *keyRing) loadLocked(ctx context.Context) error {
+	now := r.s.now()
+	list, err := r.s.store.ListSigningKeys(ctx)
+	if err != nil {
+		r.nextLoad = now.Add(keyReloadRetry)
+		return storeErr("list signing keys", err)
+	}
+	keys := make(map[string]*signingKey, len(list))
+	var signer *signingKey
+	for _, k := range list {
+		if k.Algorithm != jwt.SigningMethodEdDSA.Alg() || len(k.PrivateKey) != ed25519.SeedSize {
+			r.s.log.Warn("identity: ignoring a signing key that is not an Ed25519 seed", "kid", k.ID, "alg", k.Algorithm)
+			continue
+		}
+		priv := ed25519.NewKeyFromSeed(k.PrivateKey)
+		sk := &signingKey{id: k.ID, priv: priv, pub: priv.Public().(ed25519.PublicKey), createdAt: k.CreatedAt, retiredAt: k.RetiredAt}
+		keys[k.ID] = sk
+		if sk.retiredAt == nil && (signer == nil || sk.createdAt.After(signer.createdAt) ||
+			(sk.createdAt.Equal(signer.createdAt) && sk.id > signer.id)) {
+			signer = sk
+		}
+	}
+	r.keys, r.signer = keys, signer
+	r.nextLoad = now.Add(r.s.cfg.RevocationCheckInterval)
+	return nil
+}
+
+// createLocked stores a new key and reloads the ring.
+func (r *keyRing) createLocked(ctx context.Context) (string, error) {
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return "", err
+	}
+	k := domain.SigningKey{ID: uuid.NewString(), Algorithm: jwt.SigningMethodEdDSA.Alg(), PrivateKey: seed, CreatedAt: r.s.now()}
+	if err := r.s.store.CreateSigningKey(ctx, k); err != nil {
+		return "", storeErr("create signing key", err)
+	}
+	return k.ID, r.loadLocked(ctx)
+}
+
+// maybeReload reloads when the periodic interval has passed. A failed reload is
+// logged and the old keys stay in use: verification must not stop because the store
+// hiccupped.
+func (r *keyRing) maybeReload(ctx context.Context) {
+	r.mu.RLock()
+	due := !r.s.now().Before(r.nextLoad)
+	r.mu.RUnlock()
+	if !due {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.s.now().Before(r.nextLoad) { // another goroutine did it
+		return
+	}
+	if err := r.loadLocked(ctx); err != nil {
+		r.s.log.Error("identity: reloading signing keys failed", "err", err)
+	}
+}
+
+// current returns the key that signs now.
+func (r *keyRing) current(ctx context.Context) (*signingKey, error) {
+	r.maybeReload(ctx)
+	r.mu.RLock()
+	k := r.signer
+	r.mu.RUnlock()
+	if k != nil {
+		return k, nil
+	}
+	// Every key is retired: two instances rotated at once and each retired the
+	// other's new key. Heal by making a fresh one.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.signer == nil {
+		if _, err := r.createLocked(ctx); err != nil {
+			return nil, err
+		}
+		if r.signer == nil {
+			return nil, errors.New("identity: no usable signing key")
+		}
+	}
+	return r.signer, nil
+}
+
+// verifier returns the public key of kid, reloading the ring once (rate-limited)
+// when the kid is unknown, since another instance may have rotated.
+func (r *keyRing) verifier(ctx context.Context, kid string) (ed25519.PublicKey, error) {
+	r.maybeReload(ctx)
+	r.mu.RLock()
+	k := r.keys[kid]
+	r.mu.RUnlock()
+	if k == nil {
+		r.mu.Lock()
+		now := r.s.now()
+		if k = r.keys[kid]; k == nil && (r.lastMiss.IsZero() || now.Sub(r.lastMiss) >= unknownKidReloadEvery) {
+			r.lastMiss = now
+			if err := r.loadLocked(ctx); err != nil {
+				r.s.log.Error("identity: reloading signing keys failed", "err", err)
+			}
+			k = r.keys[kid]
+		}
+		r.mu.Unlock()
+		if k == nil {
+			return nil, errUnknownKid
+		}
+	}
+	if k.retiredAt != nil {
+		limit := k.retiredAt.Add(r.s.cfg.AccessTTL + r.s.cfg.RevocationCheckInterval + clockLeeway)
+		if r.s.now().After(limit) {
+			return nil, errRetiredKid
+		}
+	}
+	return k.pub, nil
+}
+
+// RotateKeys makes a new signing key, which signs from now on, and retires the
+// older ones; they still verify the tokens they signed until those expire. Other
+// instances pick the new key up within RevocationCheckInterval (or at once, when a
+// token with the new kid reaches them). The caller decides who may rotate (an admin
+// endpoint, a schedule in main).
+func (s *Service) RotateKeys(ctx context.Context) error {
+	r := s.keys
+	r.mu.Lock()
+	id, err := r.createLocked(ctx)
+	if err == nil {
+		if err = s.store.RetireSigningKeys(ctx, id, s.now()); err != nil {
+			err = storeErr("retire signing keys", err)
+		} else {
+			err = r.loadLocked(ctx)
+		}
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, domain.AuditEvent{Type: AuditKeysRotated, Subject: id})
+	s.log.Info("identity: signing keys rotated", "kid", id)
+	return nil
+}
+
+// tokenSubject is what an access token is issued for.
+type tokenSubject struct {
+	subject   string // username or device:<id>
+	admin     bool
+	deviceID  string
+	projectID string // a device's project
+	familyID  string
+	// validAfter is the user's TokensValidAfter: a token must carry a later iat.
+	validAfter time.Time
+}
+
+// issueAccess signs an access token for sub.
+func (s *Service) issueAccess(ctx context.Context, sub tokenSubject) (string, error) {
+	key, err := s.keys.current(ctx)
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	iat := now
+	// iat has whole seconds and a token is refused when iat is not after the second
+	// of TokensValidAfter (see allowUser). A token issued in the very second of a
+	// revocation would be refused, so it is dated to the next second, well inside
+	// the leeway, instead.
+	if !sub.validAfter.IsZero() && now.Unix() <= sub.validAfter.Unix() {
+		iat = time.Unix(sub.validAfter.Unix()+1, 0)
+	}
+	claims := accessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.cfg.Issuer,
+			Subject:   sub.subject,
+			Audience:  jwt.ClaimStrings{s.cfg.Audience},
+			ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.AccessTTL)),
+			NotBefore: jwt.NewNumericDate(iat),
+			IssuedAt:  jwt.NewNumericDate(iat),
+			ID:        uuid.NewString(),
+		},
+		Admin:   sub.admin,
+		Device:  sub.deviceID,
+		Project: sub.projectID,
+		Session: sub.familyID,
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	t.Header["kid"] = key.id
+	signed, err := t.SignedString(key.priv)
+	if err != nil {
+		return "", fmt.Errorf("identity: signing an access token: %w", err)
+	}
+	return signed, nil
+}
+
+// Authenticate checks an access token and returns its principal. It accepts only
+// EdDSA tokens signed by a key of the store with the configured iss and aud, a
+// required exp, nbf and iat not in the future (beyond a 10 s leeway), a jti, and
+// then checks that the subject is still allowed: the user exists, is not disabled,
+// and the token was issued after its TokensValidAfter; the device is not revoked;
+// the token family is not revoked. Those answers are cached for at most
+// RevocationCheckInterval.
+//
+// Every token failure is the same 401 invalid_token; the reason is only in the
+// error's cause, for the log. Store failures are returned as such (503).
+func (s *Service) Authenticate(ctx context.Context, token string) (domain.Principal, error) {
+	if token == "" || len(token) > maxTokenLength {
+		return domain.Principal{}, errInvalidToken(errors.New("empty or oversized token"))
+	}
+	var claims accessClaims
+	_, err := s.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		// WithValidMethods already refused anything else; this keeps the key type
+		// tied to the algorithm even if the options change.
+		if _, ok := t.Method.(*jwt.SigningMethodEd25519); !ok {
+			return nil, fmt.Errorf("unexpected method %v", t.Header["alg"])
+		}
+		kid, ok := t.Header["kid"].(string)
+		if !ok || kid == "" {
+			return nil, errNoKid
+		}
+		return s.keys.verifier(ctx, kid)
+	})
+	if err != nil {
+		return domain.Principal{}, errInvalidToken(err)
+	}
+	if claims.ID == "" || claims.Subject == "" || claims.IssuedAt == nil || claims.Session == "" {
+		return domain.Principal{}, errInvalidToken(errors.New("missing jti, sub, iat or sid"))
+	}
+	p := domain.Principal{Subject: claims.Subject, TokenID: claims.ID}
+	if claims.Device != "" {
+		if claims.Subject != domain.DeviceSubject(claims.Device) || claims.Project == "" || claims.Admin {
+			return domain.Principal{}, errInvalidToken(errors.New("inconsistent device claims"))
+		}
+		if err := s.allowDevice(ctx, claims.Device, claims.Project); err != nil {
+			return domain.Principal{}, err
+		}
+		p.DeviceID, p.DeviceProject = claims.Device, claims.Project
+	} else {
+		if !usernameRE.MatchString(claims.Subject) || claims.Project != "" {
+			return domain.Principal{}, errInvalidToken(errors.New("inconsistent user claims"))
+		}
+		admin, err := s.allowUser(ctx, claims.Subject, claims.IssuedAt.Time)
+		if err != nil {
+			return domain.Principal{}, err
+		}
+		p.Username, p.Admin = claims.Subject, admin
+	}
+	if err := s.allowFamily(ctx, claims.Session, claims.Subject); err != nil {
+		return domain.Principal{}, err
+	}
+	return p, nil
+}

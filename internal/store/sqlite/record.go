@@ -1,0 +1,597 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+)
+
+// The changes feed, and why it never skips a change.
+//
+// Every record row carries seq, its position in its project's feed. Each applied
+// write sets seq = (the project's largest seq) + 1, read inside the write's
+// transaction; rows are never deleted (a deletion is a tombstone), so that maximum
+// never decreases and every new seq is larger than any seq handed out before.
+//
+// Write transactions begin with BEGIN IMMEDIATE: they take SQLite's single write
+// lock (a lock on the file, shared by every process that opens it) before they
+// read the maximum, and hold it until they commit. So writes serialize, and seq
+// order equals commit order: a transaction that commits later read a maximum that
+// already included every earlier commit, and got larger numbers. This holds for
+// two Store values in one process and for two server processes on one file alike,
+// because the lock is SQLite's, not ours.
+//
+// A reader runs each Changes call in one read transaction, which in WAL mode sees
+// a snapshot holding exactly the transactions committed before it began: a prefix
+// of commit order, hence a prefix of seq order. When Changes returns Next = N, the
+// snapshot held every seq up to N; any write not in it commits later, so its seq
+// is larger than N. Hence `seq > cursor ORDER BY seq` never misses a change: a
+// change that commits later with a smaller seq does not exist.
+
+// recordCols are the columns scanRecord reads, in its order.
+const recordCols = `project_id, id, seq, form_id, form_version, rev, deleted, data, created_by, device_id,
+	client_modified_at, created_at, updated_at, review_state, review_comment, conflicts, assigned_to,
+	shared, attachments`
+
+// scanRecord reads one row of recordCols.
+func scanRecord(sc scanner) (domain.Record, error) {
+	var (
+		r                                 domain.Record
+		data, conflicts, assigned, attach sql.NullString
+		cma, created, updated             sql.NullInt64
+	)
+	if err := sc.Scan(&r.ProjectID, &r.ID, &r.Seq, &r.FormID, &r.FormVersion, &r.Rev, &r.Deleted, &data,
+		&r.CreatedBy, &r.DeviceID, &cma, &created, &updated, &r.ReviewState, &r.ReviewComment,
+		&conflicts, &assigned, &r.Shared, &attach); err != nil {
+		return domain.Record{}, err
+	}
+	r.Data = fromRawText(data)
+	r.ClientModifiedAt = fromMS(cma)
+	r.CreatedAt = fromMS(created)
+	r.UpdatedAt = fromMS(updated)
+	var err error
+	if r.Conflicts, err = fromJSONText[domain.Conflict](conflicts); err != nil {
+		return domain.Record{}, err
+	}
+	if r.AssignedTo, err = fromJSONText[string](assigned); err != nil {
+		return domain.Record{}, err
+	}
+	if r.Attachments, err = fromJSONText[domain.Attachment](attach); err != nil {
+		return domain.Record{}, err
+	}
+	return r, nil
+}
+
+// GetRecord returns ErrNotFound for an unknown id.
+func (s *Store) GetRecord(ctx context.Context, projectID, id string) (domain.Record, error) {
+	var r domain.Record
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		r, err = scanRecord(tx.QueryRowContext(ctx,
+			`SELECT `+recordCols+` FROM records WHERE project_id = ? AND id = ?`, projectID, id))
+		return err
+	})
+	return r, err
+}
+
+// GetRecords returns the records that exist among ids, keyed by id.
+func (s *Store) GetRecords(ctx context.Context, projectID string, ids []string) (map[string]domain.Record, error) {
+	out := make(map[string]domain.Record, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		// Chunks keep the statement under SQLite's limit on parameters.
+		for chunk := range slices.Chunk(ids, 500) {
+			args := make([]any, 0, len(chunk)+1)
+			args = append(args, projectID)
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			rows, err := tx.QueryContext(ctx, `SELECT `+recordCols+` FROM records
+				WHERE project_id = ? AND id IN (`+placeholders(len(chunk))+`)`, args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				r, err := scanRecord(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				out[r.ID] = r
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// recordState is what WriteRecords knows of one record while it decides a batch.
+type recordState struct {
+	rk        int64    // the row key, existing or allotted to a new row
+	existed   bool     // the row existed before the batch
+	exists    bool     // the row exists after the writes decided so far
+	rev       string   // its rev after the writes decided so far
+	assigned0 []string // assigned_to before the batch
+	final     *domain.Record
+	seq       int64 // the seq of the last applied write
+}
+
+type recordKey struct{ project, id string }
+
+type revKey struct {
+	rk  int64
+	rev string
+}
+
+// The statements of WriteRecords. Rows go in multi-row INSERTs of fixed sizes
+// (see execChunks), each prepared once per connection.
+const (
+	insertRecordHead = `INSERT OR FAIL INTO records (rk, ` + recordCols + `) VALUES `
+	// A new record has no revisions yet, and the batch's own duplicates are
+	// dropped before: nothing can collide, and OR FAIL spares SQLite the
+	// statement journal that a statement which may roll itself back needs.
+	insertNewRevisionHead = `INSERT OR FAIL INTO revisions (rk, rev, parent, deleted, data, form_version,
+		client_modified_at, created_by, device_id, created_at) VALUES `
+	// An existing record may hold the revision already (a replay): keep it.
+	insertRevision = `INSERT OR IGNORE INTO revisions (rk, rev, parent, deleted, data, form_version,
+		client_modified_at, created_by, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	updateRecord = `UPDATE records SET project_id = ?2, id = ?3, seq = ?4, form_id = ?5, form_version = ?6,
+		rev = ?7, deleted = ?8, data = ?9, created_by = ?10, device_id = ?11, client_modified_at = ?12,
+		created_at = ?13, updated_at = ?14, review_state = ?15, review_comment = ?16, conflicts = ?17,
+		assigned_to = ?18, shared = ?19, attachments = ?20
+		WHERE rk = ?1`
+	maxRK      = `SELECT coalesce(max(rk), 0) FROM records`
+	maxSeq     = `SELECT coalesce(max(seq), 0) FROM records WHERE project_id = ?`
+	stateQuery = `SELECT rk, id, rev, assigned_to FROM records WHERE project_id = ? AND id IN `
+)
+
+// WriteRecords applies the batch in one write transaction (see the feed argument
+// at the top of this file). It reads the current rev of every record the batch
+// names with a few IN queries, decides every item in order in memory (so a later
+// item sees what an earlier one wrote), and then writes each touched record once,
+// in its final state at its last seq: new rows and their revisions with
+// multi-row INSERTs, existing rows with one UPDATE each. A record written twice in
+// a batch thus takes two seqs, of which the feed shows the later; no reader ever
+// sees the transaction half done. The Seq of each applied write is set in writes
+// only after the commit.
+func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) ([]error, error) {
+	results := make([]error, len(writes))
+	if len(writes) == 0 {
+		return results, nil
+	}
+	seqs := make([]int64, len(writes))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		states, err := s.loadRecordStates(ctx, tx, writes)
+		if err != nil {
+			return err
+		}
+		st, err := s.stmt(ctx, tx, maxRK)
+		if err != nil {
+			return err
+		}
+		var lastRK int64
+		if err := st.QueryRowContext(ctx).Scan(&lastRK); err != nil {
+			return err
+		}
+		lastSeq := map[string]int64{}
+		var (
+			created, updated []*recordState
+			newRevs, oldRevs [][]any
+			seenRevs         = map[revKey]bool{}
+		)
+		for i := range writes {
+			w := &writes[i]
+			rs := states[recordKey{w.Record.ProjectID, w.Record.ID}]
+			switch {
+			case w.ExpectRev == "" && rs.exists:
+				results[i] = domain.ErrExists
+				continue
+			case w.ExpectRev != "" && !rs.exists:
+				results[i] = domain.ErrNotFound
+				continue
+			case rs.exists && rs.rev != w.ExpectRev:
+				results[i] = domain.ErrStale
+				continue
+			}
+			seq, ok := lastSeq[w.Record.ProjectID]
+			if !ok {
+				st, err := s.stmt(ctx, tx, maxSeq)
+				if err != nil {
+					return err
+				}
+				if err := st.QueryRowContext(ctx, w.Record.ProjectID).Scan(&seq); err != nil {
+					return err
+				}
+			}
+			seq++
+			lastSeq[w.Record.ProjectID] = seq
+			seqs[i] = seq
+			if rs.final == nil {
+				if rs.existed {
+					updated = append(updated, rs)
+				} else {
+					lastRK++
+					rs.rk = lastRK
+					created = append(created, rs)
+				}
+			}
+			rs.exists, rs.rev, rs.final, rs.seq = true, w.Record.Rev, &w.Record, seq
+			for _, v := range w.Revisions {
+				// A revision belongs to the record it is written with.
+				k := revKey{rs.rk, v.Rev}
+				if seenRevs[k] {
+					continue
+				}
+				seenRevs[k] = true
+				row := []any{rs.rk, v.Rev, v.Parent, v.Deleted, rawText(v.Data), v.FormVersion,
+					ms(v.ClientModifiedAt), v.CreatedBy, v.DeviceID, ms(v.CreatedAt)}
+				if rs.existed {
+					oldRevs = append(oldRevs, row)
+				} else {
+					newRevs = append(newRevs, row)
+				}
+			}
+		}
+
+		rows := make([][]any, 0, len(created))
+		for _, rs := range created {
+			row, err := recordRow(rs)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, row)
+		}
+		if err := s.execChunks(ctx, tx, insertRecordHead, 20, rows); err != nil {
+			return err
+		}
+		if len(updated) > 0 {
+			upd, err := s.stmt(ctx, tx, updateRecord)
+			if err != nil {
+				return err
+			}
+			for _, rs := range updated {
+				row, err := recordRow(rs)
+				if err != nil {
+					return err
+				}
+				if _, err := upd.ExecContext(ctx, row...); err != nil {
+					return err
+				}
+			}
+		}
+		if err := s.execChunks(ctx, tx, insertNewRevisionHead, 10, newRevs); err != nil {
+			return err
+		}
+		if len(oldRevs) > 0 {
+			ins, err := s.stmt(ctx, tx, insertRevision)
+			if err != nil {
+				return err
+			}
+			for _, row := range oldRevs {
+				if _, err := ins.ExecContext(ctx, row...); err != nil {
+					return err
+				}
+			}
+		}
+		return syncAssignees(ctx, tx, append(created, updated...))
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range writes {
+		if results[i] == nil {
+			writes[i].Record.Seq = seqs[i]
+		}
+	}
+	return results, nil
+}
+
+// loadRecordStates reads the row key, rev and assignment of every record the
+// batch names (absent records get a state that does not exist).
+func (s *Store) loadRecordStates(ctx context.Context, tx *sql.Tx, writes []domain.RecordWrite) (map[recordKey]*recordState, error) {
+	states := make(map[recordKey]*recordState, len(writes))
+	byProject := map[string][]string{}
+	for _, w := range writes {
+		k := recordKey{w.Record.ProjectID, w.Record.ID}
+		if states[k] == nil {
+			states[k] = &recordState{}
+			byProject[k.project] = append(byProject[k.project], k.id)
+		}
+	}
+	for project, ids := range byProject {
+		for len(ids) > 0 {
+			n := chunkSize(len(ids), inSizes)
+			st, err := s.stmt(ctx, tx, stateQuery+"("+placeholders(n)+")")
+			if err != nil {
+				return nil, err
+			}
+			args := make([]any, 0, n+1)
+			args = append(args, project)
+			for _, id := range ids[:n] {
+				args = append(args, id)
+			}
+			ids = ids[n:]
+			rows, err := st.QueryContext(ctx, args...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var (
+					rk       int64
+					id, rev  string
+					assigned sql.NullString
+				)
+				if err := rows.Scan(&rk, &id, &rev, &assigned); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				rs := states[recordKey{project, id}]
+				rs.rk, rs.existed, rs.exists, rs.rev = rk, true, true, rev
+				if rs.assigned0, err = fromJSONText[string](assigned); err != nil {
+					rows.Close()
+					return nil, err
+				}
+			}
+			if err := rows.Close(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return states, nil
+}
+
+// recordRow is the rk and the recordCols values of a record's final state.
+func recordRow(rs *recordState) ([]any, error) {
+	r := rs.final
+	conflicts, err := jsonText(r.Conflicts)
+	if err != nil {
+		return nil, err
+	}
+	assigned, err := jsonText(r.AssignedTo)
+	if err != nil {
+		return nil, err
+	}
+	attach, err := jsonText(r.Attachments)
+	if err != nil {
+		return nil, err
+	}
+	return []any{rs.rk, r.ProjectID, r.ID, rs.seq, r.FormID, r.FormVersion, r.Rev, r.Deleted, rawText(r.Data),
+		r.CreatedBy, r.DeviceID, ms(r.ClientModifiedAt), ms(r.CreatedAt), ms(r.UpdatedAt), r.ReviewState,
+		r.ReviewComment, conflicts, assigned, r.Shared, attach}, nil
+}
+
+// syncAssignees makes record_assignees equal to the final assigned_to of each
+// written record; most writes leave the assignment as it was and cost nothing.
+func syncAssignees(ctx context.Context, tx *sql.Tx, states []*recordState) error {
+	for _, rs := range states {
+		now := rs.final.AssignedTo
+		if slices.Equal(rs.assigned0, now) {
+			continue
+		}
+		for _, sub := range rs.assigned0 {
+			if !slices.Contains(now, sub) {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM record_assignees WHERE project_id = ? AND subject = ? AND rk = ?`,
+					rs.final.ProjectID, sub, rs.rk); err != nil {
+					return err
+				}
+			}
+		}
+		for _, sub := range now {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO record_assignees (project_id, subject, rk)
+				VALUES (?, ?, ?)`, rs.final.ProjectID, sub, rs.rk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Statement sizes. A multi-row INSERT or an IN list spreads the cost of a
+// statement over many rows; fixed sizes let each be prepared once and reused
+// (see Store.stmt), and the largest stays far below SQLite's parameter limit.
+var (
+	rowSizes = []int{64, 16, 4, 1}
+	inSizes  = []int{256, 64, 16, 4, 1}
+)
+
+// chunkSize is the largest of sizes (given largest first, ending with 1) that is
+// at most n.
+func chunkSize(n int, sizes []int) int {
+	for _, c := range sizes {
+		if c <= n {
+			return c
+		}
+	}
+	return 1
+}
+
+// execChunks runs head + "(?, …), (?, …)…" over rows of ncol values each, in
+// chunks of rowSizes rows.
+func (s *Store) execChunks(ctx context.Context, tx *sql.Tx, head string, ncol int, rows [][]any) error {
+	tuple := "(" + placeholders(ncol) + ")"
+	args := make([]any, 0, rowSizes[0]*ncol)
+	for len(rows) > 0 {
+		n := chunkSize(len(rows), rowSizes)
+		st, err := s.stmt(ctx, tx, head+strings.TrimSuffix(strings.Repeat(tuple+", ", n), ", "))
+		if err != nil {
+			return err
+		}
+		args = args[:0]
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		rows = rows[n:]
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// revisionCols are the columns scanRevision reads, in its order.
+const revisionCols = `r.project_id, r.id, v.rev, v.parent, v.deleted, v.data, v.form_version,
+	v.client_modified_at, v.created_by, v.device_id, v.created_at`
+
+func scanRevision(sc scanner) (domain.Revision, error) {
+	var (
+		v            domain.Revision
+		data         sql.NullString
+		cma, created sql.NullInt64
+	)
+	if err := sc.Scan(&v.ProjectID, &v.RecordID, &v.Rev, &v.Parent, &v.Deleted, &data, &v.FormVersion, &cma,
+		&v.CreatedBy, &v.DeviceID, &created); err != nil {
+		return domain.Revision{}, err
+	}
+	v.Data = fromRawText(data)
+	v.ClientModifiedAt = fromMS(cma)
+	v.CreatedAt = fromMS(created)
+	return v, nil
+}
+
+// GetRevision returns one stored revision, ErrNotFound if unknown.
+func (s *Store) GetRevision(ctx context.Context, projectID, recordID, rev string) (domain.Revision, error) {
+	var v domain.Revision
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		v, err = scanRevision(tx.QueryRowContext(ctx, `SELECT `+revisionCols+`
+			FROM records r JOIN revisions v ON v.rk = r.rk
+			WHERE r.project_id = ? AND r.id = ? AND v.rev = ?`, projectID, recordID, rev))
+		return err
+	})
+	return v, err
+}
+
+// ListRevisions returns a record's stored revisions, oldest first (by CreatedAt,
+// then in the order they were stored).
+func (s *Store) ListRevisions(ctx context.Context, projectID, recordID string) ([]domain.Revision, error) {
+	var out []domain.Revision
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+revisionCols+`
+			FROM records r JOIN revisions v ON v.rk = r.rk
+			WHERE r.project_id = ? AND r.id = ? ORDER BY v.created_at, v.rev`, projectID, recordID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v, err := scanRevision(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// defaultChangesLimit is the page size when the query names none.
+const defaultChangesLimit = 1000
+
+// Changes returns one page of the feed. All its queries run in one read
+// transaction, so they see one snapshot (see the argument at the top of this file).
+//
+// The page holds the first Limit records after Since that the caller may see. When
+// it is full, Next is the seq of its last record. When it is not full, the page
+// holds every visible record of the snapshot after Since, so the store has in
+// effect examined the whole snapshot: Next is the snapshot's largest seq, past
+// every record the caller may not see. More reports whether anything is committed
+// beyond Next.
+//
+// An enumerator's page is the union of three index ranges, each cut at Limit
+// before the union (created by a subject; assigned to a subject; shared), so a
+// page costs O(Limit) index steps however sparse the caller's records are.
+func (s *Store) Changes(ctx context.Context, q domain.ChangesQuery) (domain.ChangesPage, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultChangesLimit
+	}
+	page := domain.ChangesPage{Next: q.Since}
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		query, args := changesQuery(q, limit)
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanRecord(rows)
+			if err != nil {
+				return err
+			}
+			page.Records = append(page.Records, r)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(page.Records) == limit {
+			page.Next = page.Records[len(page.Records)-1].Seq
+			return tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM records WHERE project_id = ? AND seq > ?)`,
+				q.ProjectID, page.Next).Scan(&page.More)
+		}
+		var top int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM records WHERE project_id = ?`,
+			q.ProjectID).Scan(&top); err != nil {
+			return err
+		}
+		page.Next = max(q.Since, top)
+		return nil
+	})
+	if err != nil {
+		return domain.ChangesPage{}, err
+	}
+	return page, nil
+}
+
+// changesQuery builds the page query of Changes.
+func changesQuery(q domain.ChangesQuery, limit int) (string, []any) {
+	form := ""
+	var formArg []any
+	if q.FormID != "" {
+		form = ` AND form_id = ?`
+		formArg = []any{q.FormID}
+	}
+	if len(q.Subjects) == 0 {
+		args := append([]any{q.ProjectID, q.Since}, formArg...)
+		args = append(args, limit)
+		return `SELECT ` + recordCols + ` FROM records WHERE project_id = ? AND seq > ?` + form +
+			` ORDER BY seq LIMIT ?`, args
+	}
+	subjects := slices.Compact(slices.Sorted(slices.Values(q.Subjects)))
+	var (
+		arms []string
+		args []any
+	)
+	arm := func(sql string, a ...any) {
+		arms = append(arms, `SELECT seq FROM (`+sql+` ORDER BY seq LIMIT ?)`)
+		args = append(args, a...)
+		args = append(args, limit)
+	}
+	arm(`SELECT seq FROM records WHERE project_id = ? AND shared = 1 AND seq > ?`+form,
+		append([]any{q.ProjectID, q.Since}, formArg...)...)
+	for _, sub := range subjects {
+		arm(`SELECT seq FROM records WHERE project_id = ? AND created_by = ? AND seq > ?`+form,
+			append([]any{q.ProjectID, sub, q.Since}, formArg...)...)
+	}
+	for _, sub := range subjects {
+		arm(`SELECT r.seq AS seq FROM record_assignees a JOIN records r ON r.rk = a.rk
+			WHERE a.project_id = ? AND a.subject = ? AND r.seq > ?`+strings.ReplaceAll(form, "form_id", "r.form_id"),
+			append([]any{q.ProjectID, sub, q.Since}, formArg...)...)
+	}
+	args = append([]any{q.ProjectID}, args...)
+	args = append(args, limit)
+	return `SELECT ` + recordCols + ` FROM records WHERE project_id = ? AND seq IN (
+		SELECT seq FROM (` + strings.Join(arms, ` UNION `) + `) ORDER BY seq LIMIT ?)
+		ORDER BY seq`, args
+}

@@ -1,0 +1,524 @@
+package syncer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzCanonical checks that Canonical never panics, accepts what RFC 8259
+// accepts except what it documents refusing, is idempotent, and keeps the
+// meaning of the document.
+func FuzzCanonical(f *testing.F) {
+	for _, tc := range canonicalCases {
+		f.Add([]byte(tc.in))
+	}
+	for _, tc := range canonicalErrorCases {
+		if len(tc.in) < 100 {
+			f.Add([]byte(tc.in))
+		}
+	}
+	f.Add([]byte(surveyRecord))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, err := Canonical(in)
+		if err != nil {
+			var je *JSONError
+			if !errors.As(err, &je) || !errors.Is(err, ErrInvalidJSON) {
+				t.Fatalf("error %v (%T) is not a *JSONError matching ErrInvalidJSON", err, err)
+			}
+			if je.Offset < 0 || je.Offset > len(in) {
+				t.Fatalf("offset %d outside the input of %d bytes", je.Offset, len(in))
+			}
+			if json.Valid(in) && utf8.Valid(in) && !documentedRefusal(je.Msg) {
+				t.Fatalf("valid JSON %q refused: %v", in, err)
+			}
+			return
+		}
+		if !json.Valid(in) {
+			t.Fatalf("invalid JSON %q accepted as %q", in, out)
+		}
+		again, err := Canonical(out)
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("not idempotent: %q → %q → %q, %v", in, out, again, err)
+		}
+		if msg := sameMeaning(t, in, out); msg != "" {
+			t.Fatalf("%q → %q changed meaning: %s", in, out, msg)
+		}
+	})
+}
+
+// documentedRefusal lists why Canonical may refuse RFC 8259 JSON.
+func documentedRefusal(msg string) bool {
+	for _, why := range []string{"duplicate object key", "out of range", "unpaired UTF-16 surrogate", "nesting deeper"} {
+		if strings.Contains(msg, why) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameMeaning decodes both documents with encoding/json and compares them: equal
+// strings and structure, integer literals kept exactly (-0 as 0), other numbers
+// equal as doubles. It returns "" when they mean the same.
+func sameMeaning(t *testing.T, in, out []byte) string {
+	t.Helper()
+	decode := func(b []byte) any {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			t.Fatalf("encoding/json cannot decode %q: %v", b, err)
+		}
+		return v
+	}
+	return compareMeaning(decode(in), decode(out), "")
+}
+
+func compareMeaning(a, b any, path string) string {
+	switch a := a.(type) {
+	case map[string]any:
+		bm, ok := b.(map[string]any)
+		if !ok || len(a) != len(bm) {
+			return path + ": object differs"
+		}
+		for k, v := range a {
+			w, ok := bm[k]
+			if !ok {
+				return path + ": lost key " + strconv.Quote(k)
+			}
+			if msg := compareMeaning(v, w, path+"/"+k); msg != "" {
+				return msg
+			}
+		}
+	case []any:
+		bs, ok := b.([]any)
+		if !ok || len(a) != len(bs) {
+			return path + ": array differs"
+		}
+		for i := range a {
+			if msg := compareMeaning(a[i], bs[i], path+"/"+strconv.Itoa(i)); msg != "" {
+				return msg
+			}
+		}
+	case json.Number:
+		bn, ok := b.(json.Number)
+		if !ok {
+			return path + ": number became something else"
+		}
+		lit, got := string(a), string(bn)
+		if !strings.ContainsAny(lit, ".eE") {
+			if lit == "-0" {
+				lit = "0"
+			}
+			if got != lit {
+				return fmt.Sprintf("%s: integer %s written %s", path, a, bn)
+			}
+			return ""
+		}
+		x, err1 := strconv.ParseFloat(lit, 64)
+		y, err2 := strconv.ParseFloat(got, 64)
+		if err1 != nil || err2 != nil || x != y {
+			return fmt.Sprintf("%s: number %s written %s", path, a, bn)
+		}
+		if want := string(appendES6(nil, x)); got != want {
+			return fmt.Sprintf("%s: number %s written %s, want %s", path, a, bn, want)
+		}
+	default:
+		if !reflect.DeepEqual(a, b) {
+			return fmt.Sprintf("%s: %v became %v", path, a, b)
+		}
+	}
+	return ""
+}
+
+// FuzzMerge checks Merge on arbitrary triples of documents.
+func FuzzMerge(f *testing.F) {
+	for _, tc := range mergeCases {
+		f.Add([]byte(tc.base), []byte(tc.ours), []byte(tc.theirs))
+	}
+	f.Add([]byte(surveyRecord), []byte(surveyRecordOurs), []byte(surveyRecordTheirs))
+	f.Add([]byte(`{"a":1}`), []byte(`[]`), []byte(`{`))
+	f.Fuzz(func(t *testing.T, base, ours, theirs []byte) {
+		checkMerge(t, base, ours, theirs)
+	})
+}
+
+// FuzzMergeGen derives a base and two edits of it from the fuzzer's bytes, so
+// that most inputs are related objects that share keys and clash, which
+// arbitrary byte triples rarely are.
+func FuzzMergeGen(f *testing.F) {
+	f.Add([]byte{}, false)
+	f.Add([]byte("\x05\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c"), false)
+	f.Add([]byte("merge me, please: some longer seed with many bytes in it"), true)
+	f.Fuzz(func(t *testing.T, seed []byte, unknownBase bool) {
+		g := &gen{b: seed}
+		base := g.object(0)
+		ours, theirs := g.mutate(base, 0), g.mutate(base, 0)
+		raw := func(v any) []byte {
+			b, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		b := raw(base)
+		if unknownBase {
+			b = nil
+		}
+		checkMerge(t, b, raw(ours), raw(theirs))
+	})
+}
+
+// gen turns fuzzer bytes into JSON values over a small alphabet of keys and
+// values, so that generated documents collide.
+type gen struct {
+	b []byte
+	i int
+}
+
+func (g *gen) next() int {
+	if g.i >= len(g.b) {
+		return 0
+	}
+	g.i++
+	return int(g.b[g.i-1])
+}
+
+var genKeys = []string{"a", "b", "c", "~", "/", "é", "😀", "\uffff", "", "a/b", `q"}`, "\\", "\n"}
+
+func (g *gen) value(depth int) any {
+	switch n := g.next() % 9; {
+	case n == 0 && depth < 3:
+		return g.object(depth + 1)
+	case n == 1:
+		return []any{json.Number("1"), "x"}
+	case n == 2:
+		return nil
+	case n == 3:
+		return true
+	case n == 4 && depth%2 == 0:
+		return "x"
+	case n == 4:
+		return "\"}],\\\u2028\x01"
+	case n == 5:
+		return json.Number("1.5")
+	case n == 6:
+		return []any{}
+	default:
+		return json.Number(strconv.Itoa(n))
+	}
+}
+
+func (g *gen) object(depth int) map[string]any {
+	m := map[string]any{}
+	for range g.next() % 5 {
+		m[genKeys[g.next()%len(genKeys)]] = g.value(depth)
+	}
+	return m
+}
+
+// mutate returns a copy of m with some members removed, changed, recursed into
+// or added.
+func (g *gen) mutate(m map[string]any, depth int) map[string]any {
+	out := make(map[string]any, len(m))
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // map order must not leak into the result
+	for _, k := range keys {
+		switch g.next() % 6 {
+		case 0: // removed
+		case 1:
+			out[k] = g.value(depth)
+		case 2:
+			if sub, ok := m[k].(map[string]any); ok && depth < 3 {
+				out[k] = g.mutate(sub, depth+1)
+			} else {
+				out[k] = g.value(depth)
+			}
+		default:
+			out[k] = m[k]
+		}
+	}
+	for range g.next() % 3 {
+		out[genKeys[g.next()%len(genKeys)]] = g.value(depth)
+	}
+	return out
+}
+
+// checkMerge runs Merge and checks its properties against a reference merge.
+func checkMerge(t *testing.T, base, ours, theirs []byte) {
+	t.Helper()
+	merged, clashes, err := Merge(base, ours, theirs)
+	valid := isObjectDoc(ours) && isObjectDoc(theirs) && (len(base) == 0 || isObjectDoc(base))
+	if err != nil {
+		if valid {
+			t.Fatalf("Merge(%q, %q, %q) failed on valid objects: %v", base, ours, theirs, err)
+		}
+		return
+	}
+	if !valid {
+		t.Fatalf("Merge(%q, %q, %q) accepted invalid input", base, ours, theirs)
+	}
+	known := len(base) > 0
+	b, o, th := mustCanonical(t, base), mustCanonical(t, ours), mustCanonical(t, theirs)
+
+	if c, err := Canonical(merged); err != nil || !bytes.Equal(c, merged) || merged[0] != '{' {
+		t.Fatalf("merged %q is not a canonical object", merged)
+	}
+
+	// Against the reference merge over decoded values.
+	refOut, refClashes := refMerge(t, base, ours, theirs)
+	if !bytes.Equal(merged, refOut) {
+		t.Fatalf("Merge(%s, %s, %s)\n got %s\nwant %s (reference)", b, o, th, merged, refOut)
+	}
+	if got := clashStrings(clashes); !slices.Equal(sortedCopy(got), refClashes) {
+		t.Fatalf("Merge(%s, %s, %s) clashes\n got %q\nwant %q (reference)", b, o, th, got, refClashes)
+	}
+
+	// Clash paths are changes on both sides, to different, not both object, values.
+	for _, c := range clashes {
+		bv, ov, tv := lookup(t, b, c.Path), lookup(t, o, c.Path), lookup(t, th, c.Path)
+		if !same(c.Ours, ov) || !same(c.Theirs, tv) || (known && !same(c.Base, bv)) || (!known && c.Base != nil) {
+			t.Fatalf("clash %s does not hold the inputs' values %s %s %s", fmtClashes([]Clash{c}), orAbsent(bv), orAbsent(ov), orAbsent(tv))
+		}
+		if same(ov, tv) || (known && (same(ov, bv) || same(tv, bv))) || (isObject(ov) && isObject(tv)) {
+			t.Fatalf("clash %s is not a change on both sides", fmtClashes([]Clash{c}))
+		}
+	}
+
+	// One-sided merges are the edit itself.
+	if known {
+		for _, args := range [][3][]byte{{base, ours, base}, {base, base, ours}, {base, theirs, base}, {base, base, theirs}} {
+			got, cl, err := Merge(args[0], args[1], args[2])
+			edit := args[1]
+			if bytes.Equal(args[1], base) {
+				edit = args[2]
+			}
+			if err != nil || len(cl) != 0 || !bytes.Equal(got, mustCanonical(t, edit)) {
+				t.Fatalf("one-sided Merge(%q, %q, %q) = %s, %s, %v", args[0], args[1], args[2], got, fmtClashes(cl), err)
+			}
+		}
+	}
+	for _, x := range [][]byte{ours, theirs} {
+		got, cl, err := Merge(base, x, x)
+		if err != nil || len(cl) != 0 || !bytes.Equal(got, mustCanonical(t, x)) {
+			t.Fatalf("Merge(%q, x, x) with x=%q: %s, %s, %v", base, x, got, fmtClashes(cl), err)
+		}
+	}
+
+	// Swapping the sides swaps the clashes; the results differ only there.
+	merged2, clashes2, err := Merge(base, theirs, ours)
+	if err != nil || len(clashes2) != len(clashes) {
+		t.Fatalf("swapped: %d clashes, want %d (%v)", len(clashes2), len(clashes), err)
+	}
+	for i, c := range clashes {
+		d := clashes2[i]
+		if c.Path != d.Path || !same(c.Base, d.Base) || !same(c.Ours, d.Theirs) || !same(c.Theirs, d.Ours) {
+			t.Fatalf("swapped clash %d: %s vs %s", i, fmtClashes([]Clash{c}), fmtClashes([]Clash{d}))
+		}
+	}
+	if len(clashes) == 0 && !bytes.Equal(merged, merged2) {
+		t.Fatalf("no clashes but swapped merges differ: %s vs %s", merged, merged2)
+	}
+	patched := decodeDoc(t, merged)
+	for _, c := range clashes {
+		patched = setPointer(t, patched, c.Path, c.Theirs)
+	}
+	if got := mustCanonical(t, marshal(t, patched)); !bytes.Equal(got, merged2) {
+		t.Fatalf("merged with theirs at the clashes %s, swapped merge %s", got, merged2)
+	}
+}
+
+func isObjectDoc(doc []byte) bool {
+	c, err := Canonical(doc)
+	return err == nil && c[0] == '{'
+}
+
+func mustCanonical(t *testing.T, doc []byte) []byte {
+	t.Helper()
+	if len(doc) == 0 {
+		return nil
+	}
+	c, err := Canonical(doc)
+	if err != nil {
+		t.Fatalf("Canonical(%q): %v", doc, err)
+	}
+	return c
+}
+
+func decodeDoc(t *testing.T, doc []byte) any {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(doc))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("decode %q: %v", doc, err)
+	}
+	return v
+}
+
+func marshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// pointerTokens splits a JSON pointer into unescaped tokens.
+func pointerTokens(p string) []string {
+	if p == "" {
+		return nil
+	}
+	toks := strings.Split(p[1:], "/")
+	for i, tok := range toks {
+		toks[i] = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+	}
+	return toks
+}
+
+// lookup returns the canonical value at pointer p in the canonical document doc,
+// nil when absent (also below a non-object).
+func lookup(t *testing.T, doc []byte, p string) []byte {
+	t.Helper()
+	if doc == nil {
+		return nil
+	}
+	v := decodeDoc(t, doc)
+	for _, tok := range pointerTokens(p) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		if v, ok = m[tok]; !ok {
+			return nil
+		}
+	}
+	return mustCanonical(t, marshal(t, v))
+}
+
+// setPointer sets (or, for nil, removes) the value at p; its parent must exist.
+func setPointer(t *testing.T, doc any, p string, val []byte) any {
+	t.Helper()
+	toks := pointerTokens(p)
+	m, ok := doc.(map[string]any)
+	for _, tok := range toks[:len(toks)-1] {
+		if !ok {
+			t.Fatalf("no object above %s", p)
+		}
+		m, ok = m[tok].(map[string]any)
+	}
+	if !ok {
+		t.Fatalf("no object above %s", p)
+	}
+	last := toks[len(toks)-1]
+	if val == nil {
+		delete(m, last)
+	} else {
+		m[last] = decodeDoc(t, val)
+	}
+	return doc
+}
+
+// refMerge is a deliberately plain second implementation of the merge rules over
+// decoded values, to check Merge's byte-level one against. It returns the merged
+// canonical document and the clashes as sorted strings.
+func refMerge(t *testing.T, base, ours, theirs []byte) ([]byte, []string) {
+	t.Helper()
+	r := refMerger{t: t}
+	var b any = absent{}
+	if len(base) > 0 {
+		b = decodeDoc(t, base)
+	}
+	out := r.merge(b, decodeDoc(t, ours), decodeDoc(t, theirs), len(base) > 0, "")
+	return mustCanonical(t, marshal(t, out)), sortedCopy(r.clashes)
+}
+
+type absent struct{}
+
+type refMerger struct {
+	t       *testing.T
+	clashes []string
+}
+
+func (r *refMerger) eq(a, b any) bool {
+	_, aa := a.(absent)
+	_, ba := b.(absent)
+	if aa || ba {
+		return aa && ba
+	}
+	return bytes.Equal(mustCanonical(r.t, marshal(r.t, a)), mustCanonical(r.t, marshal(r.t, b)))
+}
+
+func (r *refMerger) merge(b, o, t any, known bool, path string) any {
+	switch {
+	case r.eq(o, t):
+		return o
+	case known && r.eq(o, b):
+		return t
+	case known && r.eq(t, b):
+		return o
+	}
+	om, oOK := o.(map[string]any)
+	tm, tOK := t.(map[string]any)
+	if oOK && tOK {
+		bm, _ := b.(map[string]any)
+		keys := map[string]bool{}
+		for _, m := range []map[string]any{bm, om, tm} {
+			for k := range m {
+				keys[k] = true
+			}
+		}
+		out := map[string]any{}
+		for k := range keys {
+			get := func(m map[string]any) any {
+				if v, ok := m[k]; ok {
+					return v
+				}
+				return absent{}
+			}
+			esc := strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
+			v := r.merge(get(bm), get(om), get(tm), known, path+"/"+esc)
+			if _, gone := v.(absent); !gone {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	if !known {
+		b = absent{}
+	}
+	r.clashes = append(r.clashes, fmt.Sprintf("%s base=%s ours=%s theirs=%s", path, r.show(b), r.show(o), r.show(t)))
+	return o
+}
+
+func (r *refMerger) show(v any) string {
+	if _, ok := v.(absent); ok {
+		return "<absent>"
+	}
+	return string(mustCanonical(r.t, marshal(r.t, v)))
+}
+
+func clashStrings(cs []Clash) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, fmt.Sprintf("%s base=%s ours=%s theirs=%s", c.Path, orAbsent(c.Base), orAbsent(c.Ours), orAbsent(c.Theirs)))
+	}
+	return out
+}
+
+func sortedCopy(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
