@@ -109,7 +109,9 @@ type RecordPage struct {
 // QuarantineItem is a pushed item the server kept aside because it could not
 // become a record, with the reasons, to be fixed and re-pushed.
 type QuarantineItem struct {
-	ID          string          `json:"id"`
+	ID string `json:"id"`
+	// RecordID is the id of the record the item would have made or changed.
+	RecordID    string          `json:"record_id,omitempty"`
 	Form        string          `json:"form"`
 	FormVersion string          `json:"form_version"`
 	Submission  json.RawMessage `json:"submission"`
@@ -117,6 +119,11 @@ type QuarantineItem struct {
 	FirstSeen   time.Time       `json:"first_seen"`
 	LastSeen    time.Time       `json:"last_seen"`
 	Attempts    int             `json:"attempts"`
+	// SubmittedBy is the user or device that pushed the item.
+	SubmittedBy string `json:"submitted_by,omitempty"`
+	// ResolvedAt is set once a record with RecordID was stored (listed only with
+	// ?resolved=true).
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
 }
 
 // QuarantineList answers GET /v1/projects/{project}/quarantine; Next is the

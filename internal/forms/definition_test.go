@@ -69,6 +69,11 @@ func TestParseDefinitionCompileFindings(t *testing.T) {
 		{"missing $defs target", def(`{"a": {"$ref": "#/$defs/nope"}}`), []want{{"/schema/properties/a/$ref", "$ref"}}},
 		{"missing anchor", def(`{"a": {"$ref": "#nope"}}`), []want{{"/schema/properties/a/$ref", "$ref"}}},
 		{"unknown format", def(`{"when": {"type": "string", "format": "date_time"}}`), []want{{"/schema/properties/when/format", "format"}}},
+		// A nested resource in another draft is checked by the library against
+		// that draft's meta-schema when it compiles (exclusiveMinimum is a
+		// boolean in draft-04).
+		{"nested draft-04 resource", def(`{"a": {"id": "https://example.org/a", "$schema": "http://json-schema.org/draft-04/schema#", "minimum": 1, "exclusiveMinimum": 5}}`),
+			[]want{{"/schema/properties/a/exclusiveMinimum", "type"}}},
 		{"unknown formats everywhere", `{"title": "t", "schema": {"type": "object", "format": "x", "properties": {"a": {"items": {"format": "y"}}}}}`,
 			[]want{{"/schema/format", "format"}, {"/schema/properties/a/items/format", "format"}}},
 	}

@@ -64,9 +64,9 @@ var badSamples = map[string]map[string][]want{
 		},
 	},
 	"action-plan-followup": {
-		"bad-progress.json":           {{"/progress_percent", "maximum"}},
-		"bad-completed-not-100.json":  {{"/progress_percent", "const"}},
-		"bad-review-date.json":        {{"/review_date", "format"}, {"/status", "enum"}},
+		"bad-progress.json":          {{"/progress_percent", "maximum"}},
+		"bad-completed-not-100.json": {{"/progress_percent", "const"}},
+		"bad-review-date.json":       {{"/review_date", "format"}, {"/status", "enum"}},
 		"bad-participants.json": {
 			{"/evidence", "uniqueItems"},
 			{"/evidence/0", "pattern"},

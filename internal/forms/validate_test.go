@@ -235,3 +235,50 @@ func TestFindingsShape(t *testing.T) {
 		t.Errorf("anyOf message does not explain the alternatives: %q", f[0].Message)
 	}
 }
+
+func TestMessages(t *testing.T) {
+	d := mustParse(t, `{"title": "t", "schema": {"type": "object", "properties": {
+		"props": {"type": "object", "minProperties": 2, "maxProperties": 3},
+		"one": {"type": "object", "minProperties": 1},
+		"list": {"type": "array", "minItems": 2, "maxItems": 1},
+		"has": {"type": "array", "contains": {"const": "x"}},
+		"few": {"type": "array", "contains": {"const": "x"}, "minContains": 2, "maxContains": 3},
+		"many": {"type": "array", "contains": {"const": "x"}, "maxContains": 1},
+		"gt": {"exclusiveMinimum": 0.5},
+		"lt": {"exclusiveMaximum": 10},
+		"step": {"multipleOf": 0.25},
+		"short": {"maxLength": 2},
+		"word": {"minLength": 3},
+		"tuple": {"type": "array", "prefixItems": [{"type": "integer"}], "items": false},
+		"either": {"type": ["string", "integer", "null"]}
+	}}}`)
+	tests := []struct {
+		data    string
+		keyword string
+		message string
+	}{
+		{`{"props": {"a": 1}}`, "minProperties", "must have at least 2 properties"},
+		{`{"props": {"a": 1, "b": 2, "c": 3, "d": 4}}`, "maxProperties", "must have at most 3 properties"},
+		{`{"one": {}}`, "minProperties", "must have at least 1 property"},
+		{`{"list": [1]}`, "minItems", "must have at least 2 items"},
+		{`{"list": [1, 2]}`, "maxItems", "must have at most 1 item"},
+		{`{"has": ["y"]}`, "contains", "must contain a matching item"},
+		{`{"few": ["x", "y"]}`, "minContains", "must contain at least 2 matching items"},
+		{`{"many": ["x", "x"]}`, "maxContains", "must contain at most 1 matching item"},
+		{`{"gt": 0.5}`, "exclusiveMinimum", "must be > 0.5"},
+		{`{"lt": 10}`, "exclusiveMaximum", "must be < 10"},
+		{`{"step": 0.3}`, "multipleOf", "must be a multiple of 0.25"},
+		{`{"short": "abc"}`, "maxLength", "must be at most 2 characters long"},
+		{`{"word": "ab"}`, "minLength", "must be at least 3 characters long"},
+		{`{"tuple": [1, 2]}`, "false", "is not allowed"},
+		{`{"either": true}`, "type", "must be null, integer or string, not boolean"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.keyword+" "+tt.data, func(t *testing.T) {
+			f := d.ValidateJSON([]byte(tt.data))
+			if len(f) != 1 || f[0].Keyword != tt.keyword || f[0].Message != tt.message {
+				t.Errorf("findings %v, want [%s] %q", f, tt.keyword, tt.message)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/records"
 )
 
 // DefaultMaxBodyBytes is the largest request body accepted, measured after
@@ -52,6 +53,8 @@ type Config struct {
 	// ReadyTimeout bounds the store ping of GET /readyz; 0 means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Records is the sync service (push, pull, records, quarantine).
+	Records *records.Service
 }
 
 // Server is the HTTP API. It implements http.Handler.
@@ -63,6 +66,7 @@ type Server struct {
 	registry     Registry
 	auth         Authenticator
 	readyTimeout time.Duration
+	records      *records.Service
 
 	router  *mux.Router
 	handler http.Handler
@@ -91,6 +95,7 @@ func New(cfg Config) (*Server, error) {
 		registry:     cfg.Registry,
 		auth:         cfg.Authenticator,
 		readyTimeout: cfg.ReadyTimeout,
+		records:      cfg.Records,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -120,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 	s.router.MethodNotAllowedHandler = s.adapt(s.handleMethodNotAllowed)
 
 	s.registerOpsRoutes()
+	s.registerRecordRoutes()
 
 	// The chain, outermost first; doc.go says why in this order.
 	var h http.Handler = s.router

@@ -202,5 +202,3 @@ func wantNoErr(t testing.TB, err error) {
 		t.Fatalf("unexpected error: %v", err)
 	}
 }
-
-

@@ -71,10 +71,10 @@ type Config struct {
 
 // Service is the sync service.
 type Service struct {
-	store  domain.Store
-	forms  Forms
-	log    *slog.Logger
-	now    func() time.Time
+	store   domain.Store
+	forms   Forms
+	log     *slog.Logger
+	now     func() time.Time
 	workers int
 }
 
@@ -152,13 +152,13 @@ type Result struct {
 
 // item is a submission on its way through a push.
 type item struct {
-	idx       int
-	sub       Submission
-	canonical []byte // canonical data
-	fv        *FormVersion
-	res       Result
-	done      bool
-	attempts  int
+	idx        int
+	sub        Submission
+	canonical  []byte // canonical data
+	fv         *FormVersion
+	res        Result
+	done       bool
+	attempts   int
 	quarantine bool
 }
 
@@ -166,7 +166,10 @@ type item struct {
 // created, updated, unchanged, merged, conflict (kept on the record), rejected
 // (kept in quarantine) or forbidden. A non-nil error means the store failed and
 // nothing of the batch is acknowledged; a retry of the same batch is safe.
-func (s *Service) Push(ctx context.Context, c Caller, projectID string, subs []Submission) ([]Result, error) {
+//
+// bad holds the items the HTTP layer could not even decode, by index, with
+// their findings: they are rejected and quarantined like the others.
+func (s *Service) Push(ctx context.Context, c Caller, projectID string, subs []Submission, bad map[int][]domain.Finding) ([]Result, error) {
 	if len(subs) > MaxPushItems {
 		return nil, &domain.Error{Kind: domain.KindTooLarge, Code: "too_many_items",
 			Title: fmt.Sprintf("A push holds at most %d items", MaxPushItems), Detail: fmt.Sprintf("this one holds %d", len(subs))}
@@ -175,6 +178,9 @@ func (s *Service) Push(ctx context.Context, c Caller, projectID string, subs []S
 	items := make([]*item, len(subs))
 	for i := range subs {
 		items[i] = &item{idx: i, sub: subs[i], res: Result{ID: subs[i].ID}}
+		if f, ok := bad[i]; ok {
+			items[i].reject(f...)
+		}
 	}
 	if err := s.prepare(ctx, c, projectID, items); err != nil {
 		return nil, err

@@ -367,6 +367,13 @@ func (c *canonicalizer) scanString() (raw []byte, escaped bool, err error) {
 	start := c.pos + 1
 	ascii := true
 	for i := start; i < len(c.in); {
+		// Most bytes are plain ASCII text: skip them with one table lookup each.
+		for i < len(c.in) && plain[c.in[i]] {
+			i++
+		}
+		if i >= len(c.in) {
+			break
+		}
 		switch ch := c.in[i]; {
 		case ch == '"':
 			raw = c.in[start:i]
@@ -390,6 +397,15 @@ func (c *canonicalizer) scanString() (raw []byte, escaped bool, err error) {
 	}
 	return nil, false, c.errEOF()
 }
+
+// plain marks the bytes scanString passes over without a second look: ASCII
+// other than control characters, '"' and '\\'.
+var plain = func() (t [256]bool) {
+	for b := 0x20; b < 0x80; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
 
 func badUTF8(start int, raw []byte) error {
 	off := start

@@ -97,7 +97,7 @@ func TestRecordWritesAndFeed(t *testing.T) {
 	// Conditional writes.
 	res, err := st.WriteRecords(ctx, []domain.RecordWrite{
 		rec(p, "r1", "alice", 1, ""),          // exists
-		rec(p, "r1", "alice", 2, "0-nope"),    // stale
+		rec(p, "r1", "alice", 7, "0-nope"),    // stale
 		rec(p, "missing", "alice", 2, "1-11"), // not found
 		rec(p, "r1", "alice", 2, w1[0].Record.Rev),
 	})
