@@ -97,6 +97,11 @@ func (c *collector) collect(e *jsonschema.ValidationError, out *[]domain.Finding
 		*out = append(*out, domain.Finding{Path: path + "/" + escapePointer(k.Property), Keyword: "propertyNames",
 			Message: c.alternatives("is not an allowed property name", e, prefix)})
 		return
+	case *kind.Contains, *kind.MinContains:
+		// The causes say why each item did not match; the finding is that
+		// none (or too few) did, not that every item must be fixed.
+		*out = append(*out, domain.Finding{Path: path, Keyword: keywordOf(k), Message: messageOf(k)})
+		return
 	case *kind.AdditionalProperties:
 		for _, p := range k.Properties {
 			*out = append(*out, domain.Finding{Path: path + "/" + escapePointer(p), Keyword: "additionalProperties", Message: "is not allowed"})

@@ -1,6 +1,8 @@
 package forms
 
 import (
+	"fmt"
+	"time"
 	"errors"
 	"testing"
 
@@ -35,6 +37,8 @@ func FuzzParseDefinition(f *testing.F) {
 		f.Add([]byte(s), []byte(`{"a":"2024-01-01","p":{"latitude":1,"longitude":2}}`))
 	}
 	f.Fuzz(func(t *testing.T, raw, record []byte) {
+		watchdog := time.AfterFunc(5*time.Second, func() { panic(fmt.Sprintf("WATCHDOG slow input %q %q", raw, record)) })
+		defer watchdog.Stop()
 		d, err := ParseDefinition(raw)
 		if err != nil {
 			var e *domain.Error

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/forms"
+	"github.com/fieldsync/fieldsync/internal/identity"
 	"github.com/fieldsync/fieldsync/internal/records"
 )
 
@@ -53,6 +55,11 @@ type Config struct {
 	// ReadyTimeout bounds the store ping of GET /readyz; 0 means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Identity is the identity and access service (tokens, users, projects,
+	// members, devices, audit).
+	Identity *identity.Service
+	// Forms is the form-definition service.
+	Forms *forms.Service
 	// Records is the sync service (push, pull, records, quarantine).
 	Records *records.Service
 }
@@ -67,6 +74,8 @@ type Server struct {
 	auth         Authenticator
 	readyTimeout time.Duration
 	records      *records.Service
+	identity     *identity.Service
+	forms        *forms.Service
 
 	router  *mux.Router
 	handler http.Handler
@@ -96,6 +105,8 @@ func New(cfg Config) (*Server, error) {
 		auth:         cfg.Authenticator,
 		readyTimeout: cfg.ReadyTimeout,
 		records:      cfg.Records,
+		identity:     cfg.Identity,
+		forms:        cfg.Forms,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -125,6 +136,8 @@ func New(cfg Config) (*Server, error) {
 	s.router.MethodNotAllowedHandler = s.adapt(s.handleMethodNotAllowed)
 
 	s.registerOpsRoutes()
+	s.registerIdentityRoutes()
+	s.registerFormRoutes()
 	s.registerRecordRoutes()
 
 	// The chain, outermost first; doc.go says why in this order.

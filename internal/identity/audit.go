@@ -64,8 +64,10 @@ func (s *Service) audit(ctx context.Context, e domain.AuditEvent) {
 
 // Audit paging bounds.
 const (
+	// DefaultAuditLimit is the page size when the caller gives none.
 	DefaultAuditLimit = 100
-	MaxAuditLimit     = 1000
+	// MaxAuditLimit caps a page, so one request cannot read the whole log at once.
+	MaxAuditLimit = 1000
 )
 
 // ListAudit returns one page of audit events, newest first, and the cursor of the

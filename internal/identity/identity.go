@@ -36,12 +36,21 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultIssuer                  = "fieldsync"
-	DefaultAudience                = "fieldsync"
-	DefaultAccessTTL               = 15 * time.Minute
-	DefaultRefreshTTL              = 30 * 24 * time.Hour
-	DefaultDeviceRefreshTTL        = 180 * 24 * time.Hour
-	DefaultEnrollmentTTL           = 7 * 24 * time.Hour
+	// DefaultIssuer is the iss of access tokens.
+	DefaultIssuer = "fieldsync"
+	// DefaultAudience is the aud of access tokens.
+	DefaultAudience = "fieldsync"
+	// DefaultAccessTTL is short: an access token cannot be recalled, only its
+	// subject can be refused.
+	DefaultAccessTTL = 15 * time.Minute
+	// DefaultRefreshTTL is the life of a user's login session.
+	DefaultRefreshTTL = 30 * 24 * time.Hour
+	// DefaultDeviceRefreshTTL is long because a tablet may be offline for months.
+	DefaultDeviceRefreshTTL = 180 * 24 * time.Hour
+	// DefaultEnrollmentTTL leaves a week to hand a code to a field team.
+	DefaultEnrollmentTTL = 7 * 24 * time.Hour
+	// DefaultRevocationCheckInterval trades one store read per subject per
+	// interval against how long a revocation takes to reach other instances.
 	DefaultRevocationCheckInterval = 30 * time.Second
 	// MaxRevocationCheckInterval bounds how long a revoked user or device may keep
 	// using an access token on an instance that did not do the revocation.
@@ -54,6 +63,7 @@ const clockLeeway = 10 * time.Second
 
 // Config configures a Service. Zero fields take the defaults named beside them.
 type Config struct {
+	// Store holds everything shared between instances; required.
 	Store domain.Store
 	// Now is the clock (time.Now); tests pass a controllable one.
 	Now func() time.Time
@@ -74,6 +84,12 @@ type Config struct {
 	// RevocationCheckInterval is how stale a cached "is this user / device still
 	// allowed" answer, and the signing-key cache, may be (30 s, at most 60 s).
 	RevocationCheckInterval time.Duration
+	// KeyFile, when set, names a PEM file (PKCS#8, "PRIVATE KEY") with the Ed25519
+	// key that signs access tokens, instead of keys generated into the store. Every
+	// instance must be given the same file. Keys in the store still verify the
+	// tokens they signed, so switching to a file logs nobody out; RotateKeys then
+	// refuses (rotate by replacing the file on every instance).
+	KeyFile string
 	// Logger receives operational events (never secrets); nil discards them.
 	Logger *slog.Logger
 	// Throttle configures login throttling.
@@ -94,7 +110,8 @@ type ThrottleConfig struct {
 	// UserFailures is how many failed logins a username may have in Window (5).
 	UserFailures int
 	// AddrFailures is how many failed logins a client address may have in
-	// Window (20). IPv6 addresses count per /64, the smallest block a client holds.
+	// Window (20); failed enrollments are counted apart with the same budget.
+	// IPv6 addresses count per /64, the smallest block a client holds.
 	AddrFailures int
 	// Window is the sliding window (15 min).
 	Window time.Duration
@@ -174,6 +191,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.HashConcurrency = runtime.GOMAXPROCS(0)
 	}
 
+	var err error
 	s := &Service{
 		store:          cfg.Store,
 		cfg:            cfg,
@@ -189,6 +207,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		s.params = *cfg.hashParams
 	}
 	s.keys = &keyRing{s: s, keys: map[string]*signingKey{}}
+	if cfg.KeyFile != "" {
+		if s.keys.fileKey, err = readKeyFile(cfg.KeyFile, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
 	s.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(cfg.Issuer),
@@ -203,8 +226,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 
 	// The dummy hash is made of a random password with the current parameters, so
 	// verifying against it costs what verifying a real user's password costs.
-	dummy, err := randomPassword()
-	if err != nil {
+	var dummy string
+	if dummy, err = randomPassword(); err != nil {
 		return nil, err
 	}
 	if s.dummyHash, err = s.hashPassword(ctx, dummy); err != nil {

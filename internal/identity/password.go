@@ -17,8 +17,11 @@ import (
 
 // Password policy (NIST SP 800-63B: length, not composition rules).
 const (
-	MinPasswordLength = 10   // characters
-	MaxPasswordLength = 1024 // characters; bounds the work an attacker can ask for
+	// MinPasswordLength is the least number of characters of a password.
+	MinPasswordLength = 10
+	// MaxPasswordLength is the most characters of a password; it bounds the work
+	// a login can ask of the server.
+	MaxPasswordLength = 1024
 )
 
 // argonParams are the argon2id cost parameters of a password hash.

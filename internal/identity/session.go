@@ -254,8 +254,10 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, remoteAddr string) 
 		case u.Disabled:
 			return TokenPair{}, errInvalidGrant()
 		// A session that began before the user's tokens were revoked ends, even
-		// if a refresh raced the revocation of its family.
-		case !u.TokensValidAfter.IsZero() && !f.CreatedAt.After(u.TokensValidAfter):
+		// if its family escaped the revocation (belt and braces: RevokeUser
+		// revokes the families too). Before, not "not after": a login in the
+		// same millisecond as the revocation came after it.
+		case !u.TokensValidAfter.IsZero() && f.CreatedAt.Before(u.TokensValidAfter):
 			return TokenPair{}, errInvalidGrant()
 		}
 		sub.admin, sub.validAfter = u.Admin, u.TokensValidAfter

@@ -4,8 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -52,6 +58,9 @@ type signingKey struct {
 type keyRing struct {
 	s *Service
 
+	// fileKey is the key of Config.KeyFile; when set it always signs.
+	fileKey *signingKey
+
 	mu       sync.RWMutex
 	keys     map[string]*signingKey
 	signer   *signingKey
@@ -74,7 +83,7 @@ func (r *keyRing) init(ctx context.Context) error {
 	if err := r.loadLocked(ctx); err != nil {
 		return err
 	}
-	if r.signer != nil {
+	if r.signer != nil || r.fileKey != nil {
 		return nil
 	}
 	if _, err := r.createLocked(ctx); err != nil {
@@ -108,6 +117,9 @@ func (r *keyRing) loadLocked(ctx context.Context) error {
 			(sk.createdAt.Equal(signer.createdAt) && sk.id > signer.id)) {
 			signer = sk
 		}
+	}
+	if r.fileKey != nil {
+		keys[r.fileKey.id], signer = r.fileKey, r.fileKey
 	}
 	r.keys, r.signer = keys, signer
 	r.nextLoad = now.Add(r.s.cfg.RevocationCheckInterval)
@@ -202,13 +214,17 @@ func (r *keyRing) verifier(ctx context.Context, kid string) (ed25519.PublicKey, 
 	return k.pub, nil
 }
 
-// RotateKeys makes a new signing key, which signs from now on, and retires the
-// older ones; they still verify the tokens they signed until those expire. Other
-// instances pick the new key up within RevocationCheckInterval (or at once, when a
-// token with the new kid reaches them). The caller decides who may rotate (an admin
-// endpoint, a schedule in main).
-func (s *Service) RotateKeys(ctx context.Context) error {
+// RotateKeys makes a new signing key, which signs from now on, retires the older
+// ones, and returns the new kid. Retired keys still verify the tokens they signed
+// until those expire. Other instances pick the new key up within
+// RevocationCheckInterval (or at once, when a token with the new kid reaches them).
+// The caller decides who may rotate (an admin endpoint, a command in main). With a
+// Config.KeyFile it refuses: the file is the key.
+func (s *Service) RotateKeys(ctx context.Context) (string, error) {
 	r := s.keys
+	if r.fileKey != nil {
+		return "", errors.New("identity: the signing key comes from a key file; rotate by replacing the file on every instance")
+	}
 	r.mu.Lock()
 	id, err := r.createLocked(ctx)
 	if err == nil {
@@ -220,11 +236,42 @@ func (s *Service) RotateKeys(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	if err != nil {
-		return err
+		return "", err
 	}
 	s.audit(ctx, domain.AuditEvent{Type: AuditKeysRotated, Subject: id})
 	s.log.Info("identity: signing keys rotated", "kid", id)
-	return nil
+	return id, nil
+}
+
+// readKeyFile loads Config.KeyFile. Its kid is derived from the public key, so
+// every instance given the same file names it alike, and a new file a new kid.
+func readKeyFile(path string, log *slog.Logger) (*signingKey, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity: key file: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("identity: the key file is readable by other users; chmod 600 it", "path", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity: key file: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("identity: key file %s: want a PEM \"PRIVATE KEY\" block (openssl genpkey -algorithm ed25519)", path)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("identity: key file %s: %w", path, err)
+	}
+	priv, ok := parsed.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("identity: key file %s: not an Ed25519 key", path)
+	}
+	pub := priv.Public().(ed25519.PublicKey)
+	sum := sha256.Sum256(pub)
+	return &signingKey{id: "file-" + base64.RawURLEncoding.EncodeToString(sum[:12]), priv: priv, pub: pub}, nil
 }
 
 // tokenSubject is what an access token is issued for.

@@ -5,8 +5,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -182,12 +186,13 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("instance B signs with %v, want the shared key %s", h["kid"], kid1)
 	}
 
-	wantNoErr(t, e.svc.RotateKeys(ctx))
+	rotated, err := e.svc.RotateKeys(ctx)
+	wantNoErr(t, err)
 	pair2, _ := e.login(e.svc, "alice", "alice-password-123")
 	_, h = claimsOf(t, pair2.AccessToken)
 	kid2 := h["kid"].(string)
-	if kid2 == kid1 {
-		t.Fatal("a new token still uses the retired kid")
+	if kid2 == kid1 || kid2 != rotated {
+		t.Fatalf("new tokens use kid %s; old %s, rotated %s", kid2, kid1, rotated)
 	}
 	for name, svc := range map[string]*Service{"A": e.svc, "B": b} {
 		for tokName, tok := range map[string]string{"old-key token": pair1.AccessToken, "new-key token": pair2.AccessToken} {
@@ -235,7 +240,8 @@ func TestKeyRotationPeriodicReload(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	_, b := e.instance()
-	wantNoErr(t, e.svc.RotateKeys(ctx))
+	_, err := e.svc.RotateKeys(ctx)
+	wantNoErr(t, err)
 	e.clock.Advance(DefaultRevocationCheckInterval)
 	e.user("alice", "", "")
 	pair, err := b.Login(ctx, "alice", "alice-password-123", "")
@@ -349,5 +355,58 @@ func TestNewConfig(t *testing.T) {
 		cfg.EnrollmentTTL != 7*24*time.Hour || cfg.RevocationCheckInterval > time.Minute || cfg.Issuer != "fieldsync" ||
 		cfg.Throttle.UserFailures != 5 || cfg.Throttle.AddrFailures != 20 || cfg.Throttle.Window != 15*time.Minute {
 		t.Fatalf("defaults = %+v", cfg)
+	}
+}
+
+func writeKeyFile(t *testing.T, dir, name string, key any) string {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	wantNoErr(t, err)
+	path := filepath.Join(dir, name)
+	wantNoErr(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	return path
+}
+
+// TestKeyFile: a key given as a file signs on every instance that has it, store
+// keys still verify their tokens, and rotation is refused.
+func TestKeyFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	wantNoErr(t, err)
+	good := writeKeyFile(t, dir, "ed25519.pem", edKey)
+	e := newEnv(t)
+	before, _ := e.user("alice", "", "")
+
+	useFile := func(c *Config) { c.KeyFile = good }
+	_, a := e.instance(useFile)
+	_, b := e.instance(useFile)
+	pair, err := a.Login(ctx, "alice", "alice-password-123", "")
+	wantNoErr(t, err)
+	_, h := claimsOf(t, pair.AccessToken)
+	if kid, _ := h["kid"].(string); !strings.HasPrefix(kid, "file-") {
+		t.Fatalf("kid = %v, want the file key", h["kid"])
+	}
+	for name, tok := range map[string]string{"file-key token": pair.AccessToken, "store-key token": before.AccessToken} {
+		if _, err := b.Authenticate(ctx, tok); err != nil {
+			t.Fatalf("%s refused: %v", name, err)
+		}
+	}
+	if _, err := a.RotateKeys(ctx); err == nil {
+		t.Fatal("RotateKeys with a key file succeeded")
+	}
+
+	for _, tt := range []struct{ name, path string }{
+		{"missing file", filepath.Join(dir, "nope.pem")},
+		{"RSA key", writeKeyFile(t, dir, "rsa.pem", rsaKey)},
+		{"not PEM", func() string { p := filepath.Join(dir, "junk"); os.WriteFile(p, []byte("junk"), 0o600); return p }()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Store: e.store, KeyFile: tt.path, hashParams: &cheapParams}
+			if _, err := New(ctx, cfg); err == nil {
+				t.Fatal("New accepted the key file")
+			}
+		})
 	}
 }

@@ -212,9 +212,11 @@ func TestUserRevokeAndDisable(t *testing.T) {
 	wantErr(t, err, domain.KindUnauthorized, "invalid_token")
 	_, err = e.svc.Refresh(ctx, pair.RefreshToken, "")
 	wantErr(t, err, domain.KindUnauthorized, "invalid_grant")
-	// Logging in again in the same second works: the new token is dated past the
-	// revocation.
-	e.login(e.svc, "alice", "alice-password-123")
+	// Logging in again at the same instant works: the new token is dated past the
+	// revocation, and the new session can be refreshed.
+	again, _ := e.login(e.svc, "alice", "alice-password-123")
+	_, err = e.svc.Refresh(ctx, again.RefreshToken, "")
+	wantNoErr(t, err)
 
 	// Disabling: no login, no refresh, no access; re-enabling allows a new login.
 	pair, _ = e.login(e.svc, "bob", "bob-password-123")

@@ -2,15 +2,20 @@ package syncer
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
 )
 
 // FuzzCanonical checks that Canonical never panics, accepts what RFC 8259
@@ -26,6 +31,14 @@ func FuzzCanonical(f *testing.F) {
 		}
 	}
 	f.Add([]byte(surveyRecord))
+	if raw, err := os.ReadFile("testdata/jcs/documents.jsonl"); err == nil {
+		for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+			var pair [2]string
+			if json.Unmarshal(line, &pair) == nil {
+				f.Add([]byte(pair[0]))
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, err := Canonical(in)
 		if err != nil {
@@ -521,4 +534,117 @@ func sortedCopy(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// FuzzResolve runs the policies on generated edits and checks what every outcome
+// must satisfy: determinism, a consistent revision, nothing dropped silently, and
+// for merge and last-write-wins the same resulting content whichever edit
+// reached the server first.
+func FuzzResolve(f *testing.F) {
+	f.Add([]byte{}, uint8(0), int8(0))
+	f.Add([]byte("some edits of a record"), uint8(0x12), int8(1))
+	f.Add([]byte("\x03\x01\x02\x03\x04\x05\x06\x07\x08"), uint8(0xff), int8(-1))
+	f.Fuzz(func(t *testing.T, seed []byte, flags uint8, minutes int8) {
+		g := &gen{b: seed}
+		baseData := g.object(0)
+		raw := func(v any) json.RawMessage { return json.RawMessage(marshal(t, v)) }
+		policy := []string{domain.PolicyMerge, domain.PolicyReject, domain.PolicyLastWriteWins}[int(flags&3)%3]
+		baseDeleted, curDeleted, incDeleted := flags&4 != 0, flags&8 != 0, flags&16 != 0
+		missing := flags&32 != 0
+		baseRev := mustRev(t, "", string(raw(baseData)), baseDeleted)
+		x := Version{Data: raw(g.mutate(baseData, 0)), Deleted: curDeleted, ClientModifiedAt: t0, DeviceID: "x", By: "ux"}
+		y := Version{Data: raw(g.mutate(baseData, 0)), Deleted: incDeleted, ClientModifiedAt: t0.Add(time.Duration(minutes) * time.Second), DeviceID: "y", By: "uy"}
+		run := func(cur, inc Version) ResolveOutput {
+			cur.Rev = mustRev(t, baseRev, string(cur.Data), cur.Deleted)
+			in := ResolveInput{Policy: policy, Base: Version{Rev: baseRev, Data: raw(baseData), Deleted: baseDeleted}, BaseMissing: missing, Current: cur, Incoming: inc}
+			out, err := Resolve(in)
+			if errors.Is(err, ErrNotStale) {
+				return ResolveOutput{Rev: "not stale"}
+			}
+			if err != nil {
+				t.Fatalf("Resolve(%+v): %v", in, err)
+			}
+			again, _ := Resolve(in)
+			if !reflect.DeepEqual(out, again) {
+				t.Fatalf("not deterministic")
+			}
+			checkResolveOutput(t, in, out)
+			return out
+		}
+		a, b := run(x, y), run(y, x)
+		if a.Rev == "not stale" || b.Rev == "not stale" {
+			return
+		}
+		if policy != domain.PolicyReject && (a.Deleted != b.Deleted || (!a.Deleted && !bytes.Equal(a.Data, b.Data))) {
+			t.Fatalf("%s: content depends on arrival order: %s/%v vs %s/%v", policy, a.Data, a.Deleted, b.Data, b.Deleted)
+		}
+	})
+}
+
+func checkResolveOutput(t *testing.T, in ResolveInput, out ResolveOutput) {
+	t.Helper()
+	cur := state{data: mustCanonical(t, in.Current.Data), deleted: in.Current.Deleted}
+	inc := state{data: mustCanonical(t, in.Incoming.Data), deleted: in.Incoming.Deleted}
+	if c := mustCanonical(t, out.Data); !bytes.Equal(c, out.Data) {
+		t.Fatalf("data %s is not canonical", out.Data)
+	}
+	if out.IncomingRev != mustRev(t, in.Base.Rev, string(in.Incoming.Data), in.Incoming.Deleted) {
+		t.Fatalf("incoming rev %s", out.IncomingRev)
+	}
+	after := state{data: out.Data, deleted: out.Deleted}
+	if out.Applied {
+		if out.Rev != mustRev(t, in.Current.Rev, string(out.Data), out.Deleted) || after.same(cur) {
+			t.Fatalf("applied %s (%s) is no new revision of %s", out.Rev, out.Data, in.Current.Rev)
+		}
+	} else if out.Rev != in.Current.Rev || !bytes.Equal(out.Data, cur.data) || out.Deleted != cur.deleted {
+		t.Fatalf("not applied, but the content moved: %s", out.Data)
+	}
+	switch out.Status {
+	case StatusConflict:
+		if len(out.Conflicts) == 0 {
+			t.Fatal("conflict status without conflicts")
+		}
+	case StatusMerged:
+		if len(out.Conflicts) > 0 && !(in.Policy == domain.PolicyLastWriteWins && out.Applied) {
+			t.Fatalf("merged with conflicts under %s", in.Policy)
+		}
+	default:
+		t.Fatalf("status %q", out.Status)
+	}
+	if in.Policy == domain.PolicyReject && out.Applied {
+		t.Fatal("reject applied an edit")
+	}
+	for _, c := range out.Conflicts {
+		for _, v := range c.Values {
+			if v.Rev != in.Current.Rev && v.Rev != out.IncomingRev {
+				t.Fatalf("conflict value of unknown rev %s", v.Rev)
+			}
+		}
+	}
+	// Nothing dropped silently. Under merge without a clash both edits' field
+	// changes show in the result: merging either edit into the result against the
+	// base changes nothing. Otherwise an edit that neither is the result nor is
+	// kept in a conflict entry must have changed nothing.
+	known := !in.BaseMissing && in.Base.Rev != ""
+	var base state
+	if known {
+		base = state{data: mustCanonical(t, in.Base.Data), deleted: in.Base.Deleted}
+	}
+	policy := cmp.Or(in.Policy, domain.PolicyMerge)
+	if policy == domain.PolicyMerge && known && len(out.Conflicts) == 0 && !cur.deleted && !inc.deleted {
+		eff := base.data
+		if base.deleted || !isObject(eff) {
+			eff = []byte("{}")
+		}
+		for _, edit := range []state{cur, inc} {
+			m, cl := mergeCanonical(eff, edit.data, out.Data, true)
+			if len(cl) != 0 || !bytes.Equal(m, out.Data) {
+				t.Fatalf("edit %s against base %s is not in the result %s", edit.data, eff, out.Data)
+			}
+		}
+		return
+	}
+	if !out.Applied && len(out.Conflicts) == 0 && !inc.same(cur) && !(known && inc.same(base)) {
+		t.Fatalf("edit %s/%v dropped", inc.data, inc.deleted)
+	}
 }

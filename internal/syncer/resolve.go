@@ -139,22 +139,22 @@ func Resolve(in ResolveInput) (ResolveOutput, error) {
 		return ResolveOutput{}, fmt.Errorf("syncer: unknown conflict policy %q", in.Policy)
 	}
 	if _, _, err := ParseRev(in.Current.Rev); err != nil {
-		return ResolveOutput{}, fmt.Errorf("current: %w", err)
+		return ResolveOutput{}, fmt.Errorf("syncer: current rev: %w", err)
 	}
 	if in.Base.Rev == in.Current.Rev {
 		return ResolveOutput{}, ErrNotStale
 	}
 	cur, err := stateOf(in.Current)
 	if err != nil {
-		return ResolveOutput{}, fmt.Errorf("current data: %w", err)
+		return ResolveOutput{}, fmt.Errorf("syncer: current data: %w", err)
 	}
 	inc, err := stateOf(in.Incoming)
 	if err != nil {
-		return ResolveOutput{}, fmt.Errorf("incoming data: %w", err)
+		return ResolveOutput{}, fmt.Errorf("syncer: incoming data: %w", err)
 	}
 	incomingRev, err := revOf(in.Base.Rev, inc.data, inc.deleted)
 	if err != nil {
-		return ResolveOutput{}, fmt.Errorf("base: %w", err)
+		return ResolveOutput{}, fmt.Errorf("syncer: base rev: %w", err)
 	}
 	if in.Incoming.Rev != "" && in.Incoming.Rev != incomingRev {
 		return ResolveOutput{}, fmt.Errorf("syncer: incoming rev %q is not the edit's revision %q", in.Incoming.Rev, incomingRev)
@@ -169,7 +169,7 @@ func Resolve(in ResolveInput) (ResolveOutput, error) {
 		known = false
 	default:
 		if base, err = stateOf(in.Base); err != nil {
-			return ResolveOutput{}, fmt.Errorf("base data: %w", err)
+			return ResolveOutput{}, fmt.Errorf("syncer: base data: %w", err)
 		}
 		baseDoc = base.data
 	}

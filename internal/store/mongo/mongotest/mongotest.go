@@ -96,7 +96,8 @@ func startFerretDB() error {
 		Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:  "sqlite",
 		// The trailing slash makes it a directory: one SQLite file per database.
-		SQLiteURL: "file:" + dir + "/",
+		// No fsync: the data lives as long as the test binary.
+		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(off)",
 		Logger:    ferretLogger(),
 	})
 	if err != nil {
@@ -194,7 +195,7 @@ func Config(tb testing.TB) mongo.Config {
 		Database:      name,
 		Logger:        slog.New(slog.DiscardHandler),
 		VoidGrace:     300 * time.Millisecond,
-		PendingGrace:  time.Second,
+		PendingGrace:  10 * time.Second,
 		SweepInterval: time.Second,
 	}
 }

@@ -157,7 +157,7 @@ CREATE INDEX records_form ON records (project_id, form_id, seq);
 CREATE TABLE record_assignees (
 	project_id TEXT NOT NULL,
 	subject    TEXT NOT NULL,
-	rk         INTEGER NOT NULL REFERENCES records (rk),
+	rk         INTEGER NOT NULL,
 	PRIMARY KEY (project_id, subject, rk)
 ) STRICT, WITHOUT ROWID;
 
