@@ -28,8 +28,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/httpapi"
 	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/records"
 	"github.com/fieldsync/fieldsync/internal/store/mongo"
 	"github.com/fieldsync/fieldsync/internal/store/sqlite"
 )
@@ -125,6 +127,8 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Logger.Warn("created user admin with a generated password; change it after logging in", "username", "admin", "password", generated)
 	}
 
+	fs := forms.NewService(forms.ServiceConfig{Store: m.Store})
+	recs := records.New(records.Config{Store: m.Store, Forms: records.FormsOf(fs), Logger: m.Logger})
 	h, err := httpapi.New(httpapi.Config{
 		Store:         m.Store,
 		Logger:        m.Logger,
@@ -132,6 +136,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Registry:      reg,
 		Authenticator: ids,
 		Identity:      ids,
+		Forms:         fs,
+		Records:       recs,
 	})
 	if err != nil {
 		return err

@@ -57,14 +57,18 @@ type Column struct {
 	// Pointer is the JSON pointer of the value in the data ("/respondent/age"),
 	// relative to one item for the Items of a repeat group.
 	Pointer string
-	Kind    ColumnKind
+	// Kind says how the value is laid out.
+	Kind ColumnKind
 	// Type is the JSON type the schema declares ("string", "integer", "number",
 	// "boolean", "object", "array"), "" when it does not say. For a multiple
 	// choice it is the type of the items.
-	Type   string
-	Format string // "date", "geopoint", … ("" when none)
-	Title  string
-	Items  []Column // the columns of one item of a repeat group
+	Type string
+	// Format is the schema's format ("date", "geopoint", …; "" when none).
+	Format string
+	// Title is the schema's title, for a human-readable header.
+	Title string
+	// Items are the columns of one item of a repeat group.
+	Items []Column
 }
 
 // Columns returns the answer columns of a definition's dataset, in the order the

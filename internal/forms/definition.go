@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/schemas"
@@ -32,9 +33,13 @@ const (
 
 // Error codes of ParseDefinition, beside "bad_json" and "definition_too_large".
 const (
+	// CodeInvalidDefinition: the definition breaks the meta-schema or its
+	// schema does not compile; the findings say where.
 	CodeInvalidDefinition = "invalid_definition"
-	CodeRemoteRef         = "remote_ref"
-	CodeTooDeep           = "definition_too_deep"
+	// CodeRemoteRef: the schema refers to a document other than itself.
+	CodeRemoteRef = "remote_ref"
+	// CodeTooDeep: the definition nests deeper than MaxDepth.
+	CodeTooDeep = "definition_too_deep"
 )
 
 // schemaURL is the address the form schema is compiled under. It only names
@@ -51,12 +56,20 @@ const metaURL = "https://fieldsync.invalid/form-definition.schema.json"
 // Definition is a parsed, checked and compiled form definition (protocol.md §2).
 // It is immutable and safe for concurrent use; share it through a Cache.
 type Definition struct {
-	Title       string
+	// Title is the form's name.
+	Title string
+	// Description is the optional note about the form ("" when absent).
 	Description string
-	Policy      string // domain.PolicyMerge (the default), PolicyReject or PolicyLastWriteWins
-	Shared      bool
-	UI          json.RawMessage // the "ui" member as given (whitespace removed); nil when absent
-	Schema      json.RawMessage // the "schema" member as given (whitespace removed), keys in their original order
+	// Policy is the conflict policy: domain.PolicyMerge (the default),
+	// PolicyReject or PolicyLastWriteWins.
+	Policy string
+	// Shared makes every record of the form visible to every enumerator.
+	Shared bool
+	// UI is the "ui" member as given (whitespace removed); nil when absent.
+	UI json.RawMessage
+	// Schema is the "schema" member as given (whitespace removed), keys in
+	// their original order.
+	Schema json.RawMessage
 
 	// Source is the whole definition as given with insignificant whitespace
 	// removed. Unlike Canonical it keeps the key order, which Columns needs to
@@ -81,7 +94,8 @@ func (d *Definition) JSONSchema() *jsonschema.Schema { return d.schema }
 // ParseDefinition checks and compiles a form definition. It returns a
 // *domain.Error when the definition is refused:
 //   - Kind TooLarge, code "definition_too_large": more than MaxDefinitionSize bytes;
-//   - Kind BadRequest, code "bad_json": not JSON; Detail gives the byte offset;
+//   - Kind BadRequest, code "bad_json": not JSON, or not UTF-8; Detail gives
+//     the byte offset;
 //   - Kind Invalid, code "definition_too_deep": nested deeper than MaxDepth;
 //   - Kind Invalid, code "remote_ref": the schema refers to a document other
 //     than itself (a URL, a file, another draft's meta-schema); nothing is ever
@@ -96,6 +110,13 @@ func ParseDefinition(raw []byte) (*Definition, error) {
 		return nil, &domain.Error{Kind: domain.KindTooLarge, Code: "definition_too_large",
 			Title:  "The form definition is too large",
 			Detail: fmt.Sprintf("%d bytes; at most %d are accepted", len(raw), MaxDefinitionSize)}
+	}
+	// Records follow encoding/json and turn invalid UTF-8 into U+FFFD; a
+	// definition is refused instead, so that Source (stored and served) is
+	// valid UTF-8 and means exactly what Canonical means.
+	if i := invalidUTF8At(raw); i >= 0 {
+		return nil, &domain.Error{Kind: domain.KindBadRequest, Code: "bad_json",
+			Title: "The form definition is not valid JSON", Detail: fmt.Sprintf("invalid UTF-8 at byte %d", i)}
 	}
 	doc, err := decodeJSON(raw, MaxDepth)
 	if err != nil {
@@ -153,6 +174,22 @@ func ParseDefinition(raw []byte) (*Definition, error) {
 	}
 	d.Shared, _ = obj["shared"].(bool)
 	return d, nil
+}
+
+// invalidUTF8At returns the offset of the first invalid UTF-8 sequence in b,
+// or -1.
+func invalidUTF8At(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
 }
 
 // internTable collects the strings of a schema document, keys and values:

@@ -224,6 +224,7 @@ func TestParseDefinitionBadJSON(t *testing.T) {
 		{"bad escape", `{"title": "a\qb"}`, "at byte 12"},
 		{"leading zero", `{"n": 01}`, "at byte 7"},
 		{"NaN", `{"n": NaN}`, "at byte 6"},
+		{"invalid UTF-8", "{\"title\": \"caf\xe9\"}", "at byte 14"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,10 +1,10 @@
 package forms
 
 import (
-	"fmt"
-	"time"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/schemas"
@@ -37,7 +37,7 @@ func FuzzParseDefinition(f *testing.F) {
 		f.Add([]byte(s), []byte(`{"a":"2024-01-01","p":{"latitude":1,"longitude":2}}`))
 	}
 	f.Fuzz(func(t *testing.T, raw, record []byte) {
-		watchdog := time.AfterFunc(5*time.Second, func() { panic(fmt.Sprintf("WATCHDOG slow input %q %q", raw, record)) })
+		watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("WATCHDOG slow input %q %q", raw, record)) })
 		defer watchdog.Stop()
 		d, err := ParseDefinition(raw)
 		if err != nil {

@@ -1,4 +1,189 @@
 package forms
 
-// Service publishes form definitions: drafts, publish, close, lists.
-type Service struct{}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+)
+
+// ServiceConfig wires a Service.
+type ServiceConfig struct {
+	Store domain.FormStore
+	// Cache is shared by every request; nil makes a new one.
+	Cache *Cache
+	Now   func() time.Time
+}
+
+// Service publishes form definitions (protocol.md §2): drafts that can be
+// replaced, published versions that never change, closing a form, and the form
+// list. It also finds a published version's compiled schema for the sync
+// service, compiling each version at most once per process.
+type Service struct {
+	store domain.FormStore
+	cache *Cache
+	now   func() time.Time
+
+	// published caches published versions by project/form/version: they are
+	// immutable, so an entry is never stale. Push looks a version up per batch.
+	published sync.Map // versionKey → domain.FormVersion (without Definition)
+}
+
+type versionKey struct{ project, form, version string }
+
+// NewService makes a Service.
+func NewService(cfg ServiceConfig) *Service {
+	s := &Service{store: cfg.Store, cache: cfg.Cache, now: cfg.Now}
+	if s.cache == nil {
+		s.cache = NewCache()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+func checkIDs(formID, version string) error {
+	var f []domain.Finding
+	if !ValidFormID(formID) {
+		f = append(f, domain.Finding{Path: "/form", Keyword: "pattern", Message: "a form id is 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit"})
+	}
+	if version != "" && !ValidVersion(version) {
+		f = append(f, domain.Finding{Path: "/version", Keyword: "pattern", Message: "a version is 1 to 32 of A-Z, a-z, 0-9, ., _ and -, starting with a letter or digit"})
+	}
+	if f != nil {
+		return domain.Invalid("invalid_id", "The form id or version is not valid", f)
+	}
+	return nil
+}
+
+func formNotFound(formID string) error {
+	return &domain.Error{Kind: domain.KindNotFound, Code: "form_not_found", Title: "No such form in this project", Detail: fmt.Sprintf("form %q", formID)}
+}
+
+func versionNotFound(formID, version string) error {
+	return &domain.Error{Kind: domain.KindNotFound, Code: "version_not_found", Title: "No such form version", Detail: fmt.Sprintf("form %q version %q", formID, version)}
+}
+
+// PutVersion checks, compiles and stores a draft. created is false when an
+// existing draft was replaced. A published version answers 409
+// version_published: published versions are immutable.
+func (s *Service) PutVersion(ctx context.Context, projectID, formID, version string, raw []byte) (domain.FormVersion, bool, error) {
+	if err := checkIDs(formID, version); err != nil {
+		return domain.FormVersion{}, false, err
+	}
+	def, err := ParseDefinition(raw)
+	if err != nil {
+		return domain.FormVersion{}, false, err
+	}
+	s.cache.Add(def)
+	now := s.clock()
+	fv := domain.FormVersion{
+		ProjectID: projectID, FormID: formID, Version: version, State: domain.VersionDraft,
+		Hash: def.Hash, Title: def.Title, Policy: def.Policy, Shared: def.Shared,
+		Definition: def.Source, CreatedAt: now, UpdatedAt: now,
+	}
+	created, err := s.store.PutFormVersion(ctx, fv)
+	if errors.Is(err, domain.ErrStale) {
+		return domain.FormVersion{}, false, &domain.Error{Kind: domain.KindConflict, Code: "version_published",
+			Title: "This version is published and can no longer change", Detail: "upload the change as a new version", Err: err}
+	}
+	if err != nil {
+		return domain.FormVersion{}, false, err
+	}
+	return fv, created, nil
+}
+
+// Publish makes a draft the form's current version. Publishing a published
+// version answers it unchanged.
+func (s *Service) Publish(ctx context.Context, projectID, formID, version string) (domain.FormVersion, error) {
+	if err := checkIDs(formID, version); err != nil {
+		return domain.FormVersion{}, err
+	}
+	fv, err := s.store.PublishFormVersion(ctx, projectID, formID, version, s.clock())
+	if errors.Is(err, domain.ErrNotFound) {
+		return domain.FormVersion{}, versionNotFound(formID, version)
+	}
+	return fv, err
+}
+
+// Close stops new records of a form; edits of existing ones still sync.
+func (s *Service) Close(ctx context.Context, projectID, formID string) (domain.Form, error) {
+	if err := checkIDs(formID, ""); err != nil {
+		return domain.Form{}, err
+	}
+	err := s.store.CloseForm(ctx, projectID, formID, s.clock())
+	if errors.Is(err, domain.ErrNotFound) {
+		return domain.Form{}, formNotFound(formID)
+	}
+	if err != nil {
+		return domain.Form{}, err
+	}
+	return s.store.GetForm(ctx, projectID, formID)
+}
+
+// List returns the project's forms. With publishedOnly (enumerators) drafts are
+// left out, and so are forms with no published version.
+func (s *Service) List(ctx context.Context, projectID string, publishedOnly bool) ([]domain.Form, error) {
+	all, err := s.store.ListForms(ctx, projectID)
+	if err != nil || !publishedOnly {
+		return all, err
+	}
+	out := all[:0:0]
+	for _, f := range all {
+		vs := f.Versions[:0:0]
+		for _, v := range f.Versions {
+			if v.State == domain.VersionPublished {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) > 0 {
+			f.Versions = vs
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// Version returns one version with its definition. With publishedOnly a draft
+// is not found.
+func (s *Service) Version(ctx context.Context, projectID, formID, version string, publishedOnly bool) (domain.FormVersion, error) {
+	fv, err := s.store.GetFormVersion(ctx, projectID, formID, version)
+	if errors.Is(err, domain.ErrNotFound) || (err == nil && publishedOnly && fv.State != domain.VersionPublished) {
+		return domain.FormVersion{}, versionNotFound(formID, version)
+	}
+	return fv, err
+}
+
+// Lookup returns a form (for its open/closed state, read fresh), one of its
+// versions and the version's compiled schema. Returns domain.ErrNotFound for
+// an unknown form or version.
+func (s *Service) Lookup(ctx context.Context, projectID, formID, version string) (domain.Form, domain.FormVersion, *Definition, error) {
+	form, err := s.store.GetForm(ctx, projectID, formID)
+	if err != nil {
+		return domain.Form{}, domain.FormVersion{}, nil, err
+	}
+	key := versionKey{projectID, formID, version}
+	var fv domain.FormVersion
+	if v, ok := s.published.Load(key); ok {
+		fv = v.(domain.FormVersion)
+	} else {
+		fv, err = s.store.GetFormVersion(ctx, projectID, formID, version)
+		if err != nil {
+			return domain.Form{}, domain.FormVersion{}, nil, err
+		}
+		if fv.State == domain.VersionPublished {
+			s.published.Store(key, fv)
+		}
+	}
+	def, err := s.cache.Get(fv.Hash, fv.Definition)
+	if err != nil {
+		return domain.Form{}, domain.FormVersion{}, nil, fmt.Errorf("compile stored form %s/%s/%s: %w", projectID, formID, version, err)
+	}
+	return form, fv, def, nil
+}

@@ -17,11 +17,16 @@ import (
 
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/forms"
+	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/records"
 	"github.com/fieldsync/fieldsync/internal/store/sqlite"
 )
 
 // How to test a route: start a server with newTestServer (a real Server, real
-// middleware, a real SQLite store in t.TempDir()), send requests with ts.do or
+// middleware, a real SQLite store in t.TempDir(), the real identity service on
+// that store as Config.Identity and as the Authenticator, with the user admin
+// bootstrapped with testAdminPassword), send requests with ts.do or
 // ts.get (or an api.Client from ts.apiClient), and assert on the answer. Every
 // exchange is validated against openapi.yaml by checkResponse, error answers
 // included, so a test fails when the route and the spec disagree. Routes that
@@ -35,7 +40,13 @@ type testServer struct {
 	store domain.Store
 	reg   *prometheus.Registry
 	logs  *syncBuffer
+	// ids is the identity service wired as Config.Identity (and as the
+	// Authenticator unless a test set its own).
+	ids *identity.Service
 }
+
+// testAdminPassword is the password of the user admin of every test server.
+const testAdminPassword = "admin-password-for-tests"
 
 // testOption adjusts a test server before it starts serving.
 type testOption func(*testSetup)
@@ -43,11 +54,18 @@ type testOption func(*testSetup)
 type testSetup struct {
 	cfg    Config
 	routes []func(s *Server)
+	idCfg  identity.Config
 }
 
 // withConfig changes the Config given to New.
 func withConfig(f func(*Config)) testOption {
 	return func(ts *testSetup) { f(&ts.cfg) }
+}
+
+// withIdentity changes the identity.Config of the test server's identity
+// service (its Store and, unless set, its Logger are the server's).
+func withIdentity(f func(*identity.Config)) testOption {
+	return func(ts *testSetup) { f(&ts.idCfg) }
 }
 
 // withRoutes registers test-only routes after New and before serving. They live
@@ -75,6 +93,33 @@ func newTestServer(t testing.TB, opts ...testOption) *testServer {
 	for _, o := range opts {
 		o(setup)
 	}
+	// The real identity service on the same store, so tokens, roles and
+	// revocations are the ones production has. A test that sets its own
+	// Authenticator (a stand-in for rule tests) keeps it.
+	setup.idCfg.Store = setup.cfg.Store
+	if setup.idCfg.Logger == nil {
+		setup.idCfg.Logger = setup.cfg.Logger
+	}
+	ids, err := identity.New(context.Background(), setup.idCfg)
+	if err != nil {
+		t.Fatalf("identity.New: %v", err)
+	}
+	if _, err := ids.Bootstrap(context.Background(), testAdminPassword); err != nil {
+		t.Fatalf("identity Bootstrap: %v", err)
+	}
+	if setup.cfg.Identity == nil {
+		setup.cfg.Identity = ids
+	}
+	if setup.cfg.Authenticator == nil {
+		setup.cfg.Authenticator = ids
+	}
+	// The forms and sync services, on the same store.
+	if setup.cfg.Forms == nil {
+		setup.cfg.Forms = forms.NewService(forms.ServiceConfig{Store: setup.cfg.Store, Now: setup.cfg.Now})
+	}
+	if setup.cfg.Records == nil {
+		setup.cfg.Records = records.New(records.Config{Store: setup.cfg.Store, Forms: records.FormsOf(setup.cfg.Forms), Logger: setup.cfg.Logger, Now: setup.cfg.Now})
+	}
 	srv, err := New(setup.cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -88,7 +133,7 @@ func newTestServer(t testing.TB, opts ...testOption) *testServer {
 		// Closing twice (tests that close the store themselves) is harmless.
 		_ = st.Close()
 	})
-	return &testServer{Server: hs, srv: srv, store: st, reg: reg, logs: logs}
+	return &testServer{Server: hs, srv: srv, store: st, reg: reg, logs: logs, ids: ids}
 }
 
 // newRequest builds a request to the test server. body may be nil, a string, a
@@ -184,8 +229,9 @@ func (b *syncBuffer) String() string {
 }
 
 // staticAuth is a test Authenticator: a fixed table of tokens. It stands in for
-// the identity service, whose own tests cover real tokens; here only the rules
-// are under test, against the real store's memberships.
+// the identity service only where the identity is not under test (the rule
+// mechanics of auth_test.go, against the real store's memberships); the role
+// table (roles_test.go) and the identity routes use real tokens.
 type staticAuth map[string]domain.Principal
 
 func (a staticAuth) Authenticate(_ context.Context, token string) (domain.Principal, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/syncer"
 )
 
@@ -388,4 +389,17 @@ func (s *Service) keepRejected(ctx context.Context, c Caller, projectID string, 
 		}
 	}
 	return nil
+}
+
+// FormsOf adapts the forms service to what a push needs.
+func FormsOf(fs *forms.Service) Forms { return formsAdapter{fs} }
+
+type formsAdapter struct{ fs *forms.Service }
+
+func (a formsAdapter) LookupVersion(ctx context.Context, projectID, formID, version string) (FormVersion, error) {
+	f, v, def, err := a.fs.Lookup(ctx, projectID, formID, version)
+	if err != nil {
+		return FormVersion{}, err
+	}
+	return FormVersion{Form: f, Version: v, Validator: def}, nil
 }

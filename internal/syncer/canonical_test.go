@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"strconv"
@@ -359,6 +360,34 @@ func TestES6Numbers(t *testing.T) {
 		in := strconv.FormatFloat(f, 'e', -1, 64)
 		if got, err := Canonical([]byte(in)); err != nil || string(got) != v.want {
 			t.Errorf("Canonical(%s) = %s, %v; want %s", in, got, err, v.want)
+		}
+	}
+}
+
+// TestCanonicalConcurrent runs Canonical from many goroutines at once, as the
+// push handler does, to catch sharing of the pooled state (run with -race).
+func TestCanonicalConcurrent(t *testing.T) {
+	want := make([]string, len(canonicalCases))
+	for i, tc := range canonicalCases {
+		want[i] = tc.want
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for n := range 200 {
+				i := (g + n) % len(canonicalCases)
+				got, err := Canonical([]byte(canonicalCases[i].in))
+				if err != nil || string(got) != want[i] {
+					errs <- fmt.Errorf("%s: got %q, %v", canonicalCases[i].name, got, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }

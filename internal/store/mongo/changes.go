@@ -77,6 +77,12 @@ func (s *Store) appendChanges(ctx context.Context, projectID string, recordIDs [
 	for i := range todo {
 		todo[i] = i
 	}
+	// Every write acknowledged before this call has its change at or below
+	// floor, so positions above it keep the feed in real-time order.
+	floor, err := s.topSeq(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 0; len(todo) > 0; attempt++ {
 		if attempt == appendAttempts {
 			return nil, fmt.Errorf("mongo: %w: no free feed position after %d attempts", domain.ErrUnavailable, attempt)
@@ -87,6 +93,19 @@ func (s *Store) appendChanges(ctx context.Context, projectID string, recordIDs [
 		}
 		first := last - int64(len(todo)) + 1
 		now := ms(time.Now())
+		if first <= floor {
+			// Only where $inc is not atomic (FerretDB v1 can lose increments
+			// and hand out old positions): void what we got instead of leaving
+			// readers to wait for it, lift the counter, and allocate again.
+			if err := s.voidPositions(ctx, projectID, first, min(last, floor)); err != nil {
+				return nil, err
+			}
+			if _, err := s.counts.UpdateOne(ctx, bson.D{{Key: "_id", Value: projectID}},
+				bson.D{{Key: "$max", Value: bson.D{{Key: "n", Value: floor}}}}); err != nil {
+				return nil, translate(err)
+			}
+			continue
+		}
 		docs := make([]any, len(todo))
 		for k, i := range todo {
 			seq := first + int64(k)
@@ -117,6 +136,36 @@ func (s *Store) appendChanges(ctx context.Context, projectID string, recordIDs [
 		}
 	}
 	return seqs, nil
+}
+
+// topSeq returns the largest position of the project's feed that holds a
+// change document (0 for an empty feed).
+func (s *Store) topSeq(ctx context.Context, projectID string) (int64, error) {
+	docs, err := findAll[changeDoc](ctx, s.changes, bson.D{{Key: "project_id", Value: projectID}},
+		options.Find().SetSort(bson.D{{Key: "seq", Value: -1}}).SetLimit(1).
+			SetProjection(bson.D{{Key: "seq", Value: 1}}))
+	if err != nil || len(docs) == 0 {
+		return 0, err
+	}
+	return docs[0].Seq, nil
+}
+
+// voidPositions fills the positions [from, to] that nobody else filled with
+// voids, so no reader waits for them.
+func (s *Store) voidPositions(ctx context.Context, projectID string, from, to int64) error {
+	var docs []any
+	now := ms(time.Now())
+	for seq := from; seq <= to; seq++ {
+		docs = append(docs, changeDoc{ID: changeKey(projectID, seq), ProjectID: projectID, Seq: seq, Void: true, At: now})
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	_, err := s.changes.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if _, onlyDups := dupIndexes(err); err != nil && !onlyDups {
+		return translate(err)
+	}
+	return nil
 }
 
 // changesAfter reads up to n feed positions after since, in order.

@@ -16,9 +16,32 @@ import (
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/store/mongo"
 	"github.com/fieldsync/fieldsync/internal/store/mongo/mongotest"
+	"github.com/fieldsync/fieldsync/internal/store/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mongotest.RunMain(m)) }
+
+// TestStore runs the conformance suite, each leaf test on a fresh database.
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) domain.Store { return mongotest.Open(t) })
+}
+
+// TestFeedTwoInstances runs the suite's concurrent feed check with writers and
+// readers spread over two Store values on one database, as two server
+// instances behind a load balancer would be.
+func TestFeedTwoInstances(t *testing.T) {
+	cfg := mongotest.Config(t)
+	var stores []domain.Store
+	for range 2 {
+		st, err := mongo.Open(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		stores = append(stores, st)
+	}
+	storetest.RunConcurrentFeed(t, stores...)
+}
 
 func ctxT(t *testing.T) context.Context {
 	t.Helper()

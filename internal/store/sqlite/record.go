@@ -578,7 +578,7 @@ func changesQuery(q domain.ChangesQuery, limit int) (string, []any) {
 		args = append(args, a...)
 		args = append(args, limit)
 	}
-	arm(`SELECT seq FROM records WHERE project_id = ? AND shared = 1 AND seq > ?`+form,
+	arm(`SELECT seq FROM records WHERE project_id = ? AND shared = 1 AND seq > ? AND 0`+form,
 		append([]any{q.ProjectID, q.Since}, formArg...)...)
 	for _, sub := range subjects {
 		arm(`SELECT seq FROM records WHERE project_id = ? AND created_by = ? AND seq > ?`+form,

@@ -238,7 +238,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	select {
 	case s.writeGate <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return ctxErr(ctx.Err())
 	}
 	defer func() { <-s.writeGate }()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -276,11 +276,11 @@ func dbErr(ctx context.Context, err error) error {
 		return domain.ErrNotFound
 	}
 	// A cancelled or timed-out request shows up as an interrupted statement.
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return ctxErr
+	if err := ctx.Err(); err != nil {
+		return ctxErr(err)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
+		return ctxErr(err)
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
@@ -303,6 +303,16 @@ func dbErr(ctx context.Context, err error) error {
 		return fmt.Errorf("sqlite: %w: %s", domain.ErrUnavailable, err.Error())
 	}
 	return fmt.Errorf("sqlite: %w", err)
+}
+
+// ctxErr passes a cancellation on (the caller went away) but reports a deadline
+// that passed while waiting for the store as ErrUnavailable: the store did not
+// answer in time, and the client may retry.
+func ctxErr(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("sqlite: %w: %w", domain.ErrUnavailable, err)
+	}
+	return err
 }
 
 // ms encodes a time as Unix milliseconds, and the zero time as NULL so it reads
