@@ -279,3 +279,10 @@ func (c *Client) ListAudit(ctx context.Context, q AuditQuery) (AuditList, error)
 	err := c.Do(ctx, http.MethodGet, path, nil, &out)
 	return out, err
 }
+
+// String redacts the tokens, so that a TokenResponse printed by mistake (a debug
+// line, an error wrapped with %v) leaks nothing.
+func (t TokenResponse) String() string { return "TokenResponse{[redacted]}" }
+
+// GoString redacts the tokens for %#v.
+func (t TokenResponse) GoString() string { return t.String() }

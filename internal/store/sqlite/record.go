@@ -541,7 +541,7 @@ func (s *Store) Changes(ctx context.Context, q domain.ChangesQuery) (domain.Chan
 				q.ProjectID, page.Next).Scan(&page.More)
 		}
 		var top int64
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM records WHERE project_id = ?`,
+		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM records WHERE project_id = ?`,
 			q.ProjectID).Scan(&top); err != nil {
 			return err
 		}
@@ -578,7 +578,7 @@ func changesQuery(q domain.ChangesQuery, limit int) (string, []any) {
 		args = append(args, a...)
 		args = append(args, limit)
 	}
-	arm(`SELECT seq FROM records WHERE project_id = ? AND shared = 1 AND seq > ? AND 0`+form,
+	arm(`SELECT seq FROM records WHERE project_id = ? AND shared = 1 AND seq > ?`+form,
 		append([]any{q.ProjectID, q.Since}, formArg...)...)
 	for _, sub := range subjects {
 		arm(`SELECT seq FROM records WHERE project_id = ? AND created_by = ? AND seq > ?`+form,
