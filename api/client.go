@@ -113,35 +113,48 @@ func (c *Client) Ready(ctx context.Context) error {
 // document when it sent one, otherwise one made from the status line (a proxy's
 // 502, say), with Code "http_<status>".
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	_, _, err := c.Exchange(ctx, method, path, nil, in, out)
+	return err
+}
+
+// Exchange is Do for routes whose answer also lies in its status and headers
+// (201 or 200, ETag): it adds header to the request and returns the answer's
+// status and headers. When header holds If-None-Match, a 304 Not Modified is
+// not an error: it returns 304 and leaves out untouched.
+func (c *Client) Exchange(ctx context.Context, method, path string, header http.Header, in, out any) (int, http.Header, error) {
 	req, err := c.newRequest(ctx, method, path, in)
 	if err != nil {
-		return err
+		return 0, nil, err
+	}
+	for k, vs := range header {
+		req.Header[http.CanonicalHeaderKey(k)] = vs
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 
+	if resp.StatusCode == http.StatusNotModified && req.Header.Get("If-None-Match") != "" {
+		return resp.StatusCode, resp.Header, nil
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return readProblem(resp)
+		return resp.StatusCode, resp.Header, readProblem(resp)
 	}
 	switch o := out.(type) {
 	case nil:
 		_, err = io.Copy(io.Discard, resp.Body)
-		return err
 	case *[]byte:
 		*o, err = io.ReadAll(resp.Body)
-		return err
 	default:
 		if resp.StatusCode == http.StatusNoContent {
-			return nil
+			break
 		}
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return fmt.Errorf("api: %s %s: decoding answer: %w", method, path, err)
+		if err = json.NewDecoder(resp.Body).Decode(out); err != nil {
+			err = fmt.Errorf("api: %s %s: decoding answer: %w", method, path, err)
 		}
-		return nil
 	}
+	return resp.StatusCode, resp.Header, err
 }
 
 func (c *Client) newRequest(ctx context.Context, method, path string, in any) (*http.Request, error) {

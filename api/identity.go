@@ -218,6 +218,17 @@ func (c *Client) RevokeUser(ctx context.Context, username string) error {
 	return c.Do(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(username)+"/revoke", nil, nil)
 }
 
+// DisableUser calls POST /v1/users/{username}/disable (admins): the user can no
+// longer log in and is signed out everywhere.
+func (c *Client) DisableUser(ctx context.Context, username string) error {
+	return c.Do(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(username)+"/disable", nil, nil)
+}
+
+// EnableUser calls POST /v1/users/{username}/enable (admins).
+func (c *Client) EnableUser(ctx context.Context, username string) error {
+	return c.Do(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(username)+"/enable", nil, nil)
+}
+
 // CreateProject calls POST /v1/projects (admins).
 func (c *Client) CreateProject(ctx context.Context, id, title string) (Project, error) {
 	var out Project

@@ -1,7 +1,11 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -42,7 +46,11 @@ type Record struct {
 	Conflicts   []Conflict   `json:"conflicts"`
 	AssignedTo  []string     `json:"assigned_to"`
 	Attachments []Attachment `json:"attachments,omitempty"`
-	// Revs is the revision history, oldest first, when asked for with ?revs=true.
+	// Revs is the revision history when asked for with ?revs=true: every
+	// revision the server holds, parents before their children, otherwise
+	// oldest first. It includes side revisions (the pushed edit of a merge, an
+	// edit kept as a conflict); the record's own line is found by following
+	// Parent from Rev.
 	Revs []Revision `json:"revs,omitempty"`
 }
 
@@ -86,9 +94,12 @@ type RecordPut struct {
 
 // ResolveRequest is the body of POST /v1/projects/{project}/records/{id}/resolve:
 // Rev is the revision whose conflicts are settled, Data the chosen values.
+// Deleted settles them with a tombstone instead (Data may then be left out),
+// for a clash of a deletion with an edit that the deletion should win.
 type ResolveRequest struct {
-	Rev  string          `json:"rev"`
-	Data json.RawMessage `json:"data"`
+	Rev     string          `json:"rev"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	Deleted bool            `json:"deleted,omitempty"`
 }
 
 // RecordPatch is the body of PATCH /v1/projects/{project}/records/{id}. Each field
@@ -131,4 +142,97 @@ type QuarantineItem struct {
 type QuarantineList struct {
 	Items []QuarantineItem `json:"items"`
 	Next  string           `json:"next,omitempty"`
+}
+
+func recordPath(project, id string) string {
+	return "/v1/projects/" + url.PathEscape(project) + "/records/" + url.PathEscape(id)
+}
+
+// GetRecord calls GET /v1/projects/{project}/records/{id}, with the revision
+// history when revs is set. Its Rev is also the record's ETag.
+func (c *Client) GetRecord(ctx context.Context, project, id string, revs bool) (Record, error) {
+	path := recordPath(project, id)
+	if revs {
+		path += "?revs=true"
+	}
+	var out Record
+	err := c.Do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}
+
+// CorrectRecord calls PUT /v1/projects/{project}/records/{id} with If-Match:
+// ifMatch, the rev the correction was made from. A stale rev is a *Problem with
+// Status 412 (Code "rev_mismatch"); data that fails the schema one with Status
+// 422 and the findings.
+func (c *Client) CorrectRecord(ctx context.Context, project, id, ifMatch string, data json.RawMessage) (Record, error) {
+	var out Record
+	_, _, err := c.Exchange(ctx, http.MethodPut, recordPath(project, id), http.Header{"If-Match": {`"` + ifMatch + `"`}},
+		RecordPut{Data: data}, &out)
+	return out, err
+}
+
+// ResolveRecord calls POST /v1/projects/{project}/records/{id}/resolve: the
+// record's conflicts are settled with the chosen data.
+func (c *Client) ResolveRecord(ctx context.Context, project, id string, req ResolveRequest) (Record, error) {
+	var out Record
+	err := c.Do(ctx, http.MethodPost, recordPath(project, id)+"/resolve", req, &out)
+	return out, err
+}
+
+// PatchRecord calls PATCH /v1/projects/{project}/records/{id}: review state,
+// comment and assignment.
+func (c *Client) PatchRecord(ctx context.Context, project, id string, p RecordPatch) (Record, error) {
+	var out Record
+	err := c.Do(ctx, http.MethodPatch, recordPath(project, id), p, &out)
+	return out, err
+}
+
+// QuarantineQuery selects a page of GET /v1/projects/{project}/quarantine.
+type QuarantineQuery struct {
+	// Resolved includes the items resolved since (a record with their id was
+	// stored later).
+	Resolved bool
+	Cursor   string
+	Limit    int
+}
+
+// ListQuarantine calls GET /v1/projects/{project}/quarantine: one page of the
+// rejected items, in the order they were first seen.
+func (c *Client) ListQuarantine(ctx context.Context, project string, q QuarantineQuery) (QuarantineList, error) {
+	v := url.Values{}
+	if q.Resolved {
+		v.Set("resolved", "true")
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	path := "/v1/projects/" + url.PathEscape(project) + "/quarantine"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out QuarantineList
+	err := c.Do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}
+
+// ListFormRecords calls GET /v1/projects/{project}/forms/{form}/records: one
+// page of the form's records in commit order; Next is "" on the last page.
+func (c *Client) ListFormRecords(ctx context.Context, project, form, cursor string, limit int) (RecordPage, error) {
+	v := url.Values{}
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	path := "/v1/projects/" + url.PathEscape(project) + "/forms/" + url.PathEscape(form) + "/records"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out RecordPage
+	err := c.Do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
 }

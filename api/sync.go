@@ -1,7 +1,11 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -21,13 +25,19 @@ type Submission struct {
 	ID          string `json:"id"`
 	Form        string `json:"form"`
 	FormVersion string `json:"form_version"`
-	// BaseRev is the revision the edit started from; nil (JSON null) for a new
-	// record.
-	BaseRev          *string         `json:"base_rev"`
-	ClientModifiedAt time.Time       `json:"client_modified_at"`
-	Deleted          bool            `json:"deleted"`
-	Data             json.RawMessage `json:"data"`
-	Attachments      []Attachment    `json:"attachments,omitempty"`
+	// BaseRev is the revision the edit started from: the rev the server last
+	// answered for this record. nil (JSON null, or "") for a new record. A
+	// BaseRev for a record the server does not hold creates it, with BaseRev as
+	// the parent of its first revision.
+	BaseRev *string `json:"base_rev"`
+	// ClientModifiedAt is when the device saved the edit, by its clock; it
+	// decides which side of a clash stands. Absent, it counts as the time of the
+	// push.
+	ClientModifiedAt time.Time `json:"client_modified_at"`
+	// Deleted makes a tombstone; Data may then be left out.
+	Deleted     bool            `json:"deleted"`
+	Data        json.RawMessage `json:"data"`
+	Attachments []Attachment    `json:"attachments,omitempty"`
 }
 
 // PushRequest is the body of POST /v1/projects/{project}/sync/push.
@@ -73,4 +83,37 @@ type PullResponse struct {
 	Changes []Record `json:"changes"`
 	Next    string   `json:"next"`
 	More    bool     `json:"more"`
+}
+
+// Push calls POST /v1/projects/{project}/sync/push with at most MaxPushItems
+// submissions. Each item has its own result; one bad item never fails the
+// others. Pushing the same batch again (after an answer was lost) is safe: the
+// items already applied answer "unchanged". A batch too large is a *Problem
+// with Status 413 (Code "too_many_items" or "body_too_large").
+func (c *Client) Push(ctx context.Context, project string, subs []Submission) (PushResponse, error) {
+	var out PushResponse
+	err := c.Do(ctx, http.MethodPost, "/v1/projects/"+url.PathEscape(project)+"/sync/push", PushRequest{Submissions: subs}, &out)
+	return out, err
+}
+
+// Pull calls GET /v1/projects/{project}/sync/pull: the changes after since
+// ("" for the beginning), at most limit of them (0 for the server's
+// default). Pull again with Next until More is false; keep the last Next to
+// resume later. A cursor the server did not make is a *Problem with Code
+// "invalid_cursor".
+func (c *Client) Pull(ctx context.Context, project, since string, limit int) (PullResponse, error) {
+	v := url.Values{}
+	if since != "" {
+		v.Set("since", since)
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	path := "/v1/projects/" + url.PathEscape(project) + "/sync/pull"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out PullResponse
+	err := c.Do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
 }

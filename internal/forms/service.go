@@ -29,7 +29,7 @@ type Service struct {
 
 	// published caches published versions by project/form/version: they are
 	// immutable, so an entry is never stale. Push looks a version up per batch.
-	published sync.Map // versionKey → domain.FormVersion (without Definition)
+	published sync.Map // versionKey → domain.FormVersion (with Definition, for Cache.Get)
 }
 
 type versionKey struct{ project, form, version string }
@@ -70,11 +70,43 @@ func versionNotFound(formID, version string) error {
 	return &domain.Error{Kind: domain.KindNotFound, Code: "version_not_found", Title: "No such form version", Detail: fmt.Sprintf("form %q version %q", formID, version)}
 }
 
+func versionPublished(cause error) error {
+	return &domain.Error{Kind: domain.KindConflict, Code: "version_published",
+		Title: "This version is published and can no longer change", Detail: "upload the change as a new version", Err: cause}
+}
+
+// notFound tells an unknown form (form_not_found) from an unknown version of a
+// known form (version_not_found). With publishedOnly a form without a
+// published version is unknown, so an enumerator learns nothing of drafts.
+func (s *Service) notFound(ctx context.Context, projectID, formID, version string, publishedOnly bool) error {
+	f, err := s.store.GetForm(ctx, projectID, formID)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return formNotFound(formID)
+	case err != nil:
+		return err
+	case publishedOnly && f.CurrentVersion == "":
+		return formNotFound(formID)
+	}
+	return versionNotFound(formID, version)
+}
+
 // PutVersion checks, compiles and stores a draft. created is false when an
-// existing draft was replaced. A published version answers 409
-// version_published: published versions are immutable.
+// existing draft was replaced. Returns invalid_id (422) for a malformed form id
+// or version; version_published (409) when that version is published,
+// whatever raw holds (published versions are immutable); otherwise the errors
+// of ParseDefinition.
 func (s *Service) PutVersion(ctx context.Context, projectID, formID, version string, raw []byte) (domain.FormVersion, bool, error) {
 	if err := checkIDs(formID, version); err != nil {
+		return domain.FormVersion{}, false, err
+	}
+	// A published version answers 409 whatever the body holds: the designer's
+	// fix is a new version, not a repaired definition, and a broken upload
+	// must not cost a schema compilation. The store checks again atomically.
+	switch cur, err := s.store.GetFormVersion(ctx, projectID, formID, version); {
+	case err == nil && cur.State == domain.VersionPublished:
+		return domain.FormVersion{}, false, versionPublished(nil)
+	case err != nil && !errors.Is(err, domain.ErrNotFound):
 		return domain.FormVersion{}, false, err
 	}
 	def, err := ParseDefinition(raw)
@@ -90,8 +122,7 @@ func (s *Service) PutVersion(ctx context.Context, projectID, formID, version str
 	}
 	created, err := s.store.PutFormVersion(ctx, fv)
 	if errors.Is(err, domain.ErrStale) {
-		return domain.FormVersion{}, false, &domain.Error{Kind: domain.KindConflict, Code: "version_published",
-			Title: "This version is published and can no longer change", Detail: "upload the change as a new version", Err: err}
+		return domain.FormVersion{}, false, versionPublished(err)
 	}
 	if err != nil {
 		return domain.FormVersion{}, false, err
@@ -100,19 +131,22 @@ func (s *Service) PutVersion(ctx context.Context, projectID, formID, version str
 }
 
 // Publish makes a draft the form's current version. Publishing a published
-// version answers it unchanged.
+// version answers it unchanged. Returns invalid_id (422), form_not_found or
+// version_not_found (404).
 func (s *Service) Publish(ctx context.Context, projectID, formID, version string) (domain.FormVersion, error) {
 	if err := checkIDs(formID, version); err != nil {
 		return domain.FormVersion{}, err
 	}
 	fv, err := s.store.PublishFormVersion(ctx, projectID, formID, version, s.clock())
 	if errors.Is(err, domain.ErrNotFound) {
-		return domain.FormVersion{}, versionNotFound(formID, version)
+		return domain.FormVersion{}, s.notFound(ctx, projectID, formID, version, false)
 	}
 	return fv, err
 }
 
 // Close stops new records of a form; edits of existing ones still sync.
+// Closing a closed form answers it unchanged. Returns invalid_id (422) or
+// form_not_found (404).
 func (s *Service) Close(ctx context.Context, projectID, formID string) (domain.Form, error) {
 	if err := checkIDs(formID, ""); err != nil {
 		return domain.Form{}, err
@@ -151,11 +185,15 @@ func (s *Service) List(ctx context.Context, projectID string, publishedOnly bool
 }
 
 // Version returns one version with its definition. With publishedOnly a draft
-// is not found.
+// is not found. Returns invalid_id (422) for a malformed form id or version,
+// form_not_found or version_not_found (404).
 func (s *Service) Version(ctx context.Context, projectID, formID, version string, publishedOnly bool) (domain.FormVersion, error) {
+	if err := checkIDs(formID, version); err != nil {
+		return domain.FormVersion{}, err
+	}
 	fv, err := s.store.GetFormVersion(ctx, projectID, formID, version)
 	if errors.Is(err, domain.ErrNotFound) || (err == nil && publishedOnly && fv.State != domain.VersionPublished) {
-		return domain.FormVersion{}, versionNotFound(formID, version)
+		return domain.FormVersion{}, s.notFound(ctx, projectID, formID, version, publishedOnly)
 	}
 	return fv, err
 }

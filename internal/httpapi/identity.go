@@ -34,6 +34,8 @@ func (s *Server) registerIdentityRoutes() {
 
 	s.handle(http.MethodPost, "/v1/users", Admin, s.handleCreateUser)
 	s.handle(http.MethodPost, "/v1/users/{username}/revoke", Admin, s.handleRevokeUser)
+	s.handle(http.MethodPost, "/v1/users/{username}/disable", Admin, s.handleDisableUser(true))
+	s.handle(http.MethodPost, "/v1/users/{username}/enable", Admin, s.handleDisableUser(false))
 	s.handle(http.MethodGet, "/v1/audit", Admin, s.handleListAudit)
 
 	s.handle(http.MethodPost, "/v1/projects", Admin, s.handleCreateProject)
@@ -156,6 +158,19 @@ func (s *Server) handleRevokeUser(w http.ResponseWriter, r *http.Request) error 
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// handleDisableUser is POST /v1/users/{username}/disable (and /enable): a
+// disabled user cannot log in, and every session of it ends as by revoke.
+// Enabling does not bring the sessions back.
+func (s *Server) handleDisableUser(disabled bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.identity.SetUserDisabled(r.Context(), principal(r), pathVar(r, "username"), disabled); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 }
 
 // handleCreateProject is POST /v1/projects.

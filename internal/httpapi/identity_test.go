@@ -462,6 +462,34 @@ func TestRevokeUser(t *testing.T) {
 	ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects", again, nil, nil)
 }
 
+func TestDisableUser(t *testing.T) {
+	ts := newTestServer(t)
+	admin := ts.adminToken(t)
+	amina := ts.addUser(t, admin, "amina", "", "")
+
+	resp, body := ts.call(t, http.MethodPost, "/v1/users/amina/disable", amina, nil)
+	problemOf(t, resp, body, http.StatusForbidden, api.CodeForbidden)
+	resp, body = ts.call(t, http.MethodPost, "/v1/users/admin/disable", admin, nil)
+	problemOf(t, resp, body, http.StatusUnprocessableEntity, "cannot_disable_self")
+	resp, body = ts.call(t, http.MethodPost, "/v1/users/ghost/disable", admin, nil)
+	problemOf(t, resp, body, http.StatusNotFound, "user_not_found")
+
+	ts.want(t, http.StatusNoContent, http.MethodPost, "/v1/users/amina/disable", admin, nil, nil)
+	ts.want(t, http.StatusNoContent, http.MethodPost, "/v1/users/amina/disable", admin, nil, nil)
+	resp, body = ts.call(t, http.MethodGet, "/v1/projects", amina, nil)
+	problemOf(t, resp, body, http.StatusUnauthorized, api.CodeUnauthorized)
+	resp, body = ts.call(t, http.MethodPost, "/v1/auth/token", "", api.TokenRequest{Username: "amina", Password: "pw-of-amina-1234"})
+	problemOf(t, resp, body, http.StatusUnauthorized, "invalid_credentials")
+
+	ts.want(t, http.StatusNoContent, http.MethodPost, "/v1/users/amina/enable", admin, nil, nil)
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	again := ts.login(t, "amina", "pw-of-amina-1234").AccessToken
+	ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects", again, nil, nil)
+	// The token from before the disabling stays dead.
+	resp, body = ts.call(t, http.MethodGet, "/v1/projects", amina, nil)
+	problemOf(t, resp, body, http.StatusUnauthorized, api.CodeUnauthorized)
+}
+
 func TestAuditListing(t *testing.T) {
 	ts := newTestServer(t)
 	start := time.Now().UTC().Add(-time.Second)
@@ -697,6 +725,15 @@ func TestClientIdentityMethods(t *testing.T) {
 	}
 	if err := c.RevokeUser(ctx, "mia"); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
+	}
+	if err := c.DisableUser(ctx, "mia"); err != nil {
+		t.Fatalf("DisableUser: %v", err)
+	}
+	if _, err := ts.apiClient(t).Login(ctx, "mia", "pw-of-mia-1234"); !api.IsCode(err, "invalid_credentials") {
+		t.Fatalf("a disabled user logs in: %v", err)
+	}
+	if err := c.EnableUser(ctx, "mia"); err != nil {
+		t.Fatalf("EnableUser: %v", err)
 	}
 	page, err := c.ListAudit(ctx, api.AuditQuery{Type: "device_revoked", Project: "north", Since: time.Now().Add(-time.Hour), Limit: 5})
 	if err != nil || len(page.Events) != 1 || page.Events[0].Subject != "device:"+dev.DeviceID {

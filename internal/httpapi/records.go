@@ -64,9 +64,13 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
 			bad[i] = []domain.Finding{{Path: "", Keyword: "json", Message: describeJSONError(err, dec, len(raw))}}
 			// Keep what can be read of it, so the quarantine entry is findable by
 			// record id and form.
-			var loose struct{ ID, Form, FormVersion string }
+			var loose struct {
+				ID          string `json:"id"`
+				Form        string `json:"form"`
+				FormVersion string `json:"form_version"`
+			}
 			_ = json.Unmarshal(raw, &loose)
-			subs[i].ID, subs[i].Form = loose.ID, loose.Form
+			subs[i].ID, subs[i].Form, subs[i].FormVersion = loose.ID, loose.Form, loose.FormVersion
 			continue
 		}
 		subs[i] = records.Submission{
@@ -180,7 +184,7 @@ func (s *Server) handleResolveRecord(w http.ResponseWriter, r *http.Request) err
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	rec, err := s.records.Resolve(r.Context(), caller(r), pathVar(r, "project"), pathVar(r, "id"), body.Rev, body.Data)
+	rec, err := s.records.Resolve(r.Context(), caller(r), pathVar(r, "project"), pathVar(r, "id"), unquoteETag(body.Rev), body.Data, body.Deleted)
 	if err != nil {
 		return err
 	}
@@ -207,7 +211,14 @@ func (s *Server) handleQuarantine(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	all := r.URL.Query().Get("resolved") == "true"
+	all := false
+	switch v := r.URL.Query().Get("resolved"); v {
+	case "", "false":
+	case "true":
+		all = true
+	default:
+		return &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_query", Title: "resolved must be true or false"}
+	}
 	items, next, err := s.records.Quarantine(r.Context(), pathVar(r, "project"), all, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		return err
@@ -216,6 +227,9 @@ func (s *Server) handleQuarantine(w http.ResponseWriter, r *http.Request) error 
 	for i, q := range items {
 		out.Items[i] = api.QuarantineItem{ID: q.ID, RecordID: q.RecordID, Form: q.FormID, FormVersion: q.FormVersion, Submission: q.Submission,
 			Errors: apiFindings(q.Errors), FirstSeen: q.FirstSeen, LastSeen: q.LastSeen, Attempts: q.Attempts, SubmittedBy: q.SubmittedBy, ResolvedAt: q.ResolvedAt}
+		if out.Items[i].Errors == nil {
+			out.Items[i].Errors = []api.Finding{}
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

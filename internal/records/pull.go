@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
@@ -41,7 +42,11 @@ type Page struct {
 }
 
 // Pull returns the changes visible to the caller after the cursor, in commit
-// order. formID restricts the page to one form ("" for all).
+// order, each record in its current state (tombstones included). formID
+// restricts the page to one form ("" for all); an unknown form answers 404
+// form_not_found. A cursor this server did not make answers 400
+// invalid_cursor, a limit outside 1..MaxPullLimit 400 invalid_limit (0 means
+// DefaultPullLimit).
 func (s *Service) Pull(ctx context.Context, c Caller, projectID, cursor string, limit int, formID string) (Page, error) {
 	since, err := DecodeCursor(cursor)
 	if err != nil {
@@ -52,6 +57,13 @@ func (s *Service) Pull(ctx context.Context, c Caller, projectID, cursor string, 
 	}
 	if limit < 1 || limit > MaxPullLimit {
 		return Page{}, &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_limit", Title: fmt.Sprintf("limit must be between 1 and %d", MaxPullLimit)}
+	}
+	if formID != "" {
+		if _, err := s.store.GetForm(ctx, projectID, formID); errors.Is(err, domain.ErrNotFound) {
+			return Page{}, &domain.Error{Kind: domain.KindNotFound, Code: "form_not_found", Title: "No such form in this project", Detail: fmt.Sprintf("form %q", formID)}
+		} else if err != nil {
+			return Page{}, err
+		}
 	}
 	p, err := s.store.Changes(ctx, domain.ChangesQuery{ProjectID: projectID, Since: since, Limit: limit, Subjects: c.subjects(), FormID: formID})
 	if err != nil {

@@ -1,6 +1,8 @@
 package records
 
 import (
+	"bytes"
+	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,8 +16,8 @@ func recordNotFound() error {
 	return &domain.Error{Kind: domain.KindNotFound, Code: "record_not_found", Title: "No such record in this project"}
 }
 
-// Get returns one record the caller may see, and its history (oldest first)
-// when withRevs is set.
+// Get returns one record the caller may see, and its history when withRevs
+// is set (see history for its order).
 func (s *Service) Get(ctx context.Context, c Caller, projectID, id string, withRevs bool) (domain.Record, []domain.Revision, error) {
 	rec, err := s.store.GetRecord(ctx, projectID, id)
 	if errors.Is(err, domain.ErrNotFound) || (err == nil && !c.canSee(rec)) {
@@ -28,122 +30,167 @@ func (s *Service) Get(ctx context.Context, c Caller, projectID, id string, withR
 	return rec, revs, err
 }
 
-// history walks the parent chain from the current revision, so side revisions
-// (edits that were merged or kept as conflicts) are left out of the line.
+// history returns every revision the server holds of the record, parents
+// before their children, and otherwise in the order they were stored (oldest
+// first). Side revisions are included: the pushed edit of a merge, an edit a
+// conflict kept (policy reject, or the loser of last-write-wins) and an edit
+// whose clash an analyst has since resolved. They are what the server received,
+// and protocol.md promises that nothing a client sent disappears; the record's
+// own line is found by following parent from the record's rev.
 func (s *Service) history(ctx context.Context, rec domain.Record) ([]domain.Revision, error) {
 	all, err := s.store.ListRevisions(ctx, rec.ProjectID, rec.ID)
 	if err != nil {
 		return nil, err
 	}
-	byRev := make(map[string]domain.Revision, len(all))
+	held := make(map[string]bool, len(all))
 	for _, r := range all {
-		byRev[r.Rev] = r
+		held[r.Rev] = true
 	}
-	var line []domain.Revision
-	for rev := rec.Rev; rev != ""; {
-		r, ok := byRev[rev]
-		if !ok {
-			break
+	// Kahn's algorithm; ready holds indexes into all, smallest (oldest) first.
+	children := map[string][]int{}
+	ready := &indexHeap{}
+	for i, r := range all {
+		if r.Parent == "" || r.Parent == r.Rev || !held[r.Parent] {
+			heap.Push(ready, i)
+		} else {
+			children[r.Parent] = append(children[r.Parent], i)
 		}
-		line = append(line, r)
-		delete(byRev, rev) // guards against a cycle in damaged data
-		rev = r.Parent
 	}
-	for i, j := 0, len(line)-1; i < j; i, j = i+1, j-1 {
-		line[i], line[j] = line[j], line[i]
+	out := make([]domain.Revision, 0, len(all))
+	placed := make([]bool, len(all))
+	for ready.Len() > 0 {
+		i := heap.Pop(ready).(int)
+		out = append(out, all[i])
+		placed[i] = true
+		for _, c := range children[all[i].Rev] {
+			heap.Push(ready, c)
+		}
+		delete(children, all[i].Rev)
 	}
-	return line, nil
+	// A cycle (damaged data) leaves revisions unplaced: show them all the same.
+	for i := range all {
+		if !placed[i] {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+// indexHeap is a min-heap of ints for container/heap.
+type indexHeap []int
+
+func (h indexHeap) Len() int           { return len(h) }
+func (h indexHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h indexHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *indexHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *indexHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // Correct applies an analyst's correction of a record's data. ifMatch is the
-// revision the analyst read; a stale one answers 412.
+// revision the analyst read: "" answers 428 if_match_required, a stale one 412
+// rev_mismatch, data that fails the schema of the record's form version 422
+// invalid_data. Recorded conflicts stay (resolve them with Resolve). A
+// correction of a deleted record restores it with the given data.
 func (s *Service) Correct(ctx context.Context, c Caller, projectID, id, ifMatch string, data json.RawMessage) (domain.Record, error) {
 	if ifMatch == "" {
 		return domain.Record{}, &domain.Error{Kind: domain.KindPreconditionRequired, Code: "if_match_required",
 			Title: "If-Match is required", Detail: "send the record's rev (its ETag) in If-Match, so a correction never overwrites an edit you have not seen"}
 	}
-	return s.rewrite(ctx, c, projectID, id, ifMatch, data, false)
+	return s.rewrite(ctx, c, projectID, id, ifMatch, data, false, false)
 }
 
-// Resolve settles a record's recorded conflicts with the chosen data, based on
-// the revision rev the analyst looked at.
-func (s *Service) Resolve(ctx context.Context, c Caller, projectID, id, rev string, data json.RawMessage) (domain.Record, error) {
+// Resolve settles a record's recorded conflicts: the record becomes data (or a
+// tombstone when deleted is set) as a new revision, and its conflicts list is
+// emptied. rev is the revision the analyst looked at: "" answers 422
+// invalid_resolution, a stale one 412 rev_mismatch. Data is checked against the
+// schema unless deleted.
+func (s *Service) Resolve(ctx context.Context, c Caller, projectID, id, rev string, data json.RawMessage, deleted bool) (domain.Record, error) {
 	if rev == "" {
 		return domain.Record{}, domain.Invalid("invalid_resolution", "rev is required", []domain.Finding{{Path: "/rev", Keyword: "required", Message: "rev is required"}})
 	}
-	return s.rewrite(ctx, c, projectID, id, rev, data, true)
+	return s.rewrite(ctx, c, projectID, id, rev, data, deleted, true)
 }
 
-func (s *Service) rewrite(ctx context.Context, c Caller, projectID, id, expect string, data json.RawMessage, clearConflicts bool) (domain.Record, error) {
-	cur, err := s.store.GetRecord(ctx, projectID, id)
-	if errors.Is(err, domain.ErrNotFound) {
-		return domain.Record{}, recordNotFound()
-	}
-	if err != nil {
-		return domain.Record{}, err
-	}
-	if cur.Rev != expect {
-		return domain.Record{}, staleRev(cur.Rev)
+// rewrite makes data the record's new revision, a child of expect, which must
+// be the current rev. A write refused because only the record's metadata moved
+// on meanwhile (a review, an assignment, a conflict entry: the rev is still
+// expect) is tried again on the fresh state; a moved rev is a 412.
+func (s *Service) rewrite(ctx context.Context, c Caller, projectID, id, expect string, data json.RawMessage, deleted, clearConflicts bool) (domain.Record, error) {
+	if deleted && len(bytes.TrimSpace(data)) == 0 {
+		data = json.RawMessage("{}")
 	}
 	canon, err := syncer.Canonical(data)
 	if err != nil || len(canon) == 0 || canon[0] != '{' {
 		return domain.Record{}, domain.Invalid("invalid_data", "data must be a JSON object", []domain.Finding{{Path: "/data", Keyword: "type", Message: "data must be a JSON object"}})
 	}
-	fv, err := s.forms.LookupVersion(ctx, projectID, cur.FormID, cur.FormVersion)
-	if err != nil {
-		return domain.Record{}, err
-	}
-	if f := fv.Validator.ValidateJSON(canon); len(f) > 0 {
-		for i := range f {
-			f[i].Path = "/data" + f[i].Path
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		cur, err := s.store.GetRecord(ctx, projectID, id)
+		if errors.Is(err, domain.ErrNotFound) {
+			return domain.Record{}, recordNotFound()
 		}
-		return domain.Record{}, domain.Invalid("invalid_data", "The data does not match the form's schema", f)
+		if err != nil {
+			return domain.Record{}, err
+		}
+		if cur.Rev != expect {
+			return domain.Record{}, staleRev(cur.Rev)
+		}
+		if !deleted {
+			fv, err := s.forms.LookupVersion(ctx, projectID, cur.FormID, cur.FormVersion)
+			if err != nil {
+				return domain.Record{}, err
+			}
+			if f := fv.Validator.ValidateJSON(canon); len(f) > 0 {
+				for i := range f {
+					f[i].Path = "/data" + f[i].Path
+				}
+				return domain.Record{}, domain.Invalid("invalid_data", "The data does not match the form's schema", f)
+			}
+		}
+		now := s.clock()
+		rev, err := syncer.NewRev(cur.Rev, canon, deleted)
+		if err != nil {
+			return domain.Record{}, err
+		}
+		next := cur
+		next.Rev, next.Data, next.Deleted = rev, canon, deleted
+		next.ClientModifiedAt, next.UpdatedAt = now, now
+		next.DeviceID = ""
+		if clearConflicts {
+			next.Conflicts = nil
+		}
+		w := domain.RecordWrite{Record: next, ExpectRev: cur.Rev, ExpectVersion: cur.Version, Revisions: []domain.Revision{{
+			ProjectID: projectID, RecordID: id, Rev: rev, Parent: cur.Rev, Deleted: deleted, Data: canon, FormVersion: cur.FormVersion,
+			ClientModifiedAt: now, CreatedBy: c.Principal.Subject, CreatedAt: now,
+		}}}
+		res, err := s.store.WriteRecords(ctx, []domain.RecordWrite{w})
+		if err != nil {
+			return domain.Record{}, err
+		}
+		switch {
+		case res[0] == nil:
+			return w.Record, nil
+		case errors.Is(res[0], domain.ErrStale):
+			continue // read again: a moved rev answers 412 above
+		case errors.Is(res[0], domain.ErrNotFound):
+			return domain.Record{}, recordNotFound()
+		default:
+			return domain.Record{}, res[0]
+		}
 	}
-	now := s.clock()
-	rev, err := syncer.NewRev(cur.Rev, canon, false)
-	if err != nil {
-		return domain.Record{}, err
-	}
-	next := cur
-	next.Rev, next.Data, next.Deleted = rev, canon, false
-	next.ClientModifiedAt, next.UpdatedAt = now, now
-	next.DeviceID = ""
-	if clearConflicts {
-		next.Conflicts = nil
-	}
-	w := domain.RecordWrite{Record: next, ExpectRev: cur.Rev, ExpectVersion: cur.Version, Revisions: []domain.Revision{{
-		ProjectID: projectID, RecordID: id, Rev: rev, Parent: cur.Rev, Data: canon, FormVersion: cur.FormVersion,
-		ClientModifiedAt: now, CreatedBy: c.Principal.Subject, CreatedAt: now,
-	}}}
-	if err := s.writeOne(ctx, w); err != nil {
-		return domain.Record{}, err
-	}
-	return next, nil
+	return domain.Record{}, errBusy()
+}
+
+func errBusy() error {
+	return &domain.Error{Kind: domain.KindUnavailable, Code: "busy", Title: "The record is being written by others; try again", RetryAfter: time.Second}
 }
 
 func staleRev(current string) error {
 	return &domain.Error{Kind: domain.KindPrecondition, Code: "rev_mismatch", Title: "The record has changed since you read it",
 		Detail: "its current rev is " + current + "; read it again and redo the change"}
-}
-
-func (s *Service) writeOne(ctx context.Context, w domain.RecordWrite) error {
-	res, err := s.store.WriteRecords(ctx, []domain.RecordWrite{w})
-	if err != nil {
-		return err
-	}
-	switch {
-	case res[0] == nil:
-		return nil
-	case errors.Is(res[0], domain.ErrStale):
-		cur, err := s.store.GetRecord(ctx, w.Record.ProjectID, w.Record.ID)
-		if err != nil {
-			return err
-		}
-		return staleRev(cur.Rev)
-	case errors.Is(res[0], domain.ErrNotFound):
-		return recordNotFound()
-	}
-	return res[0]
 }
 
 // Patch is an analyst's review of a record and its hand-over to devices or
@@ -204,10 +251,13 @@ func (s *Service) Update(ctx context.Context, c Caller, projectID, id string, p 
 		}
 		// The data moved on meanwhile: apply the patch to the new state.
 	}
-	return domain.Record{}, &domain.Error{Kind: domain.KindUnavailable, Code: "busy", Title: "The record is being written by others; try again", RetryAfter: time.Second}
+	return domain.Record{}, errBusy()
 }
 
-// Quarantine lists the project's rejected items.
+// Quarantine lists the project's rejected items in the order they were first
+// seen, unresolved ones only unless all is set, one page after cursor ("" for
+// the start) with the cursor of the next page ("" on the last). A cursor the
+// store did not make answers 400 invalid_cursor.
 func (s *Service) Quarantine(ctx context.Context, projectID string, all bool, cursor string, limit int) ([]domain.QuarantineItem, string, error) {
 	if limit == 0 {
 		limit = DefaultPullLimit
@@ -215,7 +265,13 @@ func (s *Service) Quarantine(ctx context.Context, projectID string, all bool, cu
 	if limit < 1 || limit > MaxPullLimit {
 		return nil, "", &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_limit", Title: "limit must be between 1 and 1000"}
 	}
-	return s.store.ListQuarantine(ctx, projectID, all, cursor, limit)
+	items, next, err := s.store.ListQuarantine(ctx, projectID, all, cursor, limit)
+	if e, ok := domain.AsError(err); ok && e.Kind == domain.KindBadRequest {
+		// The store's cursor check: answer it in the words of every other cursor.
+		return nil, "", &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_cursor", Title: "The cursor is not one this server handed out",
+			Detail: "pass the value of \"next\" from the previous page, or no cursor to start from the beginning", Err: err}
+	}
+	return items, next, err
 }
 
 func itoa(i int) string {

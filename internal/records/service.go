@@ -1,6 +1,7 @@
 package records
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -129,10 +130,17 @@ func (c Caller) canSee(r domain.Record) bool {
 
 // Submission is one pushed item.
 type Submission struct {
-	ID               string
-	Form             string
-	FormVersion      string
-	BaseRev          *string
+	ID          string
+	Form        string
+	FormVersion string
+	// BaseRev is the revision the edit was made from; nil (or "") for a new
+	// record. A BaseRev naming a record the server does not hold creates the
+	// record, with BaseRev as the parent of its first revision: the device's
+	// record was lost here (a restored backup) or its creation never arrived,
+	// and keeping the device's lineage lets its next edits apply as updates.
+	BaseRev *string
+	// ClientModifiedAt is when the device saved the edit; the zero time (the
+	// client sent none) counts as the time of the push.
 	ClientModifiedAt time.Time
 	Deleted          bool
 	Data             json.RawMessage
@@ -180,10 +188,14 @@ func (s *Service) Push(ctx context.Context, c Caller, projectID string, subs []S
 	for i := range subs {
 		items[i] = &item{idx: i, sub: subs[i], res: Result{ID: subs[i].ID}}
 		if f, ok := bad[i]; ok {
+			// Keep the record id findable in quarantine in its one spelling.
+			if u, err := uuid.Parse(subs[i].ID); err == nil && len(subs[i].ID) == 36 {
+				items[i].sub.ID = u.String()
+			}
 			items[i].reject(f...)
 		}
 	}
-	if err := s.prepare(ctx, c, projectID, items); err != nil {
+	if err := s.prepare(ctx, c, projectID, items, now); err != nil {
 		return nil, err
 	}
 	// Items naming the same record apply in order: the k-th occurrence of an id
@@ -193,21 +205,27 @@ func (s *Service) Push(ctx context.Context, c Caller, projectID string, subs []S
 			return nil, err
 		}
 	}
+	// Quarantine entries of the records this push wrote are resolved before the
+	// items it rejected are kept: a batch that stores record X and also holds a
+	// bad item for X must leave that bad item listed, not resolve it at once.
+	var written []string
+	for _, it := range items {
+		switch it.res.Status {
+		case StatusCreated, StatusUpdated, StatusMerged, StatusConflict:
+			written = append(written, it.sub.ID)
+		}
+	}
+	if len(written) > 0 {
+		if err := s.store.ResolveQuarantine(ctx, projectID, written, now); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.keepRejected(ctx, c, projectID, items, now); err != nil {
 		return nil, err
 	}
-	var created []string
 	out := make([]Result, len(items))
 	for i, it := range items {
 		out[i] = it.res
-		if it.res.Status == StatusCreated || it.res.Status == StatusUpdated || it.res.Status == StatusMerged {
-			created = append(created, it.sub.ID)
-		}
-	}
-	if len(created) > 0 {
-		if err := s.store.ResolveQuarantine(ctx, projectID, created, now); err != nil {
-			return nil, err
-		}
 	}
 	return out, nil
 }
@@ -222,12 +240,22 @@ func (it *item) reject(findings ...domain.Finding) {
 
 // prepare checks each item's shape, form and data, and canonicalises the data.
 // Validation is spread over the cores: it is the costliest step of a push.
-func (s *Service) prepare(ctx context.Context, c Caller, projectID string, items []*item) error {
+func (s *Service) prepare(ctx context.Context, c Caller, projectID string, items []*item, now time.Time) error {
 	type fvKey struct{ form, version string }
 	fvs := map[fvKey]*FormVersion{}
 	fvErr := map[fvKey]error{}
 	for _, it := range items {
+		if it.done {
+			// Rejected already (the HTTP layer could not decode it): its own
+			// findings say why, and must not be replaced by shape findings.
+			continue
+		}
 		sub := &it.sub
+		if sub.ClientModifiedAt.IsZero() {
+			// Without the device's clock the push's arrival is the best
+			// estimate of when the edit was made.
+			sub.ClientModifiedAt = now
+		}
 		if f := checkShape(sub); f != nil {
 			it.reject(f...)
 			continue
@@ -281,8 +309,11 @@ func (s *Service) prepare(ctx context.Context, c Caller, projectID string, items
 
 func validate(it *item) {
 	data := it.sub.Data
-	if it.sub.Deleted && len(data) == 0 {
-		data = json.RawMessage("{}")
+	if it.sub.Deleted {
+		// A tombstone needs no data: absent and null both mean {}.
+		if t := bytes.TrimSpace(data); len(t) == 0 || string(t) == "null" {
+			data = json.RawMessage("{}")
+		}
 	}
 	canon, err := syncer.Canonical(data)
 	if err != nil {
@@ -323,6 +354,10 @@ func checkShape(sub *Submission) []domain.Finding {
 	}
 	if !sub.Deleted && len(sub.Data) == 0 {
 		f = append(f, domain.Finding{Path: "/data", Keyword: "required", Message: "data is required"})
+	}
+	if sub.BaseRev != nil && *sub.BaseRev == "" {
+		// Some collectors send "" for "no base": it means null.
+		sub.BaseRev = nil
 	}
 	if sub.BaseRev != nil {
 		if _, _, err := syncer.ParseRev(*sub.BaseRev); err != nil {

@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -126,7 +127,7 @@ func (s *Store) EnrollDevice(ctx context.Context, enrollmentHash string, info ma
 	var out deviceDoc
 	err = s.devices.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&out)
 	if err != nil {
-		if err = translate(err); err == domain.ErrNotFound {
+		if err = translate(err); errors.Is(err, domain.ErrNotFound) {
 			return domain.Device{}, domain.ErrStale // revoked meanwhile
 		}
 		return domain.Device{}, err

@@ -541,7 +541,7 @@ func (s *Store) Changes(ctx context.Context, q domain.ChangesQuery) (domain.Chan
 				q.ProjectID, page.Next).Scan(&page.More)
 		}
 		var top int64
-		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM records WHERE project_id = ?`,
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM records WHERE project_id = ?`,
 			q.ProjectID).Scan(&top); err != nil {
 			return err
 		}

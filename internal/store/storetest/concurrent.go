@@ -82,7 +82,7 @@ func (l *feedLog) snapshot() map[string]int {
 // instances of a backend on one database (as several server processes would
 // run); writers and readers are spread over them.
 func RunConcurrentFeed(t *testing.T, stores ...domain.Store) {
-	t.Helper()
+	// Not a helper: failures point into this function.
 	if len(stores) == 0 {
 		t.Fatal("RunConcurrentFeed: no store")
 	}

@@ -167,9 +167,11 @@ func stop() {
 }
 
 // Config returns a store configuration for a fresh, uniquely named database on
-// the test server, dropped when the test ends. The grace periods are short so that
-// tests which exercise gap voiding and the pending sweep run fast; the logger
-// discards, because the store may log after the test has finished.
+// the test server, dropped when the test ends. VoidGrace is short so that tests
+// which stage a crashed writer wait little, yet long enough that writers slowed
+// by a loaded machine are rarely voided; PendingGrace is long so that the sweep
+// never completes a write that is merely slow (tests of the sweep shorten it).
+// The logger discards, because the store may log after the test has finished.
 func Config(tb testing.TB) mongo.Config {
 	tb.Helper()
 	uri := URI(tb)
@@ -194,7 +196,7 @@ func Config(tb testing.TB) mongo.Config {
 		URI:           uri,
 		Database:      name,
 		Logger:        slog.New(slog.DiscardHandler),
-		VoidGrace:     300 * time.Millisecond,
+		VoidGrace:     time.Second,
 		PendingGrace:  10 * time.Second,
 		SweepInterval: time.Second,
 	}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/internal/forms"
+	"github.com/fieldsync/fieldsync/internal/httpapi"
+	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/records"
+	"github.com/fieldsync/fieldsync/internal/store/sqlite"
+	"github.com/fieldsync/fieldsync/schemas"
+)
+
+// newFormServer is newServer with the forms and sync services wired as well,
+// as cmd/fieldsync wires them.
+func newFormServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fieldsync.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	ids, err := identity.New(ctx, identity.Config{Store: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ids.Bootstrap(ctx, adminPassword); err != nil {
+		t.Fatal(err)
+	}
+	fs := forms.NewService(forms.ServiceConfig{Store: st})
+	recs := records.New(records.Config{Store: st, Forms: records.FormsOf(fs), Logger: log})
+	h, err := httpapi.New(httpapi.Config{Store: st, Logger: log, Authenticator: ids, Identity: ids, Forms: fs, Records: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		srv.Close()
+		_ = st.Close()
+	})
+	return srv
+}
+
+// TestFsctlForm is a designer's round trip: push a draft, replace it, publish
+// it, list, close.
+func TestFsctlForm(t *testing.T) {
+	srv := newFormServer(t)
+	dir := t.TempDir()
+	c := &cli{t: t, env: map[string]string{"FSCTL_CONFIG": filepath.Join(dir, "fsctl.json")}}
+	c.must(adminPassword+"\n", "login", "--server", srv.URL, "--username", "admin")
+	c.must("", "project", "create", "north", "--title", "North district")
+
+	def, err := schemas.Example("perception-survey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "perception.json")
+	if err := os.WriteFile(file, def, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if out := c.must("", "form", "push", file, "--project", "north", "--form", "perception", "--version", "1"); !strings.Contains(out, "Uploaded a new draft: perception version 1") {
+		t.Errorf("first push: %q", out)
+	}
+	// Flags before the file work too.
+	out := c.must("", "form", "push", "--project", "north", "--form", "perception", "--version", "1", "--publish", file)
+	if !strings.Contains(out, "Replaced the draft perception version 1") || !strings.Contains(out, "Published perception version 1") {
+		t.Errorf("push --publish: %q", out)
+	}
+	// Again, as a script re-run would: nothing to do, exit 0.
+	if out := c.must("", "form", "push", file, "--project", "north", "--form", "perception", "--version", "1", "--publish"); !strings.Contains(out, "already published with this definition") {
+		t.Errorf("re-run of push --publish: %q", out)
+	}
+	// Another definition for a published version: refused, exit 1.
+	other := filepath.Join(dir, "other.json")
+	if err := os.WriteFile(other, []byte(`{"title": "Other", "schema": {"type": "object"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := c.run("", "form", "push", other, "--project", "north", "--form", "perception", "--version", "1")
+	if code != 1 || !strings.Contains(errOut, "version_published") {
+		t.Errorf("push to a published version: %d %q", code, errOut)
+	}
+	// A broken definition from standard input: every finding is printed.
+	code, _, errOut = c.run(`{"title": "", "schema": {"type": "array"}, "x": 1}`, "form", "push", "-", "--project", "north", "--form", "broken", "--version", "1")
+	for _, want := range []string{"/title: ", "/schema/type: ", "/x: ", "invalid_definition"} {
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("push of a broken definition: exit %d, stderr lacks %q:\n%s", code, want, errOut)
+		}
+	}
+	c.must("", "form", "push", other, "--project", "north", "--form", "other", "--version", "2024.05")
+
+	out = c.must("", "form", "list", "--project", "north")
+	for _, re := range []string{
+		`(?m)^other\s+open\s+-\s+Other$`,
+		`(?m)^perception\s+open\s+1\s+Community safety perception survey$`,
+		`(?m)^perception\s+1\s+published\s+\d{4}-\d\d-\d\dT\S+Z\s+[0-9a-f]{12}$`,
+		`(?m)^other\s+2024\.05\s+draft\s+-\s+[0-9a-f]{12}$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("form list lacks %s:\n%s", re, out)
+		}
+	}
+	var list api.FormList
+	if err := json.Unmarshal([]byte(c.must("", "form", "list", "--project", "north", "--json")), &list); err != nil || len(list.Forms) != 2 {
+		t.Errorf("form list --json: %v %+v", err, list)
+	}
+
+	if out := c.must("", "form", "close", "--project", "north", "--form", "perception"); !strings.Contains(out, "Closed perception in north") {
+		t.Errorf("form close: %q", out)
+	}
+	if out := c.must("", "form", "list", "--project", "north"); !regexp.MustCompile(`(?m)^perception\s+closed\s+1\s`).MatchString(out) {
+		t.Errorf("form list after close:\n%s", out)
+	}
+	code, _, errOut = c.run("", "form", "close", "--project", "north", "--form", "nope")
+	if code != 1 || !strings.Contains(errOut, "form_not_found") {
+		t.Errorf("close of an unknown form: %d %q", code, errOut)
+	}
+	if out := c.must("", "form", "list", "--project", "north", "--json"); !strings.Contains(out, `"state": "closed"`) {
+		t.Errorf("form list --json after close: %s", out)
+	}
+}
+
+func TestFsctlFormUsage(t *testing.T) {
+	c := &cli{t: t, env: map[string]string{"FSCTL_CONFIG": filepath.Join(t.TempDir(), "fsctl.json")}}
+	for _, args := range [][]string{
+		{"form"},
+		{"form", "frob"},
+		{"form", "push", "--project", "p", "--form", "f", "--version", "1"},                    // no file
+		{"form", "push", "f.json", "--form", "f", "--version", "1"},                            // no project
+		{"form", "push", "f.json", "--project", "p", "--form", "f"},                            // no version
+		{"form", "push", "a.json", "b.json", "--project", "p", "--form", "f", "-version", "1"}, // two files
+		{"form", "list"},
+		{"form", "close", "--project", "p"},
+	} {
+		if code, _, _ := c.run("", args...); code != 2 {
+			t.Errorf("fsctl %v: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, errOut := c.run("", "form", "list", "--project", "p"); code != 1 || !strings.Contains(errOut, "not logged in") {
+		t.Errorf("form list before login: %d %q", code, errOut)
+	}
+}
