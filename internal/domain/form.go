@@ -44,7 +44,7 @@ type FormVersion struct {
 	Title       string
 	Policy      string
 	Shared      bool
-	Definition  json.RawMessage // canonical JSON of the whole definition
+	Definition  json.RawMessage // the definition as uploaded, whitespace removed (key order kept); Hash is of its canonical form
 	PublishedAt *time.Time
 	CreatedAt   time.Time
 	UpdatedAt   time.Time

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,7 @@ type instance struct {
 	name  string
 	srv   *httptest.Server
 	store domain.Store // the instrumented store the services use
+	reg   *prometheus.Registry
 	ids   *identity.Service
 	forms *forms.Service
 	recs  *records.Service
@@ -87,7 +89,40 @@ func startInstance(tb testing.TB, name string, st domain.Store, logger *slog.Log
 	srv.Config.IdleTimeout = 120 * time.Second
 	srv.Start()
 	tb.Cleanup(srv.Close)
-	return &instance{name: name, srv: srv, store: store, ids: ids, forms: fs, recs: recs}
+	return &instance{name: name, srv: srv, store: store, reg: reg, ids: ids, forms: fs, recs: recs}
+}
+
+// storeTimings summarises the instance's store metrics (count and mean time of
+// the named operations), for the test log.
+func (in *instance) storeTimings(ops ...string) string {
+	mfs, err := in.reg.Gather()
+	if err != nil {
+		return err.Error()
+	}
+	var parts []string
+	for _, mf := range mfs {
+		if mf.GetName() != "fieldsync_store_operation_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			op := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "op" {
+					op = l.GetValue()
+				}
+			}
+			if !slices.Contains(ops, op) {
+				continue
+			}
+			h := m.GetHistogram()
+			if n := h.GetSampleCount(); n > 0 {
+				mean := time.Duration(h.GetSampleSum() / float64(n) * float64(time.Second))
+				parts = append(parts, fmt.Sprintf("%s n=%d mean=%v", op, n, mean.Round(10*time.Microsecond)))
+			}
+		}
+	}
+	slices.Sort(parts)
+	return in.name + ": " + strings.Join(parts, ", ")
 }
 
 // backend opens two independent stores on one fresh database.
@@ -133,6 +168,13 @@ func openSQLitePair(tb testing.TB) [2]domain.Store {
 func openMongoPair(tb testing.TB) [2]domain.Store {
 	tb.Helper()
 	cfg := mongotest.Config(tb) // short VoidGrace, so a stalled reader voids soon
+	logs := &syncBuffer{}
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tb.Cleanup(func() {
+		s := logs.String()
+		tb.Logf("mongo store warnings: %d voided positions, %d completed interrupted writes, %d lines",
+			strings.Count(s, "voided a feed position"), strings.Count(s, "completed an interrupted"), strings.Count(s, "\n"))
+	})
 	var out [2]domain.Store
 	for i := range out {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -40,7 +40,7 @@ func TestNoSkipAcrossInstances(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			size := noSkipSize{pushers: 4, batches: 30, items: 20, limit: 25}
 			if be.small {
-				size = noSkipSize{pushers: 4, batches: 10, items: 5, limit: 7}
+				size = noSkipSize{pushers: 4, batches: 6, items: 4, limit: 7}
 			}
 			runNoSkip(t, be.open(t), size)
 		})
@@ -114,6 +114,9 @@ func runNoSkip(t *testing.T, stores [2]domain.Store, size noSkipSize) {
 	t.Logf("%d records acknowledged by %d pushers in %v", len(final), size.pushers, time.Since(start).Round(time.Millisecond))
 	if want := size.pushers * size.batches * size.items / 2; len(final) < want && !t.Failed() {
 		t.Fatalf("only %d records acknowledged, want at least %d", len(final), want)
+	}
+	for _, in := range c.inst {
+		t.Log(in.storeTimings("WriteRecords", "GetRecords", "GetRevision", "Changes", "ResolveQuarantine"))
 	}
 	for _, pl := range pullers {
 		pl.check(final)

@@ -37,7 +37,8 @@ func (s *Server) registerFormRoutes() {
 // enumerators, and devices, which act as enumerators.
 func publishedOnly(r *http.Request) bool {
 	role, _ := RoleFrom(r.Context())
-	return role == domain.RoleEnumerator || principal(r).IsDevice()
+	p, _ := PrincipalFrom(r.Context())
+	return role == domain.RoleEnumerator || p.IsDevice()
 }
 
 // handlePutFormVersion is PUT /v1/projects/{project}/forms/{form}/versions/{version}:

@@ -670,3 +670,50 @@ func TestFormExamplesOverHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestFormClient drives the routes through the typed methods of api.Client,
+// the way fsctl does.
+func TestFormClient(t *testing.T) {
+	e := newFormsEnv(t)
+	ctx := context.Background()
+	c := e.ts.apiClient(t, api.WithToken(e.token(t, "designer")))
+	def := example(t, "incident-report")
+
+	entry, created, err := c.PutFormVersion(ctx, formsProject, "incident", "1", def)
+	if err != nil || !created || entry.State != api.VersionDraft || entry.Title != "Security incident report" {
+		t.Fatalf("PutFormVersion: %v %v %+v", err, created, entry)
+	}
+	if _, created, err = c.PutFormVersion(ctx, formsProject, "incident", "1", def); err != nil || created {
+		t.Errorf("PutFormVersion again: %v, created %v", err, created)
+	}
+	if _, err := c.PublishFormVersion(ctx, formsProject, "incident", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.PutFormVersion(ctx, formsProject, "incident", "1", def); !api.IsCode(err, "version_published") {
+		t.Errorf("PutFormVersion of a published version: %v", err)
+	}
+	got, hash, err := c.GetFormVersion(ctx, formsProject, "incident", "1")
+	if err != nil || hash != entry.Hash || !bytes.Equal(got, compact(t, def)) {
+		t.Errorf("GetFormVersion: %v, hash %s (want %s)", err, hash, entry.Hash)
+	}
+	list, err := c.ListForms(ctx, formsProject)
+	if err != nil || len(list) != 1 || list[0].CurrentVersion != "1" {
+		t.Errorf("ListForms: %v %+v", err, list)
+	}
+
+	// Exchange with If-None-Match: a 304 is an answer, not an error.
+	var out []byte
+	status, h, err := c.Exchange(ctx, http.MethodGet, versionPath("incident", "1"), http.Header{"If-None-Match": {hash}}, nil, &out)
+	if err != nil || status != http.StatusNotModified || len(out) != 0 || h.Get("ETag") != `"`+hash+`"` {
+		t.Errorf("Exchange with If-None-Match: %v, %d, %d bytes, ETag %q", err, status, len(out), h.Get("ETag"))
+	}
+	// Without it a 304 would be unexpected; a 404 is still a *Problem.
+	if status, _, err := c.Exchange(ctx, http.MethodGet, versionPath("incident", "9"), nil, nil, nil); status != http.StatusNotFound || !api.IsCode(err, "version_not_found") {
+		t.Errorf("Exchange of an unknown version: %d %v", status, err)
+	}
+
+	closed, err := c.CloseForm(ctx, formsProject, "incident")
+	if err != nil || closed.State != api.FormClosed {
+		t.Errorf("CloseForm: %v %+v", err, closed)
+	}
+}

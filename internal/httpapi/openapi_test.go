@@ -209,6 +209,7 @@ func validationRequest(t testing.TB, req *http.Request) *http.Request {
 		v.Header.Del("Content-Encoding")
 	}
 	v.Body = io.NopCloser(bytes.NewReader(data))
+	v.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 	v.ContentLength = int64(len(data))
 	return v
 }

@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -760,5 +765,683 @@ func TestPushConcurrentEdits(t *testing.T) {
 		if !slices.Equal(statuses, []string{api.PushConflict, api.PushUpdated}) {
 			t.Errorf("round %d: statuses %v", round, statuses)
 		}
+	}
+}
+
+// TestPushNothingIsDropped pushes a messy run from two tablets that share a
+// form (creates, edits on current and stale bases, deletes and edits after
+// them, replays of earlier items, bad and malformed items, several items for
+// one record in a batch), pulling now and then as tablets do, and then checks
+// protocol.md's promise: every item sent is findable as a record, a revision
+// in the ?revs=true history, a conflict entry or a quarantine entry.
+func TestPushNothingIsDropped(t *testing.T) {
+	e := newSyncEnv(t)
+	// FIELDSYNC_TEST_SEED=n runs another mix of the same kinds of items.
+	seed, _ := strconv.ParseUint(os.Getenv("FIELDSYNC_TEST_SEED"), 10, 64)
+	rng := rand.New(rand.NewPCG(7+seed, 11))
+	type known struct {
+		sub     api.Submission
+		rev     string
+		old     []string
+		data    map[string]any
+		deleted bool
+	}
+	type tablet struct {
+		dev    device
+		known  map[string]*known
+		order  []string // ids in the order first known, for deterministic picks
+		cursor string
+		sent   []any // every item pushed, for replays
+	}
+	type sentItem struct {
+		item   any
+		sub    *api.Submission // nil for a malformed item
+		status string
+		by     string
+	}
+	var sent []sentItem
+	tablets := []*tablet{{dev: e.devA, known: map[string]*known{}}, {dev: e.devB, known: map[string]*known{}}}
+	villages := []string{"Kora", "Dori", "Sebba", "Gorom"}
+	tick := clockBase
+	now := func() time.Time { tick = tick.Add(time.Duration(1+rng.IntN(5000)) * time.Millisecond); return tick }
+	encode := func(m map[string]any) json.RawMessage {
+		b, _ := json.Marshal(m)
+		return b
+	}
+	learn := func(tb *tablet, id string, sub api.Submission, rev string, data json.RawMessage, deleted bool) {
+		k := tb.known[id]
+		if k == nil {
+			k = &known{sub: sub}
+			tb.known[id] = k
+			tb.order = append(tb.order, id)
+		}
+		if k.rev != "" && k.rev != rev {
+			k.old = append(k.old, k.rev)
+		}
+		k.rev, k.deleted = rev, deleted
+		if len(data) > 0 {
+			var m map[string]any
+			if json.Unmarshal(data, &m) == nil && m != nil {
+				k.data = m
+			}
+		}
+	}
+	changed := func(m map[string]any) map[string]any {
+		out := map[string]any{}
+		for k, v := range m {
+			out[k] = v
+		}
+		if out["name"] == nil {
+			out["name"] = "someone"
+		}
+		switch rng.IntN(3) {
+		case 0:
+			out["age"] = rng.IntN(90)
+		case 1:
+			out["village"] = villages[rng.IntN(len(villages))]
+		default:
+			out["notes"] = fmt.Sprintf("note %d", rng.IntN(1000))
+		}
+		return out
+	}
+	pick := func(tb *tablet) *known { return tb.known[tb.order[rng.IntN(len(tb.order))]] }
+
+	const batches, perBatch = 3, 50
+	for round := 0; round < batches; round++ {
+		for _, tb := range tablets {
+			var batch []any
+			for len(batch) < perBatch {
+				k := rng.IntN(100)
+				switch {
+				case k < 22 || len(tb.known) == 0:
+					data := map[string]any{"name": fmt.Sprintf("resp %d", rng.IntN(1e6)), "age": rng.IntN(90)}
+					s := api.Submission{ID: uuid.NewString(), Form: "household", FormVersion: "1", ClientModifiedAt: now(), Data: encode(data)}
+					batch = append(batch, s)
+					if rng.IntN(4) == 0 { // and its edit in the same batch, the rev computed by the tablet
+						batch = append(batch, edit(s, revOf(t, s), string(encode(changed(data))), now()))
+					}
+				case k < 45: // an edit from what the tablet holds (stale when the other tablet wrote since)
+					kn := pick(tb)
+					batch = append(batch, edit(kn.sub, kn.rev, string(encode(changed(kn.data))), now()))
+				case k < 53: // an edit from an older revision the tablet once held
+					kn := pick(tb)
+					base := kn.rev
+					if len(kn.old) > 0 {
+						base = kn.old[rng.IntN(len(kn.old))]
+					}
+					batch = append(batch, edit(kn.sub, base, string(encode(changed(kn.data))), now()))
+				case k < 61:
+					kn := pick(tb)
+					batch = append(batch, tombstone(kn.sub, kn.rev, now()))
+				case k < 70: // fails the schema
+					if rng.IntN(2) == 0 || len(tb.known) == 0 {
+						batch = append(batch, api.Submission{ID: uuid.NewString(), Form: "household", FormVersion: "1", ClientModifiedAt: now(), Data: json.RawMessage(`{"name": "x", "age": -5}`)})
+					} else {
+						kn := pick(tb)
+						batch = append(batch, edit(kn.sub, kn.rev, `{"age": "old"}`, now()))
+					}
+				case k < 76: // malformed
+					junk := []string{`"junk"`, `42`, `[1, 2]`,
+						fmt.Sprintf(`{"id": %q, "form": "household", "form_version": "1", "data": {"name": "x"}, "extra": 1}`, uuid.NewString()),
+						fmt.Sprintf(`{"id": %q, "form": "household", "form_version": "1", "data": "name=x"}`, uuid.NewString())}
+					batch = append(batch, junk[rng.IntN(len(junk))])
+				default: // a replay of something pushed before
+					if len(tb.sent) == 0 {
+						continue
+					}
+					batch = append(batch, tb.sent[rng.IntN(len(tb.sent))])
+				}
+			}
+			res := e.push(t, tb.dev.token, batch...)
+			for i, item := range batch {
+				si := sentItem{item: item, status: res[i].Status, by: tb.dev.subject}
+				if s, ok := item.(api.Submission); ok {
+					si.sub = &s
+					switch res[i].Status {
+					case api.PushCreated, api.PushUpdated, api.PushUnchanged:
+						learn(tb, s.ID, s, res[i].Rev, s.Data, s.Deleted)
+					case api.PushMerged, api.PushConflict:
+						learn(tb, s.ID, s, res[i].Current.Rev, res[i].Current.Data, res[i].Current.Deleted)
+					}
+				}
+				sent = append(sent, si)
+				tb.sent = append(tb.sent, item)
+			}
+			if rng.IntN(2) == 0 { // a sync window long enough to pull
+				changes, next := e.pullAll(t, tb.dev.token, tb.cursor, 40)
+				tb.cursor = next
+				for _, r := range changes {
+					learn(tb, r.ID, api.Submission{ID: r.ID, Form: r.Form, FormVersion: r.FormVersion}, r.Rev, r.Data, r.Deleted)
+				}
+			}
+		}
+	}
+
+	// Now count.
+	tally := map[string]int{}
+	records := map[string]api.Record{}
+	quarantined := e.quarantine(t, true)
+	rejected := 0
+	for i, si := range sent {
+		tally[si.status]++
+		switch si.status {
+		case api.PushForbidden:
+			t.Errorf("item %d: forbidden on a shared form", i)
+			continue
+		case api.PushRejected:
+			rejected++
+			raw := pushBody(t, si.item)
+			var env struct{ Submissions []json.RawMessage }
+			_ = json.Unmarshal(raw, &env)
+			if _, ok := findQuarantined(t, quarantined, env.Submissions[0]); !ok {
+				t.Errorf("item %d, rejected, is in no quarantine entry: %s", i, env.Submissions[0])
+			}
+			continue
+		}
+		s := si.sub
+		rec, ok := records[s.ID]
+		if !ok {
+			rec = e.record(t, e.analyst, s.ID)
+			records[s.ID] = rec
+		}
+		own := revOf(t, *s)
+		found := slices.ContainsFunc(rec.Revs, func(r api.Revision) bool { return r.Rev == own })
+		if !found {
+			// An edit that changed nothing, or made what the record held: its
+			// content is a revision the server already had.
+			want := s.Data
+			if s.Deleted {
+				want = json.RawMessage("{}")
+			}
+			found = slices.ContainsFunc(rec.Revs, func(r api.Revision) bool {
+				return r.Deleted == s.Deleted && (s.Deleted || sameJSON(t, r.Data, want))
+			})
+		}
+		for _, c := range rec.Conflicts {
+			found = found || slices.ContainsFunc(c.Values, func(v api.ConflictValue) bool { return v.Rev == own })
+		}
+		if !found {
+			t.Errorf("item %d (%s, status %s, own rev %s) is nowhere in record %s", i, mustJSON(t, s), si.status, own, mustJSON(t, rec))
+		}
+	}
+	attempts := 0
+	for _, q := range quarantined {
+		attempts += q.Attempts
+	}
+	if attempts != rejected {
+		t.Errorf("quarantine holds %d attempts in %d entries; %d items were rejected", attempts, len(quarantined), rejected)
+	}
+	// No duplicate and no stray record: the project holds exactly the records
+	// items were stored as.
+	all, _ := e.pullAll(t, e.analyst, "", 1000)
+	got := ids(all)
+	if _, ok := records[e.oldRec]; !ok { // made by newSyncEnv; the tablets may have edited it
+		records[e.oldRec] = api.Record{}
+	}
+	want := slices.Sorted(maps.Keys(records))
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("the project holds %d records, the items made %d", len(got), len(want))
+		for _, id := range want {
+			if !slices.Contains(got, id) {
+				t.Errorf("record %s is not in the analyst's pull: %s", id, mustJSON(t, records[id]))
+			}
+		}
+	}
+	t.Logf("%d items: %v; %d records, %d quarantine entries", len(sent), tally, len(records), len(quarantined))
+	for _, st := range []string{api.PushCreated, api.PushUpdated, api.PushUnchanged, api.PushMerged, api.PushConflict, api.PushRejected} {
+		if tally[st] == 0 {
+			t.Errorf("the run produced no %s item: make it messier", st)
+		}
+	}
+}
+
+// TestQuarantine: one entry per distinct bad item, counted; resolved by a later
+// good push of its record.
+func TestQuarantine(t *testing.T) {
+	e := newSyncEnv(t)
+	bad := e.newSub("survey", `{"name": "Issa", "age": -3}`)
+	for i := 0; i < 3; i++ {
+		e.wantStatuses(t, e.push(t, e.devA.token, bad), api.PushRejected)
+	}
+	other := e.newSub("survey", `{"age": 5}`)
+	e.wantStatuses(t, e.push(t, e.devB.token, other), api.PushRejected)
+
+	list := e.quarantine(t, false)
+	if len(list) != 2 {
+		t.Fatalf("quarantine %s, want 2 entries", mustJSON(t, list))
+	}
+	q := list[0]
+	if q.RecordID != bad.ID || q.Attempts != 3 || q.Form != "survey" || q.FormVersion != "1" || q.SubmittedBy != e.devA.subject ||
+		q.LastSeen.Before(q.FirstSeen) || q.ResolvedAt != nil || len(q.Errors) != 1 || q.Errors[0].Path != "/data/age" {
+		t.Errorf("entry %s", mustJSON(t, q))
+	}
+	var sub api.Submission
+	if err := json.Unmarshal(q.Submission, &sub); err != nil || sub.ID != bad.ID || !sameJSON(t, sub.Data, bad.Data) {
+		t.Errorf("entry's submission %s, want the item as pushed", q.Submission)
+	}
+
+	// Paging.
+	var page api.QuarantineList
+	e.ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects/"+syncProject+"/quarantine?limit=1", e.analyst, nil, &page)
+	if len(page.Items) != 1 || page.Next == "" {
+		t.Fatalf("page 1: %s", mustJSON(t, page))
+	}
+	var page2 api.QuarantineList
+	e.ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects/"+syncProject+"/quarantine?limit=1&cursor="+url.QueryEscape(page.Next), e.analyst, nil, &page2)
+	if len(page2.Items) != 1 || page2.Items[0].ID == page.Items[0].ID || page2.Next != "" {
+		t.Errorf("page 2: %s", mustJSON(t, page2))
+	}
+	for _, bad := range []string{"cursor=nonsense", "resolved=maybe", "limit=0", "limit=1001"} {
+		resp, body := e.ts.call(t, http.MethodGet, "/v1/projects/"+syncProject+"/quarantine?"+bad, e.analyst, nil)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", bad, resp.StatusCode, body)
+		}
+	}
+	resp, body := e.ts.call(t, http.MethodGet, "/v1/projects/"+syncProject+"/quarantine?cursor=nonsense", e.analyst, nil)
+	problemOf(t, resp, body, http.StatusBadRequest, "invalid_cursor")
+	resp, body = e.ts.call(t, http.MethodGet, "/v1/projects/"+syncProject+"/quarantine", e.devA.token, nil)
+	problemOf(t, resp, body, http.StatusForbidden, api.CodeForbidden)
+
+	// Fixed on the tablet and pushed again: created, and the entry resolved.
+	fixed := bad
+	fixed.Data = json.RawMessage(`{"name": "Issa", "age": 3}`)
+	e.wantStatuses(t, e.push(t, e.devA.token, fixed), api.PushCreated)
+	list = e.quarantine(t, false)
+	if len(list) != 1 || list[0].RecordID != other.ID {
+		t.Errorf("after the fix, unresolved: %s", mustJSON(t, list))
+	}
+	all := e.quarantine(t, true)
+	i := slices.IndexFunc(all, func(q api.QuarantineItem) bool { return q.RecordID == bad.ID })
+	if len(all) != 2 || i < 0 || all[i].ResolvedAt == nil || all[i].Attempts != 3 {
+		t.Errorf("with resolved=true: %s", mustJSON(t, all))
+	}
+
+	// A batch that stores a record and also holds a bad edit of it leaves the
+	// bad edit listed: nothing resolves it but a later good push.
+	x := e.newSub("survey", `{"name": "Moussa"}`)
+	xBad := edit(x, revOf(t, x), `{"name": "Moussa", "age": -1}`, clockBase.Add(time.Minute))
+	e.wantStatuses(t, e.push(t, e.devA.token, x, xBad), api.PushCreated, api.PushRejected)
+	list = e.quarantine(t, false)
+	if !slices.ContainsFunc(list, func(q api.QuarantineItem) bool { return q.RecordID == x.ID }) {
+		t.Errorf("the bad edit pushed with its record's create is not listed: %s", mustJSON(t, list))
+	}
+	// The same bad item pushed again is the same entry, unresolved.
+	e.wantStatuses(t, e.push(t, e.devA.token, xBad), api.PushRejected)
+	list = e.quarantine(t, false)
+	n := 0
+	for _, q := range list {
+		if q.RecordID == x.ID {
+			n++
+			if q.Attempts != 2 {
+				t.Errorf("entry %s, want 2 attempts", mustJSON(t, q))
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d entries for the bad edit", n)
+	}
+}
+
+// TestPull: order, paging, cursors, tombstones and who sees what.
+func TestPull(t *testing.T) {
+	e := newSyncEnv(t)
+	var a []api.Submission
+	for i := range 4 {
+		a = append(a, e.newSub("survey", fmt.Sprintf(`{"name": "a%d"}`, i)))
+	}
+	var b []api.Submission
+	for i := range 3 {
+		b = append(b, e.newSub("survey", fmt.Sprintf(`{"name": "b%d"}`, i)))
+	}
+	h := e.newSub("household", `{"name": "shared"}`)
+	ra := e.push(t, e.devA.token, a[0], a[1], a[2], a[3])
+	e.push(t, e.devB.token, b[0], b[1], b[2])
+	e.push(t, e.devA.token, h)
+	e.wantStatuses(t, e.push(t, e.devA.token, tombstone(a[1], ra[1].Rev, clockBase.Add(time.Hour))), api.PushUpdated)
+
+	// Commit order; a record appears once, where it was last written.
+	wantOrder := []string{e.oldRec, a[0].ID, a[2].ID, a[3].ID, b[0].ID, b[1].ID, b[2].ID, h.ID, a[1].ID}
+	var pages []api.PullResponse
+	since := ""
+	for {
+		p := e.pull(t, e.analyst, since, 3)
+		pages = append(pages, p)
+		since = p.Next
+		if !p.More {
+			break
+		}
+		if len(pages) > 10 {
+			t.Fatal("no end")
+		}
+	}
+	var got []api.Record
+	var more []bool
+	for _, p := range pages {
+		got = append(got, p.Changes...)
+		more = append(more, p.More)
+		if len(p.Changes) > 3 {
+			t.Errorf("a page of %d with limit 3", len(p.Changes))
+		}
+	}
+	if !slices.Equal(ids(got), wantOrder) || !slices.Equal(more, []bool{true, true, false}) {
+		t.Fatalf("pulled %v (more %v), want %v", ids(got), more, wantOrder)
+	}
+	if last := got[len(got)-1]; !last.Deleted || last.Rev == ra[1].Rev {
+		t.Errorf("the tombstone: %s", mustJSON(t, last))
+	}
+	// The cursor is opaque and stable: the same page again, and nothing after the end.
+	if _, err := strconv.ParseInt(pages[0].Next, 10, 64); err == nil {
+		t.Errorf("cursor %q is a bare number", pages[0].Next)
+	}
+	again := e.pull(t, e.analyst, pages[0].Next, 3)
+	if !slices.Equal(ids(again.Changes), ids(pages[1].Changes)) || again.Next != pages[1].Next || again.More != pages[1].More {
+		t.Errorf("page 2 again: %v %s, first time %v %s", ids(again.Changes), again.Next, ids(pages[1].Changes), pages[1].Next)
+	}
+	end := e.pull(t, e.analyst, since, 3)
+	if len(end.Changes) != 0 || end.More || end.Next != since {
+		t.Errorf("after the end: %s", mustJSON(t, end))
+	}
+	// The admin (a manager) sees everything too.
+	if all, _ := e.pullAll(t, e.admin, "", 0); !slices.Equal(ids(all), wantOrder) {
+		t.Errorf("admin pulled %v", ids(all))
+	}
+
+	// Tablets see their own records and the shared form's.
+	gotA, cursorA := e.pullAll(t, e.devA.token, "", 2)
+	if want := []string{e.oldRec, a[0].ID, a[2].ID, a[3].ID, h.ID, a[1].ID}; !slices.Equal(ids(gotA), want) {
+		t.Errorf("tablet A pulled %v, want %v", ids(gotA), want)
+	}
+	gotB, cursorB := e.pullAll(t, e.devB.token, "", 2)
+	if want := []string{b[0].ID, b[1].ID, b[2].ID, h.ID}; !slices.Equal(ids(gotB), want) {
+		t.Errorf("tablet B pulled %v, want %v", ids(gotB), want)
+	}
+	// Nothing new: B's next pull is empty.
+	if p := e.pull(t, e.devB.token, cursorB, 0); len(p.Changes) != 0 || p.More {
+		t.Errorf("B's idle pull: %s", mustJSON(t, p))
+	}
+	// One of A's records handed to B comes with B's next pull, and only it.
+	var patched api.Record
+	e.ts.want(t, http.StatusOK, http.MethodPatch, recordPath(a[2].ID), e.analyst, api.RecordPatch{AssignedTo: &[]string{e.devB.subject}}, &patched)
+	if !slices.Equal(patched.AssignedTo, []string{e.devB.subject}) || patched.Rev != ra[2].Rev {
+		t.Errorf("patched %s", mustJSON(t, patched))
+	}
+	newB, _ := e.pullAll(t, e.devB.token, cursorB, 0)
+	if !slices.Equal(ids(newB), []string{a[2].ID}) || !slices.Equal(newB[0].AssignedTo, []string{e.devB.subject}) {
+		t.Errorf("B's pull after the assignment: %s", mustJSON(t, newB))
+	}
+	// A sees its record move too (it changed), and only that.
+	if newA, _ := e.pullAll(t, e.devA.token, cursorA, 0); !slices.Equal(ids(newA), []string{a[2].ID}) {
+		t.Errorf("A's pull after the assignment: %v", ids(newA))
+	}
+
+	for _, tc := range []struct{ query, code string }{
+		{"since=nonsense", "invalid_cursor"},
+		{"since=" + base64.RawURLEncoding.EncodeToString([]byte("c2xxxxxxxx")), "invalid_cursor"},
+		{"limit=0", "invalid_limit"},
+		{"limit=1001", "invalid_limit"},
+		{"limit=ten", "invalid_limit"},
+	} {
+		resp, body := e.ts.call(t, http.MethodGet, "/v1/projects/"+syncProject+"/sync/pull?"+tc.query, e.devA.token, nil)
+		problemOf(t, resp, body, http.StatusBadRequest, tc.code)
+	}
+}
+
+// TestRecordAnalystRoutes: read with history, correct, resolve, review, assign,
+// and the per-form listing.
+func TestRecordAnalystRoutes(t *testing.T) {
+	e := newSyncEnv(t)
+	s := e.newSub("survey", `{"name": "Awa", "age": 20}`)
+	r1 := e.push(t, e.devA.token, s)[0].Rev
+	r2 := e.push(t, e.devA.token, edit(s, r1, `{"name": "Awa", "age": 21}`, clockBase.Add(time.Hour)))[0].Rev
+	r3 := e.push(t, e.devA.token, edit(s, r2, `{"name": "Awa", "age": 22}`, clockBase.Add(2*time.Hour)))[0].Rev
+
+	t.Run("get", func(t *testing.T) {
+		rec := e.record(t, e.analyst, s.ID)
+		var revs, parents []string
+		for _, r := range rec.Revs {
+			revs, parents = append(revs, r.Rev), append(parents, r.Parent)
+		}
+		if rec.Rev != r3 || !slices.Equal(revs, []string{r1, r2, r3}) || !slices.Equal(parents, []string{"", r1, r2}) {
+			t.Errorf("history %v parents %v", revs, parents)
+		}
+		var plain api.Record
+		e.ts.want(t, http.StatusOK, http.MethodGet, recordPath(s.ID), e.analyst, nil, &plain)
+		if plain.Revs != nil {
+			t.Errorf("revs without ?revs=true")
+		}
+		resp, body := e.ts.call(t, http.MethodGet, recordPath(s.ID)+"?revs=maybe", e.analyst, nil)
+		problemOf(t, resp, body, http.StatusBadRequest, "invalid_query")
+		resp, body = e.ts.call(t, http.MethodGet, recordPath(uuid.NewString()), e.analyst, nil)
+		problemOf(t, resp, body, http.StatusNotFound, "record_not_found")
+		// The tablet that made it reads it too; the other does not.
+		e.record(t, e.devA.token, s.ID)
+		resp, body = e.ts.call(t, http.MethodGet, recordPath(s.ID), e.devB.token, nil)
+		problemOf(t, resp, body, http.StatusNotFound, "record_not_found")
+	})
+
+	var corrected api.Record
+	t.Run("correct", func(t *testing.T) {
+		put := func(ifMatch string, data string) (*http.Response, []byte) {
+			req := e.ts.newRequest(t, http.MethodPut, recordPath(s.ID), `{"data": `+data+`}`)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+e.analyst)
+			if ifMatch != "" {
+				req.Header.Set("If-Match", ifMatch)
+			}
+			return e.ts.do(t, req)
+		}
+		resp, body := put("", `{"name": "Awa", "age": 23}`)
+		problemOf(t, resp, body, http.StatusPreconditionRequired, "if_match_required")
+		resp, body = put(`"`+r2+`"`, `{"name": "Awa", "age": 23}`)
+		p := problemOf(t, resp, body, http.StatusPreconditionFailed, "rev_mismatch")
+		if !strings.Contains(p.Detail, r3) {
+			t.Errorf("412 detail %q does not name the current rev", p.Detail)
+		}
+		resp, body = put(`"`+r3+`"`, `{"name": "Awa", "age": -23}`)
+		p = problemOf(t, resp, body, http.StatusUnprocessableEntity, "invalid_data")
+		if len(p.Errors) != 1 || p.Errors[0].Path != "/data/age" {
+			t.Errorf("422 findings %s", mustJSON(t, p.Errors))
+		}
+		resp, body = put(`"`+r3+`"`, `{"name": "Awa", "age": 23, "village": "Kora"}`)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT: %d %s", resp.StatusCode, body)
+		}
+		_ = json.Unmarshal(body, &corrected)
+		if !strings.HasPrefix(corrected.Rev, "4-") || resp.Header.Get("ETag") != `"`+corrected.Rev+`"` || dataOf(t, corrected.Data)["age"] != 23.0 {
+			t.Errorf("corrected %s, ETag %s", mustJSON(t, corrected), resp.Header.Get("ETag"))
+		}
+		rec := e.record(t, e.analyst, s.ID)
+		if last := rec.Revs[len(rec.Revs)-1]; last.Rev != corrected.Rev || last.Parent != r3 || last.CreatedBy != "ana" {
+			t.Errorf("the correction in the history: %s", mustJSON(t, last))
+		}
+		// The same correction again, from the old rev: 412. Unquoted If-Match works.
+		resp, body = put(`"`+r3+`"`, `{"name": "Awa", "age": 23, "village": "Kora"}`)
+		problemOf(t, resp, body, http.StatusPreconditionFailed, "rev_mismatch")
+		resp, body = put(corrected.Rev, `{"name": "Awa", "age": 24, "village": "Kora"}`)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT with an unquoted If-Match: %d %s", resp.StatusCode, body)
+		}
+		_ = json.Unmarshal(body, &corrected)
+		// Tablets may not correct, and a missing record is 404.
+		resp, body = e.ts.call(t, http.MethodPut, recordPath(s.ID), e.devA.token, api.RecordPut{Data: json.RawMessage(`{"name": "x"}`)})
+		problemOf(t, resp, body, http.StatusForbidden, api.CodeForbidden)
+		req := e.ts.newRequest(t, http.MethodPut, recordPath(uuid.NewString()), `{"data": {"name": "x"}}`)
+		req.Header.Set("Authorization", "Bearer "+e.analyst)
+		req.Header.Set("If-Match", `"`+r1+`"`)
+		resp, body = e.ts.do(t, req)
+		problemOf(t, resp, body, http.StatusNotFound, "record_not_found")
+
+		// The tablet, still on r3, edits another field: it merges with the correction.
+		res := e.push(t, e.devA.token, edit(s, r3, `{"name": "Awa", "age": 22, "notes": "from the field"}`, clockBase.Add(3*time.Hour)))
+		e.wantStatuses(t, res, api.PushMerged)
+		d := dataOf(t, res[0].Current.Data)
+		if d["age"] != 24.0 || d["village"] != "Kora" || d["notes"] != "from the field" {
+			t.Errorf("the tablet's edit against the correction: %s", res[0].Current.Data)
+		}
+	})
+
+	t.Run("resolve", func(t *testing.T) {
+		h := e.newSub("household", `{"name": "Fati", "age": 40}`)
+		h1 := e.push(t, e.devA.token, h)[0].Rev
+		e.push(t, e.devA.token, edit(h, h1, `{"name": "Fati", "age": 41}`, clockBase.Add(time.Hour)))
+		e.wantStatuses(t, e.push(t, e.devB.token, edit(h, h1, `{"name": "Fati", "age": 42}`, clockBase.Add(2*time.Hour))), api.PushConflict)
+		rec := e.record(t, e.analyst, h.ID)
+		if len(rec.Conflicts) != 1 {
+			t.Fatalf("no conflict to resolve: %s", mustJSON(t, rec))
+		}
+		path := recordPath(h.ID) + "/resolve"
+		resp, body := e.ts.call(t, http.MethodPost, path, e.analyst, api.ResolveRequest{Rev: h1, Data: json.RawMessage(`{"name": "Fati", "age": 41}`)})
+		problemOf(t, resp, body, http.StatusPreconditionFailed, "rev_mismatch")
+		resp, body = e.ts.call(t, http.MethodPost, path, e.analyst, `{"data": {"name": "Fati", "age": 41}}`)
+		problemOf(t, resp, body, http.StatusUnprocessableEntity, "invalid_resolution")
+		resp, body = e.ts.call(t, http.MethodPost, path, e.analyst, api.ResolveRequest{Rev: rec.Rev, Data: json.RawMessage(`{"age": 41}`)})
+		problemOf(t, resp, body, http.StatusUnprocessableEntity, "invalid_data")
+		resp, body = e.ts.call(t, http.MethodPost, path, e.devA.token, api.ResolveRequest{Rev: rec.Rev, Data: json.RawMessage(`{"name": "Fati", "age": 41}`)})
+		problemOf(t, resp, body, http.StatusForbidden, api.CodeForbidden)
+
+		var settled api.Record
+		resp, body = e.ts.call(t, http.MethodPost, path, e.analyst, api.ResolveRequest{Rev: rec.Rev, Data: json.RawMessage(`{"name": "Fati", "age": 41}`)})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("resolve: %d %s", resp.StatusCode, body)
+		}
+		_ = json.Unmarshal(body, &settled)
+		if len(settled.Conflicts) != 0 || settled.Rev == rec.Rev || dataOf(t, settled.Data)["age"] != 41.0 || resp.Header.Get("ETag") != `"`+settled.Rev+`"` {
+			t.Errorf("settled %s", mustJSON(t, settled))
+		}
+		after := e.record(t, e.analyst, h.ID)
+		// Every edit is still in the history: the create, A's edit, B's edit (a
+		// side revision), the merge it made and the resolution.
+		if len(after.Conflicts) != 0 || len(after.Revs) != 5 || after.Revs[len(after.Revs)-1].Rev != settled.Rev {
+			t.Errorf("after resolving: %s", mustJSON(t, after))
+		}
+		// The tablets get the settled record with their next pull.
+		if got, _ := e.pullAll(t, e.devB.token, "", 0); !slices.ContainsFunc(got, func(r api.Record) bool { return r.ID == h.ID && r.Rev == settled.Rev }) {
+			t.Errorf("B's pull misses the settled record")
+		}
+
+		// A clash of a deletion and an edit, settled in favour of the deletion.
+		g := e.newSub("household", `{"name": "Gorom"}`)
+		g1 := e.push(t, e.devA.token, g)[0].Rev
+		e.push(t, e.devA.token, edit(g, g1, `{"name": "Gorom", "age": 9}`, clockBase.Add(2*time.Hour)))
+		e.wantStatuses(t, e.push(t, e.devB.token, tombstone(g, g1, clockBase.Add(time.Hour))), api.PushConflict)
+		rec = e.record(t, e.analyst, g.ID)
+		e.ts.want(t, http.StatusOK, http.MethodPost, recordPath(g.ID)+"/resolve", e.analyst, api.ResolveRequest{Rev: rec.Rev, Deleted: true}, &settled)
+		if !settled.Deleted || len(settled.Conflicts) != 0 {
+			t.Errorf("settled with the deletion: %s", mustJSON(t, settled))
+		}
+	})
+
+	t.Run("review and assign", func(t *testing.T) {
+		var rec api.Record
+		e.ts.want(t, http.StatusOK, http.MethodPatch, recordPath(s.ID), e.analyst,
+			api.RecordPatch{ReviewState: new(api.ReviewHasIssues), Comment: new("age looks wrong")}, &rec)
+		if rec.ReviewState != api.ReviewHasIssues || rec.ReviewComment != "age looks wrong" || len(rec.AssignedTo) != 0 {
+			t.Errorf("patched %s", mustJSON(t, rec))
+		}
+		before := rec.Rev
+		e.ts.want(t, http.StatusOK, http.MethodPatch, recordPath(s.ID), e.analyst,
+			api.RecordPatch{AssignedTo: &[]string{"ana", e.devB.subject}}, &rec)
+		if rec.ReviewState != api.ReviewHasIssues || !slices.Equal(rec.AssignedTo, []string{"ana", e.devB.subject}) || rec.Rev != before {
+			t.Errorf("assigned %s", mustJSON(t, rec))
+		}
+		resp, body := e.ts.call(t, http.MethodPatch, recordPath(s.ID), e.analyst, `{"review_state": "great"}`)
+		problemOf(t, resp, body, http.StatusUnprocessableEntity, "invalid_patch")
+		resp, body = e.ts.call(t, http.MethodPatch, recordPath(s.ID), e.analyst, `{"assigned_to": [""]}`)
+		problemOf(t, resp, body, http.StatusUnprocessableEntity, "invalid_patch")
+		resp, body = e.ts.call(t, http.MethodPatch, recordPath(s.ID), e.analyst, `{"reviewstate": "approved"}`)
+		problemOf(t, resp, body, http.StatusBadRequest, api.CodeBadJSON)
+		resp, body = e.ts.call(t, http.MethodPatch, recordPath(uuid.NewString()), e.analyst, `{"review_state": "approved"}`)
+		problemOf(t, resp, body, http.StatusNotFound, "record_not_found")
+		resp, body = e.ts.call(t, http.MethodPatch, recordPath(s.ID), e.devA.token, `{"review_state": "approved"}`)
+		problemOf(t, resp, body, http.StatusForbidden, api.CodeForbidden)
+		// The review survives the tablet's next edit.
+		res := e.push(t, e.devA.token, edit(s, rec.Rev, `{"name": "Awa", "age": 25, "village": "Kora", "notes": "from the field"}`, clockBase.Add(5*time.Hour)))
+		e.wantStatuses(t, res, api.PushUpdated)
+		rec = e.record(t, e.analyst, s.ID)
+		if rec.ReviewState != api.ReviewHasIssues || len(rec.AssignedTo) != 2 {
+			t.Errorf("the tablet's edit lost the review: %s", mustJSON(t, rec))
+		}
+	})
+
+	t.Run("form records", func(t *testing.T) {
+		for range 3 {
+			e.push(t, e.devB.token, e.newSub("survey", `{"name": "more"}`))
+		}
+		var all []string
+		cursor := ""
+		for {
+			var page api.RecordPage
+			e.ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects/"+syncProject+"/forms/survey/records?limit=2&cursor="+url.QueryEscape(cursor), e.analyst, nil, &page)
+			for _, r := range page.Records {
+				if r.Form != "survey" {
+					t.Errorf("a %s record in the survey listing", r.Form)
+				}
+				all = append(all, r.ID)
+			}
+			if page.Next == "" {
+				break
+			}
+			cursor = page.Next
+		}
+		if len(all) != 4 || all[0] != s.ID {
+			t.Errorf("survey records %v", all)
+		}
+		resp, body := e.ts.call(t, http.MethodGet, "/v1/projects/"+syncProject+"/forms/nosuchform/records", e.analyst, nil)
+		problemOf(t, resp, body, http.StatusNotFound, "form_not_found")
+		resp, body = e.ts.call(t, http.MethodGet, "/v1/projects/"+syncProject+"/forms/survey/records?cursor=zzz", e.analyst, nil)
+		problemOf(t, resp, body, http.StatusBadRequest, "invalid_cursor")
+		resp, body = e.ts.call(t, http.MethodGet, "/v1/projects/"+syncProject+"/forms/survey/records", e.devA.token, nil)
+		problemOf(t, resp, body, http.StatusForbidden, api.CodeForbidden)
+	})
+}
+
+// TestSyncClientMethods drives the routes through api.Client, as fsctl and
+// scripts do.
+func TestSyncClientMethods(t *testing.T) {
+	e := newSyncEnv(t)
+	ctx := context.Background()
+	dev := e.ts.apiClient(t, api.WithToken(e.devA.token), api.WithGzipRequests(512))
+	ana := e.ts.apiClient(t, api.WithToken(e.analyst))
+
+	s := e.newSub("survey", `{"name": "via client"}`)
+	pr, err := dev.Push(ctx, syncProject, []api.Submission{s})
+	if err != nil || pr.Results[0].Status != api.PushCreated {
+		t.Fatalf("Push: %v %+v", err, pr)
+	}
+	pull, err := dev.Pull(ctx, syncProject, "", 1)
+	if err != nil || len(pull.Changes) != 1 || !pull.More {
+		t.Fatalf("Pull: %v %+v", err, pull)
+	}
+	if _, err := dev.Pull(ctx, syncProject, "bogus", 0); !api.IsCode(err, "invalid_cursor") {
+		t.Errorf("Pull with a bad cursor: %v", err)
+	}
+	rec, err := ana.GetRecord(ctx, syncProject, s.ID, true)
+	if err != nil || len(rec.Revs) != 1 {
+		t.Fatalf("GetRecord: %v %+v", err, rec)
+	}
+	fixed, err := ana.CorrectRecord(ctx, syncProject, s.ID, rec.Rev, json.RawMessage(`{"name": "corrected"}`))
+	if err != nil || fixed.Rev == rec.Rev {
+		t.Fatalf("CorrectRecord: %v %+v", err, fixed)
+	}
+	if _, err := ana.CorrectRecord(ctx, syncProject, s.ID, rec.Rev, json.RawMessage(`{"name": "again"}`)); !api.IsCode(err, "rev_mismatch") {
+		t.Errorf("stale CorrectRecord: %v", err)
+	}
+	if _, err := ana.ResolveRecord(ctx, syncProject, s.ID, api.ResolveRequest{Rev: fixed.Rev, Data: json.RawMessage(`{"name": "settled"}`)}); err != nil {
+		t.Errorf("ResolveRecord: %v", err)
+	}
+	if p, err := ana.PatchRecord(ctx, syncProject, s.ID, api.RecordPatch{ReviewState: new(api.ReviewApproved)}); err != nil || p.ReviewState != api.ReviewApproved {
+		t.Errorf("PatchRecord: %v %+v", err, p)
+	}
+	if _, err := dev.Push(ctx, syncProject, []api.Submission{e.newSub("survey", `{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := ana.ListQuarantine(ctx, syncProject, api.QuarantineQuery{Limit: 10})
+	if err != nil || len(q.Items) != 1 {
+		t.Errorf("ListQuarantine: %v %+v", err, q)
+	}
+	page, err := ana.ListFormRecords(ctx, syncProject, "survey", "", 10)
+	if err != nil || len(page.Records) != 1 || page.Next != "" {
+		t.Errorf("ListFormRecords: %v %+v", err, page)
 	}
 }

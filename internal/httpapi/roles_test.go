@@ -127,6 +127,7 @@ func TestRoleTable(t *testing.T) {
 		})
 		projectRoute := strings.Contains(ri.Path, "{project}")
 		t.Run(key, func(t *testing.T) {
+			t.Parallel() // no probe changes anything another one reads
 			for _, who := range allCallers {
 				var body any
 				if ri.Method == http.MethodPost || ri.Method == http.MethodPut || ri.Method == http.MethodPatch {
