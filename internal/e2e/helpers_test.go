@@ -30,6 +30,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/store/mongo"
 	"github.com/fieldsync/fieldsync/internal/store/mongo/mongotest"
 	"github.com/fieldsync/fieldsync/internal/store/sqlite"
+	"github.com/fieldsync/fieldsync/schemas"
 )
 
 // TestMain stops the embedded FerretDB (if a test started one) after the tests.
@@ -132,12 +133,15 @@ type backend struct {
 	// small says the backend is slow with much data (FerretDB scans whole
 	// collections): tests use their small sizes.
 	small bool
+	// ferretDB says the MongoDB backend is the embedded FerretDB v1, whose
+	// findAndModify is not atomic (see TestConcurrentEditsTwoInstances).
+	ferretDB bool
 }
 
 func backends() []backend {
 	return []backend{
 		{name: "sqlite", open: openSQLitePair},
-		{name: "mongodb", open: openMongoPair, small: true},
+		{name: "mongodb", open: openMongoPair, small: true, ferretDB: os.Getenv(mongotest.EnvURI) == ""},
 	}
 }
 
@@ -317,14 +321,14 @@ func (c *cluster) addDevice(name string) device {
 // publish uploads and publishes a form version through the API.
 func (c *cluster) publish(form, version string, def []byte) {
 	c.tb.Helper()
-	publishForm(c.tb, c.admin[0], c.project, form, version, def, c.inst[1].forms)
+	publishForm(c.tb, c.admin[0], c.project, form, version, def, func() *forms.Service { return c.inst[1].forms })
 }
 
 // publishForm uploads and publishes a form version through the HTTP API. While
 // the server has no form routes (PUT answers 404 not_found, the router's answer
-// for an unknown path), it falls back to the forms service given, on a store of
-// the same database.
-func publishForm(tb testing.TB, c *api.Client, project, form, version string, def []byte, fallback *forms.Service) {
+// for an unknown path), it falls back to the forms service fallback returns, on
+// a store of the same database.
+func publishForm(tb testing.TB, c *api.Client, project, form, version string, def []byte, fallback func() *forms.Service) {
 	tb.Helper()
 	ctx := context.Background()
 	base := "/v1/projects/" + project + "/forms/" + form + "/versions/" + version
@@ -338,10 +342,11 @@ func publishForm(tb testing.TB, c *api.Client, project, form, version string, de
 	if !api.IsCode(err, api.CodeNotFound) || fallback == nil {
 		tb.Fatalf("upload %s/%s: %v", form, version, err)
 	}
-	if _, _, err := fallback.PutVersion(ctx, project, form, version, def); err != nil {
+	fs := fallback()
+	if _, _, err := fs.PutVersion(ctx, project, form, version, def); err != nil {
 		tb.Fatalf("forms.PutVersion %s/%s: %v", form, version, err)
 	}
-	if _, err := fallback.Publish(ctx, project, form, version); err != nil {
+	if _, err := fs.Publish(ctx, project, form, version); err != nil {
 		tb.Fatalf("forms.Publish %s/%s: %v", form, version, err)
 	}
 }
@@ -448,4 +453,34 @@ func short(items []string, n int) string {
 		return strings.Join(items, "\n\t")
 	}
 	return strings.Join(items[:n], "\n\t") + fmt.Sprintf("\n\t… and %d more", len(items)-n)
+}
+
+// surveyForm is the example community safety perception survey (nested
+// respondent, multiple choice, trust scores 1–5, geopoints, repeated incidents).
+func surveyForm(tb testing.TB) []byte {
+	tb.Helper()
+	def, err := schemas.Example("perception-survey")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return def
+}
+
+// surveyRecord is a valid answer of surveyForm of about 600 bytes; i varies it.
+func surveyRecord(i int) []byte {
+	genders := []string{"female", "male", "other", "prefer_not_to_say"}
+	threats := []string{"theft", "armed_violence", "gbv", "land_disputes", "domestic_violence", "police_abuse", "youth_gangs", "cattle_raiding"}
+	places := []string{"Kibera", "Mathare", "Langas", "Kondele", "Majengo", "Bondeni"}
+	return fmt.Appendf(nil, `{"consent":true,"interview_start":"2024-05-%02dT%02d:%02d:10+03:00",`+
+		`"interview_location":{"latitude":%.5f,"longitude":%.5f,"accuracy":%.1f},`+
+		`"respondent":{"age":%d,"gender":%q,"community":%q,"village":"Laini Saba %d","role":"women_group_member"},`+
+		`"feeling_safe":{"day":%d,"night":%d},"main_threats":[%q,%q,%q],`+
+		`"trust":{"police":%d,"chiefs":%d,"community_watch":%d,"ngos":%d},`+
+		`"incidents":[{"date":"2024-02-%02d","type":%q,"reported_to":"nobody","location":{"latitude":%.5f,"longitude":%.5f}}],`+
+		`"priorities":["street_lighting","gbv_services"],"comments":"Lights near the water point would help most (household %d)."}`,
+		1+i%28, 8+i%10, i%60, -1.3+float64(i%1000)/10000, 36.7+float64(i%997)/10000, 3+float64(i%50)/10,
+		18+i%80, genders[i%4], places[i%len(places)], i%40,
+		1+i%5, 1+(i/5)%5, threats[i%8], threats[(i+3)%8], threats[(i+5)%8],
+		1+i%5, 1+(i/3)%5, 1+(i/7)%5, 1+(i/11)%5,
+		1+i%28, threats[(i+1)%8], -1.3+float64(i%991)/10000, 36.7+float64(i%983)/10000, i)
 }

@@ -39,8 +39,13 @@ func TestNoSkipAcrossInstances(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			size := noSkipSize{pushers: 4, batches: 30, items: 20, limit: 25}
-			if be.small {
-				size = noSkipSize{pushers: 4, batches: 6, items: 4, limit: 7}
+			switch {
+			case be.small && raceEnabled:
+				size = noSkipSize{pushers: 3, batches: 5, items: 4, limit: 5}
+			case be.small:
+				size = noSkipSize{pushers: 4, batches: 10, items: 5, limit: 7}
+			case raceEnabled:
+				size = noSkipSize{pushers: 4, batches: 20, items: 20, limit: 25}
 			}
 			runNoSkip(t, be.open(t), size)
 		})

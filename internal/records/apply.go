@@ -13,6 +13,15 @@ import (
 // applyRound decides and writes the items of one round (each names a distinct
 // record), retrying the items whose record moved on in between.
 func (s *Service) applyRound(ctx context.Context, c Caller, projectID string, round []*item, now time.Time) error {
+	ids := make([]string, len(round))
+	for i, it := range round {
+		ids[i] = it.sub.ID
+	}
+	unlock, err := s.locks.lock(ctx, projectID, ids)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	live := round
 	for attempt := 1; len(live) > 0; attempt++ {
 		if attempt > maxAttempts {

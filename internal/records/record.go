@@ -127,6 +127,11 @@ func (s *Service) rewrite(ctx context.Context, c Caller, projectID, id, expect s
 	if err != nil || len(canon) == 0 || canon[0] != '{' {
 		return domain.Record{}, domain.Invalid("invalid_data", "data must be a JSON object", []domain.Finding{{Path: "/data", Keyword: "type", Message: "data must be a JSON object"}})
 	}
+	unlock, err := s.locks.lock(ctx, projectID, []string{id})
+	if err != nil {
+		return domain.Record{}, err
+	}
+	defer unlock()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		cur, err := s.store.GetRecord(ctx, projectID, id)
 		if errors.Is(err, domain.ErrNotFound) {
@@ -220,6 +225,11 @@ func (s *Service) Update(ctx context.Context, c Caller, projectID, id string, p 
 			}
 		}
 	}
+	unlock, err := s.locks.lock(ctx, projectID, []string{id})
+	if err != nil {
+		return domain.Record{}, err
+	}
+	defer unlock()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		cur, err := s.store.GetRecord(ctx, projectID, id)
 		if errors.Is(err, domain.ErrNotFound) {

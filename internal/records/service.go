@@ -78,6 +78,7 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	workers int
+	locks   recordLocks
 }
 
 // New makes a Service.

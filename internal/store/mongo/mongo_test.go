@@ -23,7 +23,6 @@ func TestMain(m *testing.M) { os.Exit(mongotest.RunMain(m)) }
 
 // TestStore runs the conformance suite, each leaf test on a fresh database.
 func TestStore(t *testing.T) {
-	t.Parallel() // with the other long tests: much of their time is waiting
 	storetest.Run(t, func(t *testing.T) domain.Store { return mongotest.Open(t) })
 }
 
@@ -31,7 +30,6 @@ func TestStore(t *testing.T) {
 // readers spread over two Store values on one database, as two server
 // instances behind a load balancer would be.
 func TestFeedTwoInstances(t *testing.T) {
-	t.Parallel()
 	cfg := mongotest.Config(t)
 	var stores []domain.Store
 	for range 2 {

@@ -404,14 +404,21 @@ func (s *Store) complete(ctx context.Context, done []applied, seqs []int64) erro
 	if err := s.confirmRevisions(ctx, revs); err != nil {
 		return err
 	}
-	models := make([]mongodrv.WriteModel, len(done))
+	// seq only grows ($max): the record's seq is always the largest position
+	// that names it, whichever of a slow writer and the sweep completes last,
+	// so readers list it once, there.
+	var models []mongodrv.WriteModel
 	for k, a := range done {
-		models[k] = mongodrv.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: key(a.projectID, a.recordID)}, {Key: "pending", Value: a.token}}).
-			SetUpdate(bson.D{
-				{Key: "$set", Value: bson.D{{Key: "seq", Value: seqs[k]}}},
-				{Key: "$unset", Value: bson.D{{Key: "pending", Value: ""}, {Key: "pending_at", Value: ""}, {Key: "pending_revs", Value: ""}}},
-			})
+		id := key(a.projectID, a.recordID)
+		seq := bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seqs[k]}}}}
+		models = append(models,
+			mongodrv.NewUpdateOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: id}, {Key: "pending", Value: a.token}}).
+				SetUpdate(append(seq, bson.E{Key: "$unset", Value: bson.D{
+					{Key: "pending", Value: ""}, {Key: "pending_at", Value: ""}, {Key: "pending_revs", Value: ""}}})),
+			mongodrv.NewUpdateOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: id}, {Key: "pending", Value: bson.D{{Key: "$ne", Value: a.token}}}}).
+				SetUpdate(seq))
 	}
 	_, err := s.records.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	return translate(err)

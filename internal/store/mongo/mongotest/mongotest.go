@@ -197,7 +197,7 @@ func Config(tb testing.TB) mongo.Config {
 		Database:      name,
 		Logger:        slog.New(slog.DiscardHandler),
 		VoidGrace:     time.Second,
-		PendingGrace:  10 * time.Second,
+		PendingGrace:  time.Minute,
 		SweepInterval: time.Second,
 	}
 }
