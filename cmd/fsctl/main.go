@@ -60,6 +60,8 @@ var commands = map[string]command{
 	"device":  {"device add PROJECT NAME | device revoke PROJECT DEVICE_ID", runDevice},
 	"audit":   {"read the security audit log (admins)", runAudit},
 	"form":    {"form push FILE --project P --form F --version V [--publish] | form list --project P | form close --project P --form F", runForm},
+	"push":    {"push FILE.ndjson --project P: send submissions (one per line) as a tablet does", runPush},
+	"pull":    {"pull --project P [--since CURSOR] [--out FILE.ndjson]: every change since the cursor", runPull},
 }
 
 func main() {

@@ -117,8 +117,8 @@ type AuditFilter struct {
 	Type      string
 	Actor     string
 	ProjectID string
-	Since     time.Time
-	Until     time.Time
+	Since     time.Time // inclusive
+	Until     time.Time // exclusive
 }
 
 // Principal is the authenticated caller of a request: a user, or a device acting

@@ -183,7 +183,8 @@ type QuarantineStore interface {
 	PutQuarantine(ctx context.Context, item QuarantineItem) (QuarantineItem, error)
 	// ListQuarantine returns unresolved items (all when includeResolved) in the
 	// order they were first seen, after the opaque cursor (""=start), and the cursor
-	// of the next page ("" when none).
+	// of the next page ("" when none). A cursor the store did not make answers an
+	// *Error of KindBadRequest.
 	ListQuarantine(ctx context.Context, projectID string, includeResolved bool, cursor string, limit int) (items []QuarantineItem, next string, err error)
 	// ResolveQuarantine marks every unresolved item of the given records resolved
 	// (called when records with those ids were stored).

@@ -477,7 +477,7 @@ func surveyRecord(i int) []byte {
 		`"feeling_safe":{"day":%d,"night":%d},"main_threats":[%q,%q,%q],`+
 		`"trust":{"police":%d,"chiefs":%d,"community_watch":%d,"ngos":%d},`+
 		`"incidents":[{"date":"2024-02-%02d","type":%q,"reported_to":"nobody","location":{"latitude":%.5f,"longitude":%.5f}}],`+
-		`"priorities":["street_lighting","gbv_services"],"comments":"Lights near the water point would help most (household %d)."}`,
+		`"priorities":["street_lighting","gbv_services"],"comments":"Lights near the water point, household %d."}`,
 		1+i%28, 8+i%10, i%60, -1.3+float64(i%1000)/10000, 36.7+float64(i%997)/10000, 3+float64(i%50)/10,
 		18+i%80, genders[i%4], places[i%len(places)], i%40,
 		1+i%5, 1+(i/5)%5, threats[i%8], threats[(i+3)%8], threats[(i+5)%8],

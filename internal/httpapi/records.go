@@ -29,6 +29,7 @@ func (s *Server) registerRecordRoutes() {
 	s.handle(http.MethodGet, "/v1/projects/{project}/forms/{form}/records", ProjectRoles(domain.RoleAnalyst), s.handleFormRecords)
 }
 
+// caller is who calls a project route, in which role (set by the route's rule).
 func caller(r *http.Request) records.Caller {
 	p, _ := PrincipalFrom(r.Context())
 	role, _ := RoleFrom(r.Context())
@@ -41,6 +42,9 @@ type pushEnvelope struct {
 	Submissions []json.RawMessage `json:"submissions"`
 }
 
+// handlePush is POST /v1/projects/{project}/sync/push. Each item is decoded on
+// its own (strictly: an unknown field is a finding), so a malformed item is
+// rejected and quarantined alone and the others still apply.
 func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	var env pushEnvelope
 	if err := decodeJSON(r, &env); err != nil {
@@ -109,6 +113,7 @@ func queryLimit(r *http.Request) (int, error) {
 	return n, nil
 }
 
+// handlePull is GET /v1/projects/{project}/sync/pull?since=&limit=.
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) error {
 	limit, err := queryLimit(r)
 	if err != nil {
@@ -125,6 +130,8 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// handleFormRecords is GET /v1/projects/{project}/forms/{form}/records: the
+// feed of one form, with next only when more records follow.
 func (s *Server) handleFormRecords(w http.ResponseWriter, r *http.Request) error {
 	limit, err := queryLimit(r)
 	if err != nil {
@@ -144,6 +151,7 @@ func (s *Server) handleFormRecords(w http.ResponseWriter, r *http.Request) error
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// handleGetRecord is GET /v1/projects/{project}/records/{id}[?revs=true]; the ETag is the rev.
 func (s *Server) handleGetRecord(w http.ResponseWriter, r *http.Request) error {
 	withRevs := false
 	switch v := r.URL.Query().Get("revs"); v {
@@ -166,6 +174,7 @@ func (s *Server) handleGetRecord(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// handlePutRecord is PUT /v1/projects/{project}/records/{id}, a correction under If-Match.
 func (s *Server) handlePutRecord(w http.ResponseWriter, r *http.Request) error {
 	var body api.RecordPut
 	if err := decodeJSON(r, &body); err != nil {
@@ -179,6 +188,7 @@ func (s *Server) handlePutRecord(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, apiRecord(rec))
 }
 
+// handleResolveRecord is POST /v1/projects/{project}/records/{id}/resolve.
 func (s *Server) handleResolveRecord(w http.ResponseWriter, r *http.Request) error {
 	var body api.ResolveRequest
 	if err := decodeJSON(r, &body); err != nil {
@@ -192,6 +202,7 @@ func (s *Server) handleResolveRecord(w http.ResponseWriter, r *http.Request) err
 	return writeJSON(w, http.StatusOK, apiRecord(rec))
 }
 
+// handlePatchRecord is PATCH /v1/projects/{project}/records/{id}: review and assignment.
 func (s *Server) handlePatchRecord(w http.ResponseWriter, r *http.Request) error {
 	var body api.RecordPatch
 	if err := decodeJSON(r, &body); err != nil {
@@ -206,6 +217,7 @@ func (s *Server) handlePatchRecord(w http.ResponseWriter, r *http.Request) error
 	return writeJSON(w, http.StatusOK, apiRecord(rec))
 }
 
+// handleQuarantine is GET /v1/projects/{project}/quarantine?resolved=&cursor=&limit=.
 func (s *Server) handleQuarantine(w http.ResponseWriter, r *http.Request) error {
 	limit, err := queryLimit(r)
 	if err != nil {

@@ -17,7 +17,9 @@ func recordNotFound() error {
 }
 
 // Get returns one record the caller may see, and its history when withRevs
-// is set (see history for its order).
+// is set (see history for its order). A record that does not exist, or that
+// an enumerator may not see, answers 404 record_not_found: the answer does not
+// tell which.
 func (s *Service) Get(ctx context.Context, c Caller, projectID, id string, withRevs bool) (domain.Record, []domain.Revision, error) {
 	rec, err := s.store.GetRecord(ctx, projectID, id)
 	if errors.Is(err, domain.ErrNotFound) || (err == nil && !c.canSee(rec)) {
@@ -208,6 +210,8 @@ type Patch struct {
 
 // Update applies a Patch. It changes no data and so makes no revision, but it
 // moves the record in the changes feed, so an assignee's next pull carries it.
+// It answers 422 invalid_patch for a review state outside the four, or an
+// empty or too long assignee, and 404 record_not_found.
 func (s *Service) Update(ctx context.Context, c Caller, projectID, id string, p Patch) (domain.Record, error) {
 	if p.ReviewState != nil {
 		switch *p.ReviewState {

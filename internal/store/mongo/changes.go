@@ -31,6 +31,14 @@ type changeDoc struct {
 	At        time.Time `bson:"at"`
 }
 
+var DebugLog func(format string, args ...any)
+
+func dbg(format string, args ...any) {
+	if DebugLog != nil {
+		DebugLog(format, args...)
+	}
+}
+
 func changeKey(projectID string, seq int64) string {
 	return fmt.Sprintf("%s/%020d", projectID, seq)
 }
@@ -94,6 +102,7 @@ func (s *Store) appendChanges(ctx context.Context, projectID string, recordIDs [
 		first := last - int64(len(todo)) + 1
 		now := ms(time.Now())
 		if first <= floor {
+			dbg("append below floor floor=%d first=%d last=%d ids=%v", floor, first, last, recordIDs)
 			// Only where $inc is not atomic (FerretDB v1 can lose increments
 			// and hand out old positions): void what we got instead of leaving
 			// readers to wait for it, lift the counter, and allocate again.
@@ -113,6 +122,7 @@ func (s *Store) appendChanges(ctx context.Context, projectID string, recordIDs [
 			seqs[i] = seq
 		}
 		_, err = s.changes.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		dbg("append floor=%d first=%d last=%d ids=%v err=%v", floor, first, last, recordIDs, err)
 		if err == nil {
 			return seqs, nil
 		}
@@ -251,6 +261,7 @@ walk:
 		for _, d := range run {
 			if !d.Void {
 				r, ok := recs[d.RecordID]
+				dbg("reader since=%d at=%d rec=%s ok=%v rseq=%d rev=%s", q.Since, d.Seq, d.RecordID, ok, r.Seq, r.Rev)
 				if ok && r.Seq <= d.Seq && visible(r, q) {
 					p := byID[r.ID]
 					if p == nil && count == limit {
@@ -286,6 +297,7 @@ walk:
 			break
 		}
 	}
+	dbg("page since=%d next=%d more=%v n=%d", q.Since, next, more, count)
 	page := domain.ChangesPage{Next: next, More: more}
 	for _, p := range order {
 		if p.live {
@@ -337,6 +349,7 @@ func (s *Store) awaitPosition(ctx context.Context, projectID string, seq int64, 
 			_, err := s.changes.InsertOne(ctx, changeDoc{ID: id, ProjectID: projectID, Seq: seq, Void: true, At: ms(time.Now())})
 			switch {
 			case err == nil:
+				dbg("void %d", seq)
 				s.log.Warn("mongo: voided a feed position whose change was not written in time",
 					"project", projectID, "seq", seq, "waited", waited.Round(time.Millisecond))
 				return true, nil

@@ -93,8 +93,9 @@ func (s *Store) EnrollDevice(ctx context.Context, enrollmentHash string, info ma
 			return domain.ErrNotFound
 		}
 		var err error
-		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE enrollment_hash = ?`,
-			enrollmentHash))
+		// The repeated condition lets SQLite use the partial index devices_enrollment.
+		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices
+			WHERE enrollment_hash = ? AND enrollment_hash <> ''`, enrollmentHash))
 		if err != nil {
 			return err
 		}

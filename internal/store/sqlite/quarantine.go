@@ -18,7 +18,7 @@ const defaultPageLimit = 100
 // badCursor is what a cursor the store did not make earns: a client error, not a
 // store failure.
 func badCursor() error {
-	return domain.Errorf(domain.KindBadRequest, "bad_cursor", "The cursor is not valid")
+	return domain.Errorf(domain.KindBadRequest, "invalid_cursor", "The cursor is not valid")
 }
 
 const quarantineCols = `project_id, id, record_id, form_id, form_version, submission, errors, submitted_by,

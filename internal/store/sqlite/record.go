@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"slices"
@@ -24,15 +25,18 @@ import (
 // two Store values in one process and for two server processes on one file alike,
 // because the lock is SQLite's, not ours.
 //
-// A reader runs each Changes call in one read transaction, which in WAL mode sees
-// a snapshot holding exactly the transactions committed before it began: a prefix
-// of commit order, hence a prefix of seq order. When Changes returns Next = N, the
-// snapshot held every seq up to N; any write not in it commits later, so its seq
-// is larger than N. Hence `seq > cursor ORDER BY seq` never misses a change: a
-// change that commits later with a smaller seq does not exist.
+// A reader runs each Changes call in one read transaction, which in WAL mode reads
+// one snapshot (taken at its first read) holding exactly the transactions that
+// had committed by then: a prefix of commit order, hence of seq order. Changes
+// returns a Next no larger than the snapshot's largest seq (the last record of a
+// full page, or the largest seq itself), so every write missing from the
+// snapshot commits later and has a seq larger than Next. Hence the next call's
+// `seq > cursor ORDER BY seq` never misses a change: a change that commits later
+// with a smaller seq does not exist. The unique index records_seq backs this up:
+// two writes can never share a position.
 
 // recordCols are the columns scanRecord reads, in its order.
-const recordCols = `project_id, id, seq, form_id, form_version, rev, deleted, data, created_by, device_id,
+const recordCols = `project_id, id, seq, version, form_id, form_version, rev, deleted, data, created_by, device_id,
 	client_modified_at, created_at, updated_at, review_state, review_comment, conflicts, assigned_to,
 	shared, attachments`
 
@@ -43,7 +47,7 @@ func scanRecord(sc scanner) (domain.Record, error) {
 		data, conflicts, assigned, attach sql.NullString
 		cma, created, updated             sql.NullInt64
 	)
-	if err := sc.Scan(&r.ProjectID, &r.ID, &r.Seq, &r.FormID, &r.FormVersion, &r.Rev, &r.Deleted, &data,
+	if err := sc.Scan(&r.ProjectID, &r.ID, &r.Seq, &r.Version, &r.FormID, &r.FormVersion, &r.Rev, &r.Deleted, &data,
 		&r.CreatedBy, &r.DeviceID, &cma, &created, &updated, &r.ReviewState, &r.ReviewComment,
 		&conflicts, &assigned, &r.Shared, &attach); err != nil {
 		return domain.Record{}, err
@@ -122,6 +126,7 @@ type recordState struct {
 	existed   bool     // the row existed before the batch
 	exists    bool     // the row exists after the writes decided so far
 	rev       string   // its rev after the writes decided so far
+	version   int64    // its Version after the writes decided so far
 	assigned0 []string // assigned_to before the batch
 	final     *domain.Record
 	seq       int64 // the seq of the last applied write
@@ -134,6 +139,24 @@ type revKey struct {
 	rev string
 }
 
+// pendingRev is a revision to append, with the record it belongs to.
+type pendingRev struct {
+	rs *recordState
+	v  *domain.Revision
+}
+
+// row is the revision's values for insertRevision and insertNewRevisionHead. Its
+// data is left to the record when the record ends the batch holding exactly it.
+func (p pendingRev) row() []any {
+	v, r := p.v, p.rs.final
+	data, inRecord := rawText(v.Data), false
+	if v.Rev == r.Rev && bytes.Equal(v.Data, r.Data) {
+		data, inRecord = nil, true
+	}
+	return []any{p.rs.rk, v.Rev, v.Parent, v.Deleted, data, inRecord, v.FormVersion, ms(v.ClientModifiedAt),
+		v.CreatedBy, v.DeviceID, ms(v.CreatedAt)}
+}
+
 // The statements of WriteRecords. Rows go in multi-row INSERTs of fixed sizes
 // (see execChunks), each prepared once per connection.
 const (
@@ -141,19 +164,23 @@ const (
 	// A new record has no revisions yet, and the batch's own duplicates are
 	// dropped before: nothing can collide, and OR FAIL spares SQLite the
 	// statement journal that a statement which may roll itself back needs.
-	insertNewRevisionHead = `INSERT OR FAIL INTO revisions (rk, rev, parent, deleted, data, form_version,
-		client_modified_at, created_by, device_id, created_at) VALUES `
+	insertNewRevisionHead = `INSERT OR FAIL INTO revisions (rk, rev, parent, deleted, data, data_in_record,
+		form_version, client_modified_at, created_by, device_id, created_at) VALUES `
 	// An existing record may hold the revision already (a replay): keep it.
-	insertRevision = `INSERT OR IGNORE INTO revisions (rk, rev, parent, deleted, data, form_version,
-		client_modified_at, created_by, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	updateRecord = `UPDATE records SET project_id = ?2, id = ?3, seq = ?4, form_id = ?5, form_version = ?6,
-		rev = ?7, deleted = ?8, data = ?9, created_by = ?10, device_id = ?11, client_modified_at = ?12,
-		created_at = ?13, updated_at = ?14, review_state = ?15, review_comment = ?16, conflicts = ?17,
-		assigned_to = ?18, shared = ?19, attachments = ?20
+	insertRevision = `INSERT OR IGNORE INTO revisions (rk, rev, parent, deleted, data, data_in_record,
+		form_version, client_modified_at, created_by, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// Before a record row changes, the revision that reads its data from the row
+	// gets a copy of it.
+	detachRevisionData = `UPDATE revisions SET data = (SELECT data FROM records WHERE rk = ?1), data_in_record = 0
+		WHERE rk = ?1 AND data_in_record = 1`
+	updateRecord = `UPDATE records SET project_id = ?2, id = ?3, seq = ?4, version = ?5, form_id = ?6,
+		form_version = ?7, rev = ?8, deleted = ?9, data = ?10, created_by = ?11, device_id = ?12,
+		client_modified_at = ?13, created_at = ?14, updated_at = ?15, review_state = ?16, review_comment = ?17,
+		conflicts = ?18, assigned_to = ?19, shared = ?20, attachments = ?21
 		WHERE rk = ?1`
 	maxRK      = `SELECT coalesce(max(rk), 0) FROM records`
 	maxSeq     = `SELECT coalesce(max(seq), 0) FROM records WHERE project_id = ?`
-	stateQuery = `SELECT rk, id, rev, assigned_to FROM records WHERE project_id = ? AND id IN `
+	stateQuery = `SELECT rk, id, rev, version, assigned_to FROM records WHERE project_id = ? AND id IN `
 )
 
 // WriteRecords applies the batch in one write transaction (see the feed argument
@@ -171,6 +198,7 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 		return results, nil
 	}
 	seqs := make([]int64, len(writes))
+	versions := make([]int64, len(writes))
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		states, err := s.loadRecordStates(ctx, tx, writes)
 		if err != nil {
@@ -187,7 +215,7 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 		lastSeq := map[string]int64{}
 		var (
 			created, updated []*recordState
-			newRevs, oldRevs [][]any
+			newRevs, oldRevs []pendingRev
 			seenRevs         = map[revKey]bool{}
 		)
 		for i := range writes {
@@ -200,7 +228,8 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 			case w.ExpectRev != "" && !rs.exists:
 				results[i] = domain.ErrNotFound
 				continue
-			case rs.exists && rs.rev != w.ExpectRev:
+			case rs.exists && rs.rev != w.ExpectRev,
+				rs.exists && w.ExpectVersion != 0 && rs.version != w.ExpectVersion:
 				results[i] = domain.ErrStale
 				continue
 			}
@@ -227,19 +256,20 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 				}
 			}
 			rs.exists, rs.rev, rs.final, rs.seq = true, w.Record.Rev, &w.Record, seq
-			for _, v := range w.Revisions {
+			rs.version++
+			versions[i] = rs.version
+			for j, v := range w.Revisions {
 				// A revision belongs to the record it is written with.
 				k := revKey{rs.rk, v.Rev}
 				if seenRevs[k] {
 					continue
 				}
 				seenRevs[k] = true
-				row := []any{rs.rk, v.Rev, v.Parent, v.Deleted, rawText(v.Data), v.FormVersion,
-					ms(v.ClientModifiedAt), v.CreatedBy, v.DeviceID, ms(v.CreatedAt)}
+				p := pendingRev{rs, &w.Revisions[j]}
 				if rs.existed {
-					oldRevs = append(oldRevs, row)
+					oldRevs = append(oldRevs, p)
 				} else {
-					newRevs = append(newRevs, row)
+					newRevs = append(newRevs, p)
 				}
 			}
 		}
@@ -252,15 +282,22 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 			}
 			rows = append(rows, row)
 		}
-		if err := s.execChunks(ctx, tx, insertRecordHead, 20, rows); err != nil {
+		if err := s.execChunks(ctx, tx, insertRecordHead, 21, rows); err != nil {
 			return err
 		}
 		if len(updated) > 0 {
+			detach, err := s.stmt(ctx, tx, detachRevisionData)
+			if err != nil {
+				return err
+			}
 			upd, err := s.stmt(ctx, tx, updateRecord)
 			if err != nil {
 				return err
 			}
 			for _, rs := range updated {
+				if _, err := detach.ExecContext(ctx, rs.rk); err != nil {
+					return err
+				}
 				row, err := recordRow(rs)
 				if err != nil {
 					return err
@@ -270,7 +307,11 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 				}
 			}
 		}
-		if err := s.execChunks(ctx, tx, insertNewRevisionHead, 10, newRevs); err != nil {
+		rows = rows[:0]
+		for _, p := range newRevs {
+			rows = append(rows, p.row())
+		}
+		if err := s.execChunks(ctx, tx, insertNewRevisionHead, 11, rows); err != nil {
 			return err
 		}
 		if len(oldRevs) > 0 {
@@ -278,8 +319,8 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 			if err != nil {
 				return err
 			}
-			for _, row := range oldRevs {
-				if _, err := ins.ExecContext(ctx, row...); err != nil {
+			for _, p := range oldRevs {
+				if _, err := ins.ExecContext(ctx, p.row()...); err != nil {
 					return err
 				}
 			}
@@ -291,7 +332,7 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 	}
 	for i := range writes {
 		if results[i] == nil {
-			writes[i].Record.Seq = seqs[i]
+			writes[i].Record.Seq, writes[i].Record.Version = seqs[i], versions[i]
 		}
 	}
 	return results, nil
@@ -328,16 +369,16 @@ func (s *Store) loadRecordStates(ctx context.Context, tx *sql.Tx, writes []domai
 			}
 			for rows.Next() {
 				var (
-					rk       int64
-					id, rev  string
-					assigned sql.NullString
+					rk, version int64
+					id, rev     string
+					assigned    sql.NullString
 				)
-				if err := rows.Scan(&rk, &id, &rev, &assigned); err != nil {
+				if err := rows.Scan(&rk, &id, &rev, &version, &assigned); err != nil {
 					rows.Close()
 					return nil, err
 				}
 				rs := states[recordKey{project, id}]
-				rs.rk, rs.existed, rs.exists, rs.rev = rk, true, true, rev
+				rs.rk, rs.existed, rs.exists, rs.rev, rs.version = rk, true, true, rev, version
 				if rs.assigned0, err = fromJSONText[string](assigned); err != nil {
 					rows.Close()
 					return nil, err
@@ -366,7 +407,7 @@ func recordRow(rs *recordState) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{rs.rk, r.ProjectID, r.ID, rs.seq, r.FormID, r.FormVersion, r.Rev, r.Deleted, rawText(r.Data),
+	return []any{rs.rk, r.ProjectID, r.ID, rs.seq, rs.version, r.FormID, r.FormVersion, r.Rev, r.Deleted, rawText(r.Data),
 		r.CreatedBy, r.DeviceID, ms(r.ClientModifiedAt), ms(r.CreatedAt), ms(r.UpdatedAt), r.ReviewState,
 		r.ReviewComment, conflicts, assigned, r.Shared, attach}, nil
 }
@@ -440,8 +481,9 @@ func (s *Store) execChunks(ctx context.Context, tx *sql.Tx, head string, ncol in
 }
 
 // revisionCols are the columns scanRevision reads, in its order.
-const revisionCols = `r.project_id, r.id, v.rev, v.parent, v.deleted, v.data, v.form_version,
-	v.client_modified_at, v.created_by, v.device_id, v.created_at`
+const revisionCols = `r.project_id, r.id, v.rev, v.parent, v.deleted,
+	CASE WHEN v.data_in_record = 1 THEN r.data ELSE v.data END, v.form_version, v.client_modified_at,
+	v.created_by, v.device_id, v.created_at`
 
 func scanRevision(sc scanner) (domain.Revision, error) {
 	var (
@@ -510,8 +552,9 @@ const defaultChangesLimit = 1000
 // beyond Next.
 //
 // An enumerator's page is the union of three index ranges, each cut at Limit
-// before the union (created by a subject; assigned to a subject; shared), so a
-// page costs O(Limit) index steps however sparse the caller's records are.
+// before the union (created by a subject; shared; assigned to a subject), so a
+// page costs O(Limit) index steps however sparse the caller's records are in the
+// project (the assigned range is sorted first, but assignments are few).
 func (s *Store) Changes(ctx context.Context, q domain.ChangesQuery) (domain.ChangesPage, error) {
 	limit := q.Limit
 	if limit <= 0 {

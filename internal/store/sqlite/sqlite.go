@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -74,12 +75,34 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
 	s := &Store{db: db, path: path, writeGate: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
-	if err := s.migrate(ctx); err != nil {
+	// The first connections to a new file race to turn it to WAL, and SQLite
+	// answers the losers SQLITE_BUSY at once, without waiting in the busy
+	// handler: when several processes start together, retry until the winner is
+	// done. Once the file is in WAL mode (a property of the file), this never
+	// happens again.
+	deadline := time.Now().Add(openRetryFor)
+	for {
+		err = s.migrate(ctx)
+		if err == nil || !errors.Is(err, domain.ErrUnavailable) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			err = ctxErr(ctx.Err())
+		case <-time.After(time.Duration(5+rand.IntN(20)) * time.Millisecond):
+			continue
+		}
+		break
+	}
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
 }
+
+// openRetryFor is how long Open retries while another process creates the file.
+const openRetryFor = 10 * time.Second
 
 // dsn builds modernc's DSN. Every pooled connection runs these pragmas when it is
 // opened (busy_timeout first, whatever the order here):
@@ -90,6 +113,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 //     survives a power cut, not only a crash of the process;
 //   - foreign_keys(1): enforce the references the schema declares;
 //   - cache_size: a larger page cache per connection (the default is 2 MiB);
+//   - temp_store(MEMORY): sorts and temporary b-trees stay off the disk;
+//   - wal_autocheckpoint(10000): checkpoint every ~40 MB of WAL rather than
+//     ~4 MB, so a page that every batch touches (an index page of record ids)
+//     is copied into the file once per checkpoint, not once per batch;
 //   - _txlock=immediate: BeginTx (not read-only) says BEGIN IMMEDIATE.
 func dsn(path string) string {
 	q := url.Values{}
@@ -101,13 +128,17 @@ func dsn(path string) string {
 	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Add("_pragma", "wal_autocheckpoint(10000)")
 	q.Set("_txlock", "immediate")
-	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
-	if !filepath.IsAbs(path) {
-		// A relative path has no leading slash; url.URL would turn it into
-		// file://path, whose "path" is a host. Opaque keeps it relative.
-		u = url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}
+	// modernc hands a "file:" DSN to SQLite as a URI, which percent-decodes the
+	// path: escape it, so names with spaces, '#' or '?' open the right file.
+	p := filepath.ToSlash(path)
+	if filepath.IsAbs(path) && !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive: file:///C:/dir/fieldsync.db
 	}
-	return u.String()
+	escaped := (&url.URL{Path: p}).EscapedPath()
+	if strings.HasPrefix(p, "/") {
+		return "file://" + escaped + "?" + q.Encode()
+	}
+	return "file:" + escaped + "?" + q.Encode()
 }
 
 // migrate applies the embedded migrations not yet recorded in schema_migrations,

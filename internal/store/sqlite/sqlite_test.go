@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -97,34 +98,63 @@ func TestTwoStoresInterleave(t *testing.T) {
 	}
 }
 
-// TestOpenConcurrently opens one new file from several goroutines at once: the
-// migrations run once and every Open succeeds.
+// TestOpenConcurrently opens new files from several goroutines at once, as
+// server processes started together would: every Open succeeds (the losers of
+// the race to create the file retry) and the migrations run once.
 func TestOpenConcurrently(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sub", "dir", "fieldsync.db")
-	var wg sync.WaitGroup
-	stores := make([]*Store, 4)
-	errs := make([]error, 4)
-	for i := range stores {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stores[i], errs[i] = Open(t.Context(), path)
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("Open %d: %v", i, err)
-		}
-		t.Cleanup(func() { stores[i].Close() })
-	}
-	var n, versions int
-	if err := stores[0].db.QueryRow(`SELECT count(*), count(DISTINCT version) FROM schema_migrations`).Scan(&n, &versions); err != nil {
-		t.Fatal(err)
-	}
 	names, _ := migrationFiles.ReadDir("migrations")
-	if n != len(names) || versions != len(names) {
-		t.Errorf("schema_migrations holds %d rows of %d versions, want %d", n, versions, len(names))
+	for round := range 20 {
+		path := filepath.Join(t.TempDir(), "sub", "dir", "fieldsync.db")
+		var wg sync.WaitGroup
+		stores := make([]*Store, 4)
+		errs := make([]error, 4)
+		for i := range stores {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				stores[i], errs[i] = Open(t.Context(), path)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: Open %d: %v", round, i, err)
+			}
+			defer stores[i].Close()
+		}
+		var n, versions int
+		if err := stores[0].db.QueryRow(`SELECT count(*), count(DISTINCT version) FROM schema_migrations`).Scan(&n, &versions); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(names) || versions != len(names) {
+			t.Fatalf("round %d: schema_migrations holds %d rows of %d versions, want %d", round, n, versions, len(names))
+		}
+	}
+}
+
+// TestOpenPaths checks that the file lands exactly where asked, for names that a
+// URI would misread and for a relative path.
+func TestOpenPaths(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a b#1?x=y%20.db", filepath.Join("new dir", "fieldsync.db")} {
+		path := filepath.Join(dir, name)
+		s, err := Open(t.Context(), path)
+		if err != nil {
+			t.Fatalf("Open %q: %v", name, err)
+		}
+		s.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("Open %q: %v", name, err)
+		}
+	}
+	t.Chdir(dir)
+	s, err := Open(t.Context(), filepath.Join("data", "fieldsync.db"))
+	if err != nil {
+		t.Fatalf("Open of a relative path: %v", err)
+	}
+	s.Close()
+	if _, err := os.Stat(filepath.Join(dir, "data", "fieldsync.db")); err != nil {
+		t.Errorf("Open of a relative path: %v", err)
 	}
 }
 

@@ -144,6 +144,12 @@ func (s suite) quarantine(t *testing.T) {
 		noErr(t, st.ResolveQuarantine(ctx, "juba", nil, at(12)), "ResolveQuarantine of no records")
 		same(t, "all items after resolving again", listAll(t, ctx, st, "juba", true, 10), all)
 	})
+	s.run(t, "BadCursor", func(t *testing.T, ctx context.Context, st domain.Store) {
+		_, err := st.PutQuarantine(ctx, testItem("juba", 1, 1))
+		noErr(t, err, "PutQuarantine")
+		_, _, err = st.ListQuarantine(ctx, "juba", true, "not a cursor!", 10)
+		isBadRequest(t, err, "ListQuarantine with a cursor the store did not make")
+	})
 	s.run(t, "PutAfterResolve", func(t *testing.T, ctx context.Context, st domain.Store) {
 		_, err := st.PutQuarantine(ctx, testItem("juba", 1, 1))
 		noErr(t, err, "PutQuarantine")

@@ -89,8 +89,9 @@ func mustWrite(tb testing.TB, ctx context.Context, st domain.Store, writes ...do
 		if r != nil {
 			tb.Fatalf("WriteRecords item %d (%s): %v", i, writes[i].Record.ID, r)
 		}
-		if writes[i].Record.Seq <= 0 {
-			tb.Fatalf("WriteRecords item %d: Seq %d not set on the applied write", i, writes[i].Record.Seq)
+		if writes[i].Record.Seq <= 0 || writes[i].Record.Version <= 0 {
+			tb.Fatalf("WriteRecords item %d: Seq %d, Version %d: not set on the applied write", i,
+				writes[i].Record.Seq, writes[i].Record.Version)
 		}
 		out[i] = writes[i].Record
 	}
@@ -115,8 +116,10 @@ func (s suite) records(t *testing.T) {
 	s.run(t, "CreateGet", func(t *testing.T, ctx context.Context, st domain.Store) {
 		r := testRecord("juba", recordID(1), "device:d1", 1)
 		w := mustWrite(t, ctx, st, create(r))[0]
-		// WriteRecords sets Seq in the caller's slice; everything else is as given.
-		r.Seq = w.Seq
+		// WriteRecords sets Seq and Version in the caller's slice; everything else
+		// is stored as given.
+		r.Seq, r.Version = w.Seq, 1
+		sameRecord(t, "written record", w, r)
 		sameRecord(t, "record", getRecord(t, ctx, st, "juba", r.ID), r)
 	})
 	s.run(t, "AllFields", func(t *testing.T, ctx context.Context, st domain.Store) {
@@ -133,7 +136,7 @@ func (s suite) records(t *testing.T) {
 				{Rev: revFor(r.ID, 2, "b"), Value: json.RawMessage(`"very_unsafe"`), ClientModifiedAt: at(3), By: "bob"},
 			},
 		}}
-		r.Seq = mustWrite(t, ctx, st, create(r))[0].Seq
+		r.Seq, r.Version = mustWrite(t, ctx, st, create(r))[0].Seq, 1
 		sameRecord(t, "record", getRecord(t, ctx, st, "juba", r.ID), r)
 	})
 	s.run(t, "CreateExisting", func(t *testing.T, ctx context.Context, st domain.Store) {
@@ -207,9 +210,57 @@ func (s suite) records(t *testing.T) {
 			last = writes[i].Record.Seq
 		}
 		a2.Seq, c1.Seq = writes[2].Record.Seq, writes[5].Record.Seq
+		a2.Version, c1.Version = 2, 1
 		sameRecord(t, "record written twice in one batch", getRecord(t, ctx, st, "juba", a1.ID), a2)
 		sameRecord(t, "created record", getRecord(t, ctx, st, "juba", c1.ID), c1)
 		sameRecord(t, "record of a stale item", getRecord(t, ctx, st, "juba", existing.ID), existing)
+	})
+	s.run(t, "VersionCountsWrites", func(t *testing.T, ctx context.Context, st domain.Store) {
+		r := mustWrite(t, ctx, st, create(testRecord("juba", recordID(1), "device:d1", 1)))[0]
+		if r.Version != 1 {
+			t.Errorf("Version after create %d, want 1", r.Version)
+		}
+		meta := r
+		meta.ReviewState = domain.ReviewApproved
+		meta.Version = 99 // the store counts; the caller's value does not matter
+		meta = mustWrite(t, ctx, st, domain.RecordWrite{Record: meta, ExpectRev: r.Rev})[0]
+		if meta.Version != 2 {
+			t.Errorf("Version after a metadata write %d, want 2", meta.Version)
+		}
+		edit := next(meta)
+		results, writes := writeAll(t, ctx, st, update(edit, meta.Rev), update(next(edit), edit.Rev))
+		for i, err := range results {
+			noErr(t, err, fmt.Sprintf("item %d", i))
+		}
+		if writes[0].Record.Version != 3 || writes[1].Record.Version != 4 {
+			t.Errorf("Versions of two writes in one batch %d, %d; want 3, 4", writes[0].Record.Version,
+				writes[1].Record.Version)
+		}
+		sameRecord(t, "record after four writes", getRecord(t, ctx, st, "juba", r.ID), writes[1].Record)
+	})
+	s.run(t, "ExpectVersion", func(t *testing.T, ctx context.Context, st domain.Store) {
+		r := mustWrite(t, ctx, st, create(testRecord("juba", recordID(1), "device:d1", 1)))[0]
+		approve := r
+		approve.ReviewState = domain.ReviewApproved
+		assign := r
+		assign.AssignedTo = []string{"device:d2"}
+		// Two metadata writes based on the same state: the rev does not tell them
+		// apart, the version does.
+		approve = mustWrite(t, ctx, st, domain.RecordWrite{Record: approve, ExpectRev: r.Rev, ExpectVersion: r.Version})[0]
+		results, _ := writeAll(t, ctx, st, domain.RecordWrite{Record: assign, ExpectRev: r.Rev, ExpectVersion: r.Version})
+		isErr(t, results[0], domain.ErrStale, "write on an old version with the current rev")
+		sameRecord(t, "record after the refused write", getRecord(t, ctx, st, "juba", r.ID), approve)
+		// ExpectVersion 0 checks the rev only.
+		assign.ReviewState = domain.ReviewApproved
+		assign = mustWrite(t, ctx, st, domain.RecordWrite{Record: assign, ExpectRev: r.Rev})[0]
+		if assign.Version != 3 {
+			t.Errorf("Version %d, want 3", assign.Version)
+		}
+		// Both conditions hold: applied.
+		edit := next(assign)
+		edit = mustWrite(t, ctx, st, domain.RecordWrite{Record: edit, ExpectRev: assign.Rev, ExpectVersion: 3,
+			Revisions: []domain.Revision{revisionOf(edit, assign.Rev)}})[0]
+		sameRecord(t, "record", getRecord(t, ctx, st, "juba", r.ID), edit)
 	})
 	s.run(t, "SeqIncreasesPerProject", func(t *testing.T, ctx context.Context, st domain.Store) {
 		last := map[string]int64{}

@@ -11,8 +11,11 @@
 //
 // The suite pins a few readings of the contract that its comments leave open;
 // they are stated next to the tests that check them:
-//   - WriteRecords sets Seq in the caller's writes slice (writes[i].Record.Seq) for
-//     every applied write;
+//   - WriteRecords sets Seq and Version in the caller's writes slice
+//     (writes[i].Record) for every applied write;
+//   - ListQuarantine answers a cursor it did not make with a *domain.Error of
+//     KindBadRequest (the records service relies on it);
+//   - AuditFilter.Since is inclusive and Until exclusive;
 //   - ListRevisions orders by CreatedAt (the suite never relies on ties);
 //   - a store returns times in UTC; Data and other JSON values are compared as
 //     JSON, so a backend may re-encode them.
@@ -94,6 +97,15 @@ func isErr(tb testing.TB, err, want error, what string) {
 	tb.Helper()
 	if !errors.Is(err, want) {
 		tb.Fatalf("%s: got error %v, want %v", what, err, want)
+	}
+}
+
+// isBadRequest fails the test unless err is a *domain.Error of KindBadRequest, as
+// a store answers a cursor it did not make (the HTTP layer answers 400).
+func isBadRequest(tb testing.TB, err error, what string) {
+	tb.Helper()
+	if e, ok := domain.AsError(err); !ok || e.Kind != domain.KindBadRequest {
+		tb.Fatalf("%s: got error %v, want a *domain.Error of KindBadRequest", what, err)
 	}
 }
 

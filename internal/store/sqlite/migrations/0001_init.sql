@@ -124,6 +124,7 @@ CREATE TABLE records (
 	project_id         TEXT NOT NULL,
 	id                 TEXT NOT NULL,
 	seq                INTEGER NOT NULL,
+	version            INTEGER NOT NULL,
 	form_id            TEXT NOT NULL DEFAULT '',
 	form_version       TEXT NOT NULL DEFAULT '',
 	rev                TEXT NOT NULL,
@@ -163,12 +164,17 @@ CREATE TABLE record_assignees (
 
 -- revisions is a record's history: rk names the record (see records). Clustered
 -- on (rk, rev): one b-tree, and a new record's revisions land at its end.
+-- data_in_record = 1 marks the revision the record holds now, when its data is
+-- the record's data byte for byte: data is then NULL here and read from the
+-- record, so a create writes its answers once, not twice. Before a record row
+-- changes, its data is copied back into such a revision (see WriteRecords).
 CREATE TABLE revisions (
 	rk                 INTEGER NOT NULL,
 	rev                TEXT NOT NULL,
 	parent             TEXT NOT NULL DEFAULT '',
 	deleted            INTEGER NOT NULL DEFAULT 0,
 	data               TEXT,
+	data_in_record     INTEGER NOT NULL DEFAULT 0,
 	form_version       TEXT NOT NULL DEFAULT '',
 	client_modified_at INTEGER,
 	created_by         TEXT NOT NULL DEFAULT '',

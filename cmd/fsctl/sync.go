@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/api"
+)
+
+// Push batching: at most api.MaxPushItems items, and a body well under the
+// server's 16 MiB so the envelope and a few long lines always fit.
+const (
+	maxBatchBytes = 15 << 20
+	// pushAttempts bounds the tries of one batch the server could not take
+	// (503, 429, a dropped connection). Pushing a batch again is always safe:
+	// what was applied answers "unchanged".
+	pushAttempts = 5
+)
+
+// pushStatuses are the push statuses in the order the summary prints them.
+var pushStatuses = []string{api.PushCreated, api.PushUpdated, api.PushUnchanged, api.PushMerged, api.PushConflict, api.PushRejected, api.PushForbidden}
+
+// pushLine is one submission of the file and where it came from.
+type pushLine struct {
+	n   int // line number, from 1
+	raw json.RawMessage
+}
+
+// runPush is fsctl push FILE --project P [--batch N] [--fail-on-conflict]:
+// send the submissions of an NDJSON file (one JSON object per line, the shape
+// of a push item; "-" reads standard input), as a tablet's outbox would, in
+// batches of at most 1000.
+//
+// It prints how many items ended in each status, and for every item that did
+// not go in cleanly its line, id, status and findings on standard error.
+//
+// Exit status: 1 when an item was rejected (it is in the project's quarantine)
+// or forbidden, or a line is not JSON: those items need fixing, and pushing the
+// fixed file again is safe, since items already applied answer "unchanged". A
+// conflict is reported but exits 0: the item is kept on its record for an
+// analyst to resolve, and pushing it again would change nothing; add
+// --fail-on-conflict to make it fatal too.
+func runPush(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "push", "FILE.ndjson --project P [--batch N] [--fail-on-conflict]")
+	project := fs.String("project", "", "the project (required)")
+	batch := fs.Int("batch", api.MaxPushItems, "items per push (at most 1000)")
+	failOnConflict := fs.Bool("fail-on-conflict", false, "exit 1 when an item ended as a conflict as well")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if err := requireFlags(fs, map[string]string{"project": *project}); err != nil {
+		return err
+	}
+	if *batch < 1 || *batch > api.MaxPushItems {
+		return usageErrorf("--batch must be from 1 to %d", api.MaxPushItems)
+	}
+	in := e.stdin
+	if pos[0] != "-" {
+		f, err := os.Open(pos[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	s, err := e.session(ctx)
+	if err != nil {
+		return err
+	}
+
+	counts := map[string]int{}
+	invalid, batches, sent := 0, 0, 0
+	var pending []pushLine
+	size := 0
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		batches++
+		results, err := pushBatch(ctx, e, s, *project, pending)
+		if err != nil {
+			if sent > 0 {
+				fmt.Fprintf(e.stderr, "fsctl push: stopped at line %d; the %d items before it were pushed, and pushing the whole file again is safe\n", pending[0].n, sent)
+			}
+			return err
+		}
+		for i, r := range results {
+			counts[r.Status]++
+			reportItem(e.stderr, pending[i], r)
+		}
+		sent += len(pending)
+		pending, size = pending[:0], 0
+		return nil
+	}
+
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), api.MaxBodyBytes)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		if !json.Valid(line) {
+			invalid++
+			fmt.Fprintf(e.stderr, "line %d: not valid JSON; not pushed\n", n)
+			continue
+		}
+		if len(pending) == *batch || (len(pending) > 0 && size+len(line) > maxBatchBytes) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		pending = append(pending, pushLine{n: n, raw: append(json.RawMessage(nil), line...)})
+		size += len(line) + 1
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("a line is longer than %d bytes, more than one push may carry", api.MaxBodyBytes)
+		}
+		return err
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+
+	var parts []string
+	for _, st := range pushStatuses {
+		parts = append(parts, fmt.Sprintf("%s %d", st, counts[st]))
+	}
+	if invalid > 0 {
+		parts = append(parts, fmt.Sprintf("not JSON %d", invalid))
+	}
+	unit := "batches"
+	if batches == 1 {
+		unit = "batch"
+	}
+	fmt.Fprintf(e.stdout, "Pushed %d items in %d %s: %s.\n", sent, batches, unit, strings.Join(parts, ", "))
+
+	bad := counts[api.PushRejected] + counts[api.PushForbidden] + invalid
+	if *failOnConflict {
+		bad += counts[api.PushConflict]
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d items did not go in as sent (listed above); fix them and push the file again: items already applied answer unchanged", bad)
+	}
+	return nil
+}
+
+// rawPush is a push body whose items are sent exactly as the file holds them,
+// so that a malformed item is judged (and quarantined) by the server.
+type rawPush struct {
+	Submissions []json.RawMessage `json:"submissions"`
+}
+
+// pushBatch sends one batch, again when the server asks to wait (503, 429) or
+// the connection drops, and returns one result per item.
+func pushBatch(ctx context.Context, e *env, s *session, project string, lines []pushLine) ([]api.PushResult, error) {
+	body := rawPush{Submissions: make([]json.RawMessage, len(lines))}
+	for i, l := range lines {
+		body.Submissions[i] = l.raw
+	}
+	path := "/v1/projects/" + url.PathEscape(project) + "/sync/push"
+	var out api.PushResponse
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.do(ctx, func(c *api.Client) error { return c.Do(ctx, http.MethodPost, path, body, &out) })
+		wait, retry := retryable(err, attempt)
+		if !retry || attempt == pushAttempts {
+			break
+		}
+		fmt.Fprintf(e.stderr, "fsctl push: %v; trying again in %s\n", err, wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Results) != len(lines) {
+		return nil, fmt.Errorf("the server answered %d results for %d items", len(out.Results), len(lines))
+	}
+	return out.Results, nil
+}
+
+// retryable says whether a failed push is worth sending again, and after how
+// long: the server's Retry-After, else a growing pause.
+func retryable(err error, attempt int) (time.Duration, bool) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return 0, false
+	}
+	wait := time.Duration(1<<(attempt-1)) * time.Second
+	var p *api.Problem
+	if errors.As(err, &p) {
+		if p.Status != http.StatusServiceUnavailable && p.Status != http.StatusTooManyRequests {
+			return 0, false
+		}
+		if p.RetryAfter > 0 {
+			wait = p.RetryAfter
+		}
+	}
+	return min(wait, time.Minute), true
+}
+
+// reportItem prints an item that did not go in cleanly.
+func reportItem(w io.Writer, l pushLine, r api.PushResult) {
+	id := r.ID
+	if id == "" {
+		id = "?"
+	}
+	switch r.Status {
+	case api.PushRejected, api.PushForbidden:
+		what := "kept in the project's quarantine"
+		if r.Status == api.PushForbidden {
+			what = "you may not write this record"
+		}
+		fmt.Fprintf(w, "line %d (id %s): %s: %s\n", l.n, id, r.Status, what)
+		for _, f := range r.Errors {
+			path := f.Path
+			if path == "" {
+				path = "(item)"
+			}
+			fmt.Fprintf(w, "  %s: %s\n", path, f.Message)
+		}
+	case api.PushConflict:
+		var paths []string
+		if r.Current != nil {
+			for _, c := range r.Current.Conflicts {
+				p := c.Path
+				if p == "" {
+					p = "(whole record)"
+				}
+				paths = append(paths, p)
+			}
+		}
+		fmt.Fprintf(w, "line %d (id %s): conflict: kept on the record for an analyst to resolve (rev %s; conflicts at %s)\n",
+			l.n, id, r.Rev, strings.Join(paths, ", "))
+	}
+}
+
+// runPull is fsctl pull --project P [--since CURSOR] [--out FILE.ndjson]
+// [--limit N]: every change visible to the caller after the cursor (from the
+// beginning without one), one record per line in its current state, deleted
+// records included ("deleted": true), pulled page by page until the server has
+// no more.
+//
+// With --out the records go to FILE (written whole or not at all) and standard
+// output gets only the final cursor, one line, for a script to keep and pass
+// as --since next time. Without --out the records go to standard output and
+// the cursor is printed on standard error.
+func runPull(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "pull", "--project P [--since CURSOR] [--out FILE.ndjson] [--limit N]")
+	project := fs.String("project", "", "the project (required)")
+	since := fs.String("since", "", "the cursor printed by the previous pull; from the beginning without it")
+	outPath := fs.String("out", "", "write the records to this file instead of standard output")
+	limit := fs.Int("limit", api.MaxPullLimit, "records per page (at most 1000)")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, map[string]string{"project": *project}); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > api.MaxPullLimit {
+		return usageErrorf("--limit must be from 1 to %d", api.MaxPullLimit)
+	}
+	s, err := e.session(ctx)
+	if err != nil {
+		return err
+	}
+
+	var w io.Writer = e.stdout
+	var tmp *os.File
+	if *outPath != "" {
+		tmp, err = os.CreateTemp(filepath.Dir(*outPath), ".fsctl-pull-*.ndjson")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name()) // nothing left to remove after the rename
+		defer tmp.Close()
+		w = tmp
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	enc := json.NewEncoder(bw)
+	cursor, n := *since, 0
+	for {
+		var page api.PullResponse
+		err := s.do(ctx, func(c *api.Client) error {
+			var err error
+			page, err = c.Pull(ctx, *project, cursor, *limit)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range page.Changes {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		n += len(page.Changes)
+		cursor = page.Next
+		if !page.More {
+			break
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if tmp == nil {
+		fmt.Fprintf(e.stderr, "Pulled %d records. Next time: --since %s\n", n, cursor)
+		return nil
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), *outPath); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "Pulled %d records into %s.\n", n, *outPath)
+	fmt.Fprintln(e.stdout, cursor)
+	return nil
+}
