@@ -37,6 +37,7 @@ func BenchmarkPushHTTP(b *testing.B) {
 	ctx := context.Background()
 	path := "/v1/projects/" + c.project + "/sync/push"
 	n, pushes := 0, 0
+	var cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		req := api.PushRequest{Submissions: make([]api.Submission, benchBatch)}
@@ -51,10 +52,12 @@ func BenchmarkPushHTTP(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+		c0 := cpuTime()
 		var out api.PushResponse
 		if err := cl.Do(ctx, http.MethodPost, path, body, &out); err != nil {
 			b.Fatal(err)
 		}
+		cpu += cpuTime() - c0
 		pushes++
 		for _, r := range out.Results {
 			if r.Status != api.PushCreated {
@@ -63,6 +66,7 @@ func BenchmarkPushHTTP(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(pushes*benchBatch)/b.Elapsed().Seconds(), "submissions/s")
+	reportCPU(b, cpu, pushes*benchBatch, "submission")
 	b.Log(c.inst[0].storeTimings("GetRecords", "WriteRecords", "ResolveQuarantine", "GetForm", "GetFormVersion", "GetMembership", "GetDevice"))
 }
 
@@ -83,6 +87,7 @@ func BenchmarkPushHTTPConcurrent(b *testing.B) {
 		mu     sync.Mutex
 		n      int
 		pushes atomic.Int64
+		cpu    time.Duration
 	)
 	for b.Loop() {
 		b.StopTimer()
@@ -103,6 +108,7 @@ func BenchmarkPushHTTPConcurrent(b *testing.B) {
 			}
 		}
 		b.StartTimer()
+		c0 := cpuTime()
 		var wg sync.WaitGroup
 		for k := range clients {
 			wg.Go(func() {
@@ -115,8 +121,10 @@ func BenchmarkPushHTTPConcurrent(b *testing.B) {
 			})
 		}
 		wg.Wait()
+		cpu += cpuTime() - c0
 	}
 	b.ReportMetric(float64(pushes.Load()*benchBatch)/b.Elapsed().Seconds(), "submissions/s")
+	reportCPU(b, cpu, int(pushes.Load())*benchBatch, "submission")
 }
 
 // BenchmarkRawInsert writes the same documents as BenchmarkPushHTTP straight
@@ -127,15 +135,18 @@ func BenchmarkRawInsert(b *testing.B) {
 	st := openSQLitePair(b)[0]
 	ctx := context.Background()
 	n, batches := 0, 0
+	var cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		writes := surveyWrites(b, "bench", n, benchBatch, "device:bench")
 		n += benchBatch
 		b.StartTimer()
+		c0 := cpuTime()
 		results, err := st.WriteRecords(ctx, writes)
 		if err != nil {
 			b.Fatal(err)
 		}
+		cpu += cpuTime() - c0
 		for _, r := range results {
 			if r != nil {
 				b.Fatal(r)
@@ -144,12 +155,15 @@ func BenchmarkRawInsert(b *testing.B) {
 		batches++
 	}
 	b.ReportMetric(float64(batches*benchBatch)/b.Elapsed().Seconds(), "submissions/s")
+	reportCPU(b, cpu, batches*benchBatch, "submission")
 }
 
 // BenchmarkPull pulls 1000 records a page through HTTP from a project of 100 000
 // survey records (written straight into the store beforehand), as an analyst
-// who sees all of them and as a tablet that sees the tenth of them it made.
-// Each op is one page; at the end of the feed the puller starts again.
+// who sees all of them and as a tablet that sees the tenth of them it made
+// (both asking for gzip, as Go's transport and tablets do), and as the analyst
+// without compression. Each op is one page; at the end of the feed the puller
+// starts again.
 func BenchmarkPull(b *testing.B) {
 	const total = 100_000
 	stores := openSQLitePair(b)
@@ -174,10 +188,19 @@ func BenchmarkPull(b *testing.B) {
 	}
 	b.Logf("prefilled %d records in %v", total, time.Since(start).Round(time.Millisecond))
 
-	for _, who := range []struct{ name, token string }{{"analyst", analyst}, {"tablet", devs[0].token}} {
+	plain := &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 4}}
+	b.Cleanup(plain.CloseIdleConnections)
+	for _, who := range []struct {
+		name, token string
+		hc          *http.Client
+	}{{"analyst", analyst, c.hc}, {"tablet", devs[0].token, c.hc}, {"analyst-no-gzip", analyst, plain}} {
 		b.Run(who.name, func(b *testing.B) {
-			cl := c.client(0, who.token)
+			cl, err := api.NewClient(c.inst[0].srv.URL, api.WithHTTPClient(who.hc), api.WithToken(who.token))
+			if err != nil {
+				b.Fatal(err)
+			}
 			cursor, records := "", 0
+			c0 := cpuTime()
 			for b.Loop() {
 				page, err := pull(ctx, cl, c.project, cursor, benchBatch)
 				if err != nil {
@@ -190,6 +213,7 @@ func BenchmarkPull(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+			reportCPU(b, cpuTime()-c0, records, "record")
 		})
 		b.Log(c.inst[0].storeTimings("Changes", "GetMembership", "GetDevice"))
 	}
@@ -217,4 +241,13 @@ func surveyWrites(tb testing.TB, project string, from, count int, createdBy stri
 			Rev: rev, Data: data, FormVersion: "1", ClientModifiedAt: now, CreatedBy: createdBy, DeviceID: "bench", CreatedAt: now}}}
 	}
 	return writes
+}
+
+// reportCPU reports the process's CPU time per item (server and client alike:
+// both run in this process), which a machine busy with other work distorts less
+// than the wall-clock rates.
+func reportCPU(b *testing.B, cpu time.Duration, items int, unit string) {
+	if cpu > 0 && items > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(items), "cpu-µs/"+unit)
+	}
 }

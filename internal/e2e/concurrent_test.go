@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/internal/domain"
-	"github.com/fieldsync/fieldsync/internal/store/mongo/mongotest"
 )
 
 // TestConcurrentEditsTwoInstances has two tablets edit the same record at the
@@ -31,21 +29,15 @@ import (
 func TestConcurrentEditsTwoInstances(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
-			if be.ferretDB && os.Getenv("FIELDSYNC_E2E_FERRETDB_CAS") == "" {
-				// FerretDB v1 runs findAndModify as a query and then an update
-				// by _id (handler/msg_findandmodify.go, then UPDATE … WHERE _id
-				// in backends/sqlite/collection.go), so two conditional updates
-				// of one document can both apply: the store's compare-and-set
-				// is atomic on MongoDB only, and this test would see the lost
-				// edit that MongoDB prevents. FIELDSYNC_E2E_FERRETDB_CAS=1 runs
-				// it anyway, to see that.
-				t.Skip("the embedded FerretDB's findAndModify is not atomic; set " + mongotest.EnvURI + " to run this against MongoDB")
-			}
+			// On the embedded FerretDB this relies on mongotest's proxy, which
+			// serialises modifying commands: FerretDB v1 runs findAndModify as a
+			// read and then a write by _id, so without it two conditional
+			// updates of one record can both apply and one edit is lost.
 			rounds := 6
 			if be.small {
-				rounds = 3
+				rounds = 4
 				if raceEnabled {
-					rounds = 2
+					rounds = 3
 				}
 			}
 			runConcurrentEdits(t, be.open(t), rounds)

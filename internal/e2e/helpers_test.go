@@ -133,15 +133,12 @@ type backend struct {
 	// small says the backend is slow with much data (FerretDB scans whole
 	// collections): tests use their small sizes.
 	small bool
-	// ferretDB says the MongoDB backend is the embedded FerretDB v1, whose
-	// findAndModify is not atomic (see TestConcurrentEditsTwoInstances).
-	ferretDB bool
 }
 
 func backends() []backend {
 	return []backend{
 		{name: "sqlite", open: openSQLitePair},
-		{name: "mongodb", open: openMongoPair, small: true, ferretDB: os.Getenv(mongotest.EnvURI) == ""},
+		{name: "mongodb", open: openMongoPair, small: true},
 	}
 }
 

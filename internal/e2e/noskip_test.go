@@ -38,12 +38,19 @@ import (
 func TestNoSkipAcrossInstances(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
+			// SQLite takes much data. FerretDB scans whole collections and
+			// serialises writes, so the MongoDB run is small; many pushers of
+			// small batches leave the most feed positions allocated but not yet
+			// written while others pull (with Changes changed to read past such
+			// holes, 3 of 4 runs at 8×6×2 failed). Under the race detector
+			// FerretDB is so slow that pulls hardly ever meet a hole: there
+			// the MongoDB run is a smoke test of the whole stack.
 			size := noSkipSize{pushers: 4, batches: 30, items: 20, limit: 25}
 			switch {
 			case be.small && raceEnabled:
-				size = noSkipSize{pushers: 3, batches: 5, items: 4, limit: 5}
+				size = noSkipSize{pushers: 6, batches: 4, items: 2, limit: 5}
 			case be.small:
-				size = noSkipSize{pushers: 4, batches: 10, items: 5, limit: 7}
+				size = noSkipSize{pushers: 8, batches: 6, items: 2, limit: 7}
 			case raceEnabled:
 				size = noSkipSize{pushers: 4, batches: 20, items: 20, limit: 25}
 			}

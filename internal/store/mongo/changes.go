@@ -31,14 +31,6 @@ type changeDoc struct {
 	At        time.Time `bson:"at"`
 }
 
-var DebugLog func(format string, args ...any)
-
-func dbg(format string, args ...any) {
-	if DebugLog != nil {
-		DebugLog(format, args...)
-	}
-}
-
 func changeKey(projectID string, seq int64) string {
 	return fmt.Sprintf("%s/%020d", projectID, seq)
 }
@@ -102,7 +94,6 @@ func (s *Store) appendChanges(ctx context.Context, projectID string, recordIDs [
 		first := last - int64(len(todo)) + 1
 		now := ms(time.Now())
 		if first <= floor {
-			dbg("append below floor floor=%d first=%d last=%d ids=%v", floor, first, last, recordIDs)
 			// Only where $inc is not atomic (FerretDB v1 can lose increments
 			// and hand out old positions): void what we got instead of leaving
 			// readers to wait for it, lift the counter, and allocate again.
@@ -122,7 +113,6 @@ func (s *Store) appendChanges(ctx context.Context, projectID string, recordIDs [
 			seqs[i] = seq
 		}
 		_, err = s.changes.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-		dbg("append floor=%d first=%d last=%d ids=%v err=%v", floor, first, last, recordIDs, err)
 		if err == nil {
 			return seqs, nil
 		}
@@ -192,9 +182,10 @@ func (s *Store) changesAfter(ctx context.Context, projectID string, since int64,
 // A record is placed at the last position of the run that names it, with that
 // position as its Seq; it is skipped at a position below the one its document
 // records as its latest (that later position holds a change too, so the record
-// comes at it, on this page or a later one). The page holds at most Limit
-// records the caller may see; Next is the last position examined, past records
-// the caller may not see; More reports whether positions beyond Next are taken.
+// comes at it, on this page or a later one, and More says so). The page holds at
+// most Limit records the caller may see; Next is the last position examined,
+// past records the caller may not see; More reports whether positions beyond
+// Next are taken.
 func (s *Store) Changes(ctx context.Context, q domain.ChangesQuery) (domain.ChangesPage, error) {
 	limit := q.Limit
 	if limit <= 0 {
@@ -214,6 +205,11 @@ func (s *Store) Changes(ctx context.Context, q domain.ChangesQuery) (domain.Chan
 		next    = q.Since
 		scanned int
 		more    bool
+		// ahead is the largest position a skipped record's seq named. The
+		// record is read after the positions, so that position may lie beyond
+		// what this call saw of the feed: the page must then say More, or a
+		// reader would stop before the position that lists the record.
+		ahead int64
 	)
 walk:
 	for {
@@ -254,6 +250,9 @@ walk:
 				ids = append(ids, d.RecordID)
 			}
 		}
+		if s.afterPositions != nil {
+			s.afterPositions()
+		}
 		recs, err := s.GetRecords(ctx, q.ProjectID, ids)
 		if err != nil {
 			return domain.ChangesPage{}, err
@@ -261,7 +260,9 @@ walk:
 		for _, d := range run {
 			if !d.Void {
 				r, ok := recs[d.RecordID]
-				dbg("reader since=%d at=%d rec=%s ok=%v rseq=%d rev=%s", q.Since, d.Seq, d.RecordID, ok, r.Seq, r.Rev)
+				if ok && r.Seq > d.Seq {
+					ahead = max(ahead, r.Seq)
+				}
 				if ok && r.Seq <= d.Seq && visible(r, q) {
 					p := byID[r.ID]
 					if p == nil && count == limit {
@@ -297,8 +298,7 @@ walk:
 			break
 		}
 	}
-	dbg("page since=%d next=%d more=%v n=%d", q.Since, next, more, count)
-	page := domain.ChangesPage{Next: next, More: more}
+	page := domain.ChangesPage{Next: next, More: more || ahead > next}
 	for _, p := range order {
 		if p.live {
 			page.Records = append(page.Records, p.rec)
@@ -349,7 +349,6 @@ func (s *Store) awaitPosition(ctx context.Context, projectID string, seq int64, 
 			_, err := s.changes.InsertOne(ctx, changeDoc{ID: id, ProjectID: projectID, Seq: seq, Void: true, At: ms(time.Now())})
 			switch {
 			case err == nil:
-				dbg("void %d", seq)
 				s.log.Warn("mongo: voided a feed position whose change was not written in time",
 					"project", projectID, "seq", seq, "waited", waited.Round(time.Millisecond))
 				return true, nil

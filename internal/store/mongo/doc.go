@@ -95,8 +95,11 @@
 // acknowledgement comes after (c)). At that change's position the reader reads
 // the record as it is then, which is no older than that write, because (b)
 // precedes (c). (A record is listed at the last position of the page that names
-// it, and skipped at a position below the seq its document records, since that
-// later position holds a change too and will list it.) Nor does a reader ever
+// it, and skipped at a position below the seq its document records: that later
+// position holds a change too, written before the seq was, and will list it. The
+// record is read after the positions, so the later position may lie beyond what
+// the reader saw of the feed; the page then reports More, so the reader goes on
+// to it.) Nor does a reader ever
 // wait for ever: a writer that died after allocating leaves a gap that the first
 // reader to reach it voids after VoidGrace, so no separate sweep for abandoned
 // allocations is needed — voiding covers them, lazily and only where a reader

@@ -59,3 +59,7 @@ func (s *Store) Void(ctx context.Context, projectID string, seq int64) (bool, er
 func (s *Store) RawRecord(ctx context.Context, projectID, recordID string) (bson.Raw, error) {
 	return s.records.FindOne(ctx, bson.D{{Key: "_id", Value: key(projectID, recordID)}}).Raw()
 }
+
+// SetAfterPositions sets a function Changes runs between reading positions and
+// reading their records.
+func (s *Store) SetAfterPositions(f func()) { s.afterPositions = f }

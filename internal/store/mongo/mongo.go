@@ -81,6 +81,10 @@ type Store struct {
 	// lastTick makes tick strictly increasing within this Store.
 	lastTick atomic.Int64
 
+	// afterPositions, when set (by tests only), runs in Changes between reading
+	// positions and reading their records: the window another writer may use.
+	afterPositions func()
+
 	kick      chan struct{} // asks the sweeper for an early pass
 	stop      context.CancelFunc
 	done      chan struct{}

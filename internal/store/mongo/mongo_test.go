@@ -242,6 +242,33 @@ func TestGapVoiding(t *testing.T) {
 	}
 }
 
+// TestSkipNeedsMore stages a write that lands between a reader's reading of the
+// positions and of the records: the reader skips the record at its old position
+// (a later one names it), so the page must report More even though the reader
+// saw no position beyond its Next, or the reader would stop without the record.
+func TestSkipNeedsMore(t *testing.T) {
+	st := mongotest.Open(t)
+	ctx := ctxT(t)
+	const p = "race"
+	r := write(t, st, rec(p, "r", "x", 1, ""))[0] // position 1
+	write(t, st, rec(p, "s", "x", 1, ""))         // position 2
+	var once sync.Once
+	st.SetAfterPositions(func() {
+		once.Do(func() { write(t, st, rec(p, "r", "x", 2, r.Record.Rev)) }) // position 3
+	})
+	page, err := st.Changes(ctx, domain.ChangesQuery{ProjectID: p, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Records) != 1 || page.Records[0].ID != "s" || page.Next != 2 || !page.More {
+		t.Fatalf("page = %+v; want s only, Next 2, More", page)
+	}
+	got, _ := pullAll(t, st, domain.ChangesQuery{ProjectID: p, Since: page.Next})
+	if len(got) != 1 || got[0].ID != "r" || got[0].Seq != 3 {
+		t.Fatalf("next pages = %+v; want r at 3", got)
+	}
+}
+
 // TestPendingSweep stages a writer that crashed after applying its write and
 // before appending its change: the record holds the new state, marked pending,
 // and the feed lacks it until the sweep (here of a second instance) appends it.

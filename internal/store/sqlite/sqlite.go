@@ -42,8 +42,7 @@ var migrationFiles embed.FS
 // use, and several Store values (in one process or in several) may open the same
 // file at once.
 type Store struct {
-	db   *sql.DB
-	path string
+	db *sql.DB
 	// writeGate lets one write transaction of this process at a time try for
 	// SQLite's write lock. Writers would serialize without it, but they would wait
 	// in SQLite's busy handler, which polls with sleeps; a channel hands the turn
@@ -74,7 +73,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	s := &Store{db: db, path: path, writeGate: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+	s := &Store{db: db, writeGate: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
 	// The first connections to a new file race to turn it to WAL, and SQLite
 	// answers the losers SQLITE_BUSY at once, without waiting in the busy
 	// handler: when several processes start together, retry until the winner is

@@ -4,7 +4,10 @@
 // MongoDB); otherwise it is a FerretDB v1 embedded in the test binary, started on
 // first use with its SQLite handler in a temporary directory and shared by every test
 // of the binary. No mongod can be installed on the build machines, and FerretDB
-// speaks the wire protocol, so the store is tested over the wire either way.
+// speaks the wire protocol, so the store is tested over the wire either way. The
+// tests reach FerretDB through a small proxy that runs document-modifying commands
+// one at a time, restoring the single-document atomicity MongoDB guarantees and
+// FerretDB v1 lacks (see serializer).
 //
 // A package whose tests use it stops the embedded server and removes its directory
 // by running its tests through RunMain:
@@ -21,6 +24,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -45,6 +49,7 @@ var server struct {
 	dir    string             // FerretDB's data directory, "" for an external server
 	cancel context.CancelFunc // stops FerretDB
 	done   chan struct{}      // closed when FerretDB's Run returned
+	proxy  *serializer        // between the clients and FerretDB (see serializer)
 	client *mongodrv.Client   // drops the test databases
 
 	mu      sync.Mutex
@@ -113,7 +118,16 @@ func startFerretDB() error {
 	server.dir, server.cancel, server.done = dir, cancel, done
 	// MongoDBURI waits until Run has opened the listener, so it must come after
 	// Run was started (in the goroutine above), never before.
-	server.uri = f.MongoDBURI()
+	u, err := url.Parse(f.MongoDBURI())
+	if err != nil {
+		return fmt.Errorf("FerretDB URI: %w", err)
+	}
+	proxy, err := startSerializer(u.Host)
+	if err != nil {
+		return fmt.Errorf("start proxy: %w", err)
+	}
+	server.proxy = proxy
+	server.uri = "mongodb://" + proxy.addr() + "/"
 	return nil
 }
 
@@ -159,6 +173,10 @@ func stop() {
 		case <-time.After(10 * time.Second):
 		}
 		server.cancel = nil
+	}
+	if server.proxy != nil {
+		server.proxy.close()
+		server.proxy = nil
 	}
 	if server.dir != "" {
 		_ = os.RemoveAll(server.dir)

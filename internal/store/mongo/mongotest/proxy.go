@@ -1,0 +1,224 @@
+package mongotest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+)
+
+// serializer is a wire-protocol proxy between the tests' clients and FerretDB. It
+// passes every message through unchanged, but lets only one command that modifies
+// existing documents (update, findAndModify, delete) be in flight at a time, in
+// the whole server.
+//
+// Why: MongoDB applies a single-document write atomically — the filter is
+// evaluated and the document written as one step — and the store relies on that
+// (conditional updates decide races; see the package comment of
+// internal/store/mongo). FerretDB v1 does not: its update and findAndModify read
+// the matching documents, modify them in Go and write them back by _id in a
+// separate step (FerretDB issue #3040), so two conditional updates of one
+// document can both succeed and one can silently overwrite the other. With these
+// commands serialized, FerretDB honours the single-document atomicity the store
+// is written for, and the tests check the store rather than FerretDB's races.
+// Inserts need no help: a unique index decides them inside one SQLite statement.
+// Reads are never held up.
+type serializer struct {
+	ln       net.Listener
+	upstream string
+	write    sync.Mutex // held from a modifying command's request to its reply
+	wg       sync.WaitGroup
+}
+
+// startSerializer listens on a free local port and forwards to upstream
+// ("host:port").
+func startSerializer(upstream string) (*serializer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &serializer{ln: ln, upstream: upstream}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// addr is the address clients connect to.
+func (p *serializer) addr() string { return p.ln.Addr().String() }
+
+// close stops accepting and waits for the connections to end (their upstream
+// side closes when FerretDB stops).
+func (p *serializer) close() {
+	_ = p.ln.Close()
+	p.wg.Wait()
+}
+
+func (p *serializer) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.serve(c)
+		}()
+	}
+}
+
+// conn is one client connection and its upstream twin. The driver sends one
+// request at a time on a connection and waits for the reply, but a server may
+// also push replies (streaming hello), so the two directions are copied
+// independently and the lock is released when the reply to the held request
+// passes.
+type conn struct {
+	p      *serializer
+	mu     sync.Mutex
+	held   bool
+	heldID int32
+}
+
+// hold takes the server-wide lock for the request with the given id.
+func (c *conn) hold(requestID int32) {
+	c.p.write.Lock()
+	c.mu.Lock()
+	c.held, c.heldID = true, requestID
+	c.mu.Unlock()
+}
+
+// release lets the lock go when responseTo answers the held request, or
+// whatever it answers when all is set (the connection ends).
+func (c *conn) release(responseTo int32, all bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held && (all || responseTo == c.heldID) {
+		c.held = false
+		c.p.write.Unlock()
+	}
+}
+
+func (p *serializer) serve(client net.Conn) {
+	defer client.Close()
+	up, err := net.Dial("tcp", p.upstream)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	c := &conn{p: p}
+	defer c.release(0, true)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer client.Close() // unblocks the other direction
+		for {
+			msg, err := readMessage(up)
+			if err != nil {
+				return
+			}
+			c.release(int32(binary.LittleEndian.Uint32(msg[8:12])), false)
+			if _, err := client.Write(msg); err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		msg, err := readMessage(client)
+		if err != nil {
+			break
+		}
+		if modifies(msg) {
+			c.hold(int32(binary.LittleEndian.Uint32(msg[4:8])))
+		}
+		if _, err := up.Write(msg); err != nil {
+			break
+		}
+	}
+	_ = up.Close() // unblocks the other direction
+	<-done
+}
+
+// maxMessage bounds a wire message (MongoDB's own limit is 48 MB).
+const maxMessage = 64 << 20
+
+// readMessage reads one length-prefixed wire message, header included.
+func readMessage(r io.Reader) ([]byte, error) {
+	var head [4]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return nil, err
+	}
+	n := int(binary.LittleEndian.Uint32(head[:]))
+	if n < 16 || n > maxMessage {
+		return nil, fmt.Errorf("wire message of %d bytes", n)
+	}
+	msg := make([]byte, n)
+	copy(msg, head[:])
+	if _, err := io.ReadFull(r, msg[4:]); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+// Wire protocol constants.
+const (
+	opMsg      = 2013
+	moreToCome = 1 << 1
+)
+
+// modifies reports whether msg is an OP_MSG request that runs update,
+// findAndModify or delete and expects a reply. (The command name is the first
+// key of the body, the section of kind 0.)
+func modifies(msg []byte) bool {
+	if len(msg) < 21 || binary.LittleEndian.Uint32(msg[12:16]) != opMsg {
+		return false
+	}
+	if binary.LittleEndian.Uint32(msg[16:20])&moreToCome != 0 {
+		return false // no reply will come to release the lock
+	}
+	name, err := commandName(msg[20:])
+	if err != nil {
+		return false
+	}
+	switch name {
+	case "update", "findAndModify", "findandmodify", "delete":
+		return true
+	}
+	return false
+}
+
+// commandName finds the body section among the OP_MSG sections and returns its
+// first key.
+func commandName(sections []byte) (string, error) {
+	for len(sections) > 0 {
+		kind := sections[0]
+		sections = sections[1:]
+		if len(sections) < 4 {
+			return "", errors.New("short section")
+		}
+		size := int(binary.LittleEndian.Uint32(sections[:4]))
+		if size < 5 || size > len(sections) {
+			return "", errors.New("bad section size")
+		}
+		if kind == 0 {
+			// A BSON document: int32 size, then elements of type byte, cstring
+			// key, value.
+			doc := sections[4:size]
+			if len(doc) < 2 {
+				return "", errors.New("empty body")
+			}
+			key := doc[1:]
+			for i, b := range key {
+				if b == 0 {
+					return string(key[:i]), nil
+				}
+			}
+			return "", errors.New("unterminated key")
+		}
+		sections = sections[size:] // kind 1: int32 size covers the sequence
+	}
+	return "", errors.New("no body section")
+}
