@@ -173,13 +173,14 @@ func (s *Service) rewrite(ctx context.Context, c Caller, projectID, id, expect s
 			ProjectID: projectID, RecordID: id, Rev: rev, Parent: cur.Rev, Deleted: deleted, Data: canon, FormVersion: cur.FormVersion,
 			ClientModifiedAt: now, CreatedBy: c.Principal.Subject, CreatedAt: now,
 		}}}
-		res, err := s.store.WriteRecords(ctx, []domain.RecordWrite{w})
+		ws := []domain.RecordWrite{w}
+		res, err := s.store.WriteRecords(ctx, ws)
 		if err != nil {
 			return domain.Record{}, err
 		}
 		switch {
 		case res[0] == nil:
-			return w.Record, nil
+			return ws[0].Record, nil
 		case errors.Is(res[0], domain.ErrStale):
 			continue // read again: a moved rev answers 412 above
 		case errors.Is(res[0], domain.ErrNotFound):
@@ -253,12 +254,13 @@ func (s *Service) Update(ctx context.Context, c Caller, projectID, id string, p 
 			next.AssignedTo = append([]string{}, *p.AssignedTo...)
 		}
 		next.UpdatedAt = s.clock()
-		res, err := s.store.WriteRecords(ctx, []domain.RecordWrite{{Record: next, ExpectRev: cur.Rev, ExpectVersion: cur.Version}})
+		ws := []domain.RecordWrite{{Record: next, ExpectRev: cur.Rev, ExpectVersion: cur.Version}}
+		res, err := s.store.WriteRecords(ctx, ws)
 		if err != nil {
 			return domain.Record{}, err
 		}
 		if res[0] == nil {
-			return next, nil
+			return ws[0].Record, nil // with the Seq and Version the store gave it
 		}
 		if !errors.Is(res[0], domain.ErrStale) {
 			return domain.Record{}, res[0]

@@ -38,8 +38,12 @@ func changeKey(projectID string, seq int64) string {
 // Changes tuning.
 const (
 	defaultChangesLimit = 1000
-	// gapPoll is how often a reader looks again for a missing position.
-	gapPoll = 10 * time.Millisecond
+	// A reader looks again for a missing position after gapPoll, then twice as
+	// long each time up to gapPollMax: gaps of in-flight writes close within
+	// milliseconds, while a dead writer's gap lasts VoidGrace and should not
+	// cost a query every few milliseconds meanwhile.
+	gapPoll    = 2 * time.Millisecond
+	gapPollMax = 100 * time.Millisecond
 	// gapPatience is how long a reader that already holds part of a page waits
 	// for a missing position before answering the part (with More set), rather
 	// than the whole VoidGrace.
@@ -333,6 +337,7 @@ func (s *Store) awaitPosition(ctx context.Context, projectID string, seq int64, 
 	id := changeKey(projectID, seq)
 	start := time.Now()
 	voided := false
+	poll := gapPoll
 	for {
 		ok, err := exists(ctx, s.changes, id)
 		if err != nil {
@@ -363,8 +368,9 @@ func (s *Store) awaitPosition(ctx context.Context, projectID string, seq int64, 
 		select {
 		case <-ctx.Done():
 			return false, translate(ctx.Err())
-		case <-time.After(gapPoll):
+		case <-time.After(poll):
 		}
+		poll = min(2*poll, gapPollMax)
 	}
 }
 

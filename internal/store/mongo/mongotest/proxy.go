@@ -1,6 +1,7 @@
 package mongotest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,8 +12,8 @@ import (
 
 // serializer is a wire-protocol proxy between the tests' clients and FerretDB. It
 // passes every message through unchanged, but lets only one command that modifies
-// existing documents (update, findAndModify, delete) be in flight at a time, in
-// the whole server.
+// existing documents (update, findAndModify, delete) be in flight at a time per
+// collection name.
 //
 // Why: MongoDB applies a single-document write atomically — the filter is
 // evaluated and the document written as one step — and the store relies on that
@@ -28,8 +29,23 @@ import (
 type serializer struct {
 	ln       net.Listener
 	upstream string
-	write    sync.Mutex // held from a modifying command's request to its reply
 	wg       sync.WaitGroup
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // by collection name: held from a modifying request to its reply
+}
+
+// lock returns the lock of a collection name (of any database: coarser than
+// needed, and simple).
+func (p *serializer) lock(coll string) *sync.Mutex {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.locks[coll]
+	if l == nil {
+		l = new(sync.Mutex)
+		p.locks[coll] = l
+	}
+	return l
 }
 
 // startSerializer listens on a free local port and forwards to upstream
@@ -39,7 +55,7 @@ func startSerializer(upstream string) (*serializer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &serializer{ln: ln, upstream: upstream}
+	p := &serializer{ln: ln, upstream: upstream, locks: map[string]*sync.Mutex{}}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -78,15 +94,16 @@ func (p *serializer) accept() {
 type conn struct {
 	p      *serializer
 	mu     sync.Mutex
-	held   bool
+	held   *sync.Mutex // the collection lock held for the request heldID
 	heldID int32
 }
 
-// hold takes the server-wide lock for the request with the given id.
-func (c *conn) hold(requestID int32) {
-	c.p.write.Lock()
+// hold takes a collection's lock for the request with the given id.
+func (c *conn) hold(coll string, requestID int32) {
+	l := c.p.lock(coll)
+	l.Lock()
 	c.mu.Lock()
-	c.held, c.heldID = true, requestID
+	c.held, c.heldID = l, requestID
 	c.mu.Unlock()
 }
 
@@ -95,9 +112,9 @@ func (c *conn) hold(requestID int32) {
 func (c *conn) release(responseTo int32, all bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.held && (all || responseTo == c.heldID) {
-		c.held = false
-		c.p.write.Unlock()
+	if c.held != nil && (all || responseTo == c.heldID) {
+		c.held.Unlock()
+		c.held = nil
 	}
 }
 
@@ -131,8 +148,8 @@ func (p *serializer) serve(client net.Conn) {
 		if err != nil {
 			break
 		}
-		if modifies(msg) {
-			c.hold(int32(binary.LittleEndian.Uint32(msg[4:8])))
+		if coll, ok := modifies(msg); ok {
+			c.hold(coll, int32(binary.LittleEndian.Uint32(msg[4:8])))
 		}
 		if _, err := up.Write(msg); err != nil {
 			break
@@ -170,55 +187,63 @@ const (
 )
 
 // modifies reports whether msg is an OP_MSG request that runs update,
-// findAndModify or delete and expects a reply. (The command name is the first
-// key of the body, the section of kind 0.)
-func modifies(msg []byte) bool {
+// findAndModify or delete and expects a reply, and on which collection. (The
+// command is the first element of the body, the section of kind 0, and its value
+// names the collection.)
+func modifies(msg []byte) (coll string, ok bool) {
 	if len(msg) < 21 || binary.LittleEndian.Uint32(msg[12:16]) != opMsg {
-		return false
+		return "", false
 	}
 	if binary.LittleEndian.Uint32(msg[16:20])&moreToCome != 0 {
-		return false // no reply will come to release the lock
+		return "", false // no reply will come to release the lock
 	}
-	name, err := commandName(msg[20:])
+	name, coll, err := command(msg[20:])
 	if err != nil {
-		return false
+		return "", false
 	}
 	switch name {
 	case "update", "findAndModify", "findandmodify", "delete":
-		return true
+		return coll, true
 	}
-	return false
+	return "", false
 }
 
-// commandName finds the body section among the OP_MSG sections and returns its
-// first key.
-func commandName(sections []byte) (string, error) {
+// command finds the body section among the OP_MSG sections and returns its first
+// key and, when that element is a string, its value.
+func command(sections []byte) (name, value string, err error) {
 	for len(sections) > 0 {
 		kind := sections[0]
 		sections = sections[1:]
 		if len(sections) < 4 {
-			return "", errors.New("short section")
+			return "", "", errors.New("short section")
 		}
 		size := int(binary.LittleEndian.Uint32(sections[:4]))
 		if size < 5 || size > len(sections) {
-			return "", errors.New("bad section size")
+			return "", "", errors.New("bad section size")
 		}
-		if kind == 0 {
-			// A BSON document: int32 size, then elements of type byte, cstring
-			// key, value.
-			doc := sections[4:size]
-			if len(doc) < 2 {
-				return "", errors.New("empty body")
-			}
-			key := doc[1:]
-			for i, b := range key {
-				if b == 0 {
-					return string(key[:i]), nil
-				}
-			}
-			return "", errors.New("unterminated key")
+		if kind != 0 {
+			sections = sections[size:] // kind 1: int32 size covers the sequence
+			continue
 		}
-		sections = sections[size:] // kind 1: int32 size covers the sequence
+		// A BSON document: int32 size, then elements: type byte, cstring key,
+		// value (a string is int32 length, bytes, NUL).
+		doc := sections[4:size]
+		if len(doc) < 2 {
+			return "", "", errors.New("empty body")
+		}
+		typ, rest := doc[0], doc[1:]
+		end := bytes.IndexByte(rest, 0)
+		if end < 0 {
+			return "", "", errors.New("unterminated key")
+		}
+		name, rest = string(rest[:end]), rest[end+1:]
+		if typ == 0x02 && len(rest) >= 4 {
+			n := int(binary.LittleEndian.Uint32(rest[:4]))
+			if n >= 1 && 4+n <= len(rest) {
+				value = string(rest[4 : 4+n-1])
+			}
+		}
+		return name, value, nil
 	}
-	return "", errors.New("no body section")
+	return "", "", errors.New("no body section")
 }
