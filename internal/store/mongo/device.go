@@ -84,8 +84,8 @@ func (s *Store) ListDevices(ctx context.Context, projectID string) ([]domain.Dev
 
 // EnrollDevice uses an enrollment code: it checks the device, claims the code by
 // inserting its enrollment document (exactly one caller succeeds), then marks the
-// device enrolled with a conditional update that also refuses a device revoked
-// meanwhile. A crash between the claim and the update leaves the code used and the
+// device enrolled with one findOneAndUpdate filtered on {not enrolled, not
+// revoked, not expired}, which also refuses a device revoked meanwhile. A crash between the claim and the update leaves the code used and the
 // device not enrolled: the safe side for a one-use code; a manager issues a new
 // one.
 func (s *Store) EnrollDevice(ctx context.Context, enrollmentHash string, info map[string]string, now time.Time) (domain.Device, error) {
@@ -123,12 +123,13 @@ func (s *Store) EnrollDevice(ctx context.Context, enrollmentHash string, info ma
 	if len(unset) > 0 {
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
-	filter := bson.D{{Key: "_id", Value: d.ID}, {Key: "enrolled_at", Value: nil}, {Key: "revoked_at", Value: nil}}
+	filter := bson.D{{Key: "_id", Value: d.ID}, {Key: "enrolled_at", Value: nil}, {Key: "revoked_at", Value: nil},
+		{Key: "enrollment_expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
 	var out deviceDoc
 	err = s.devices.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&out)
 	if err != nil {
 		if err = translate(err); errors.Is(err, domain.ErrNotFound) {
-			return domain.Device{}, domain.ErrStale // revoked meanwhile
+			return domain.Device{}, domain.ErrStale // revoked (or expired) meanwhile
 		}
 		return domain.Device{}, err
 	}

@@ -61,7 +61,8 @@
 //	(c) append the change: take a position s from the counter and insert
 //	    {project_id, seq: s, record_id}; if s is taken (a reader voided it, see
 //	    below) take a new position and insert again;
-//	(d) confirm the revisions, then set the record's seq to s and clear the
+//	(d) confirm the revisions, then raise the record's seq to s ($max: a
+//	    record's seq is the largest position that names it) and clear the
 //	    marker if it is still this write's.
 //
 // The write is acknowledged (WriteRecords returns) only after (c). Before (c)
@@ -74,8 +75,9 @@
 // their contiguous run since+1, since+2, …, stopping at the first missing
 // position g. Positions are dense: every position up to the counter was handed
 // to some writer, so a larger position in the collection means g was allocated
-// and its change is in flight (or its writer died). The reader polls for g every
-// 10 ms. If g is still missing after Config.VoidGrace, measured on the reader's
+// and its change is in flight (or its writer died). The reader polls for g
+// (after 2 ms, then backing off to 100 ms). If g is still missing after
+// Config.VoidGrace, measured on the reader's
 // own clock from when it first saw the gap (no clocks are compared across
 // machines), the reader inserts a void {project_id, seq: g, void: true}. The
 // unique index lets exactly one of the writer's insert and the void win; a
@@ -127,13 +129,15 @@
 // # FerretDB v1
 //
 // The tests run on FerretDB v1 (SQLite handler), whose limitations shaped a few
-// choices: its findAndModify is not atomic (conditional updates racing on one
-// document can all win, and concurrent $inc can lose increments), hence the
-// insert-decided winners above and the allocator's floor check; it does not
-// implement findAndModify's "fields" (projection), so none is sent; and it panics
-// on a createIndexes that names more than one existing index, so indexes are
-// created one per command. The feed argument rests only on the unique index,
-// which FerretDB enforces (as a SQLite unique index). Concurrent conditional
-// updates of one record remain FerretDB's weak spot: there a lost update is
-// possible, on MongoDB it is not.
+// choices. Its update and findAndModify are not atomic (FerretDB issue #3040:
+// the filter is evaluated and the document written back in separate steps), so
+// conditional updates racing on one document can all win and concurrent $inc can
+// lose increments; hence the insert-decided winners above and the allocator's
+// floor check, which keep those guarantees on such a server. Record writes
+// themselves rely on single-document atomicity, which MongoDB provides; the
+// tests run FerretDB behind a proxy (mongotest) that serializes modifying
+// commands per collection to provide it too. FerretDB does not implement
+// findAndModify's "fields" (projection), so none is sent; and it panics on a
+// createIndexes that names more than one existing index, so indexes are created
+// one per command.
 package mongo

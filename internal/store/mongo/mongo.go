@@ -29,8 +29,12 @@ var _ domain.Store = (*Store)(nil)
 
 // Defaults of the Config durations.
 const (
-	DefaultVoidGrace     = 2 * time.Second
-	DefaultPendingGrace  = 30 * time.Second
+	// DefaultVoidGrace is Config.VoidGrace when unset: far longer than a write
+	// takes, short enough that a crashed writer stalls readers only briefly.
+	DefaultVoidGrace = 2 * time.Second
+	// DefaultPendingGrace is Config.PendingGrace when unset.
+	DefaultPendingGrace = 30 * time.Second
+	// DefaultSweepInterval is Config.SweepInterval when unset.
 	DefaultSweepInterval = 30 * time.Second
 )
 
