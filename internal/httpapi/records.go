@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/internal/domain"
@@ -58,31 +60,27 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
 			Title: fmt.Sprintf("A push holds at most %d items", api.MaxPushItems), Detail: fmt.Sprintf("this one holds %d; send the rest in another push", len(env.Submissions))}
 	}
 	subs := make([]records.Submission, len(env.Submissions))
-	bad := map[int][]domain.Finding{}
-	for i, raw := range env.Submissions {
-		subs[i].Raw = raw
-		var it api.Submission
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&it); err != nil {
-			bad[i] = []domain.Finding{{Path: "", Keyword: "json", Message: describeJSONError(err, dec, len(raw))}}
-			// Keep what can be read of it, so the quarantine entry is findable by
-			// record id and form.
-			var loose struct {
-				ID          string `json:"id"`
-				Form        string `json:"form"`
-				FormVersion string `json:"form_version"`
+	findings := make([][]domain.Finding, len(env.Submissions))
+	// Items are decoded in parallel chunks: on a 1000-item push this strict
+	// per-item decoding is a tenth of the CPU, and it was all on one core.
+	workers := runtime.GOMAXPROCS(0)
+	chunk := (len(subs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(subs); lo += chunk {
+		hi := min(lo+chunk, len(subs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				subs[i], findings[i] = decodeSubmission(env.Submissions[i])
 			}
-			_ = json.Unmarshal(raw, &loose)
-			subs[i].ID, subs[i].Form, subs[i].FormVersion = loose.ID, loose.Form, loose.FormVersion
-			continue
-		}
-		subs[i] = records.Submission{
-			ID: it.ID, Form: it.Form, FormVersion: it.FormVersion, BaseRev: it.BaseRev,
-			ClientModifiedAt: it.ClientModifiedAt, Deleted: it.Deleted, Data: it.Data, Raw: raw,
-		}
-		for _, a := range it.Attachments {
-			subs[i].Attachments = append(subs[i].Attachments, domain.Attachment(a))
+		}()
+	}
+	wg.Wait()
+	bad := map[int][]domain.Finding{}
+	for i, f := range findings {
+		if f != nil {
+			bad[i] = f
 		}
 	}
 	results, err := s.records.Push(r.Context(), caller(r), pathVar(r, "project"), subs, bad)
@@ -99,6 +97,33 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
 		out.Results[i] = pr
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// decodeSubmission decodes one pushed item strictly. An item that cannot be
+// decoded comes back with a finding and whatever of its id and form could be
+// read, so its quarantine entry is findable.
+func decodeSubmission(raw json.RawMessage) (records.Submission, []domain.Finding) {
+	var it api.Submission
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&it); err != nil {
+		f := []domain.Finding{{Path: "", Keyword: "json", Message: describeJSONError(err, dec, len(raw))}}
+		var loose struct {
+			ID          string `json:"id"`
+			Form        string `json:"form"`
+			FormVersion string `json:"form_version"`
+		}
+		_ = json.Unmarshal(raw, &loose)
+		return records.Submission{ID: loose.ID, Form: loose.Form, FormVersion: loose.FormVersion, Raw: raw}, f
+	}
+	sub := records.Submission{
+		ID: it.ID, Form: it.Form, FormVersion: it.FormVersion, BaseRev: it.BaseRev,
+		ClientModifiedAt: it.ClientModifiedAt, Deleted: it.Deleted, Data: it.Data, Raw: raw,
+	}
+	for _, a := range it.Attachments {
+		sub.Attachments = append(sub.Attachments, domain.Attachment(a))
+	}
+	return sub, nil
 }
 
 func queryLimit(r *http.Request) (int, error) {
