@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,49 +9,13 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync/api"
-	"github.com/fieldsync/fieldsync/internal/forms"
-	"github.com/fieldsync/fieldsync/internal/httpapi"
-	"github.com/fieldsync/fieldsync/internal/identity"
-	"github.com/fieldsync/fieldsync/internal/records"
-	"github.com/fieldsync/fieldsync/internal/store/sqlite"
 	"github.com/fieldsync/fieldsync/schemas"
 )
-
-// newFormServer is newServer with the forms and sync services wired as well,
-// as cmd/fieldsync wires them.
-func newFormServer(t *testing.T) *httptest.Server {
-	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fieldsync.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	ids, err := identity.New(ctx, identity.Config{Store: st, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ids.Bootstrap(ctx, adminPassword); err != nil {
-		t.Fatal(err)
-	}
-	fs := forms.NewService(forms.ServiceConfig{Store: st})
-	recs := records.New(records.Config{Store: st, Forms: records.FormsOf(fs), Logger: log})
-	h, err := httpapi.New(httpapi.Config{Store: st, Logger: log, Authenticator: ids, Identity: ids, Forms: fs, Records: recs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.Close()
-		_ = st.Close()
-	})
-	return srv
-}
 
 // TestFsctlForm is a designer's round trip: push a draft, replace it, publish
 // it, list, close.
 func TestFsctlForm(t *testing.T) {
-	srv := newFormServer(t)
+	srv := newServer(t)
 	dir := t.TempDir()
 	c := &cli{t: t, env: map[string]string{"FSCTL_CONFIG": filepath.Join(dir, "fsctl.json")}}
 	c.must(adminPassword+"\n", "login", "--server", srv.URL, "--username", "admin")

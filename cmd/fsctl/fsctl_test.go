@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/httpapi"
 	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/records"
 	"github.com/fieldsync/fieldsync/internal/store/sqlite"
 )
 
@@ -41,7 +43,10 @@ func newServer(t *testing.T) *httptest.Server {
 	if _, err := ids.Bootstrap(ctx, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	h, err := httpapi.New(httpapi.Config{Store: st, Logger: log, Authenticator: ids, Identity: ids})
+	// Wired as cmd/fieldsync wires it.
+	fs := forms.NewService(forms.ServiceConfig{Store: st})
+	recs := records.New(records.Config{Store: st, Forms: records.FormsOf(fs), Logger: log})
+	h, err := httpapi.New(httpapi.Config{Store: st, Logger: log, Authenticator: ids, Identity: ids, Forms: fs, Records: recs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ const syncForm = `{"title": "Visits", "schema": {"type": "object",
 // project "north" and publishes form "visits" version 1.
 func newSyncCLI(t *testing.T) (*cli, string) {
 	t.Helper()
-	srv := newFormServer(t)
+	srv := newServer(t)
 	dir := t.TempDir()
 	c := &cli{t: t, env: map[string]string{"FSCTL_CONFIG": filepath.Join(dir, "fsctl.json")}}
 	c.must(adminPassword+"\n", "login", "--server", srv.URL, "--username", "admin")
