@@ -37,10 +37,20 @@ import (
 // The whole body is read before parsing, so a body too large is a 413 even
 // when its first bytes are already bad JSON.
 func decodeJSON(r *http.Request, v any) error {
+	data, err := readJSONBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeJSONBytes(data, v)
+}
+
+// readJSONBody checks the Content-Type and reads the whole body, with the
+// errors decodeJSON describes; an empty body is bad JSON.
+func readJSONBody(r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return &domain.Error{
+			return nil, &domain.Error{
 				Kind:   domain.KindUnsupportedType,
 				Code:   api.CodeUnsupportedMediaType,
 				Title:  "Request body must be application/json",
@@ -49,16 +59,22 @@ func decodeJSON(r *http.Request, v any) error {
 		}
 	}
 	if r.Body == nil {
-		return badJSON("request body is empty")
+		return nil, badJSON("request body is empty")
 	}
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
 		// Body limits and gzip failures map through the error table.
-		return fmt.Errorf("reading request body: %w", err)
+		return nil, fmt.Errorf("reading request body: %w", err)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return badJSON("request body is empty")
+		return nil, badJSON("request body is empty")
 	}
+	return data, nil
+}
+
+// decodeJSONBytes decodes a body read by readJSONBody into v, strictly, with
+// the bad_json errors decodeJSON describes.
+func decodeJSONBytes(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

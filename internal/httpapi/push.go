@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"sync"
+	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/internal/domain"
@@ -23,33 +28,46 @@ type pushEnvelope struct {
 // its own (strictly: an unknown field is a finding), so a malformed item is
 // rejected and quarantined alone and the others still apply.
 func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
-	var env pushEnvelope
-	if err := decodeJSON(r, &env); err != nil {
+	body, err := readJSONBody(r)
+	if err != nil {
 		return err
 	}
-	if env.Submissions == nil {
+	raws, ok := splitPush(body)
+	if !ok {
+		// Anything the fast split does not take (bad JSON, an unknown or
+		// repeated member, "Submissions" in another case) goes through the
+		// strict decoder, which accepts what it always accepted and words
+		// the errors with their byte offsets.
+		var env pushEnvelope
+		if err := decodeJSONBytes(body, &env); err != nil {
+			return err
+		}
+		raws = env.Submissions
+	}
+	if raws == nil {
 		return domain.Invalid("invalid_request", "submissions is required", []domain.Finding{{Path: "/submissions", Keyword: "required", Message: "submissions must be an array"}})
 	}
-	if len(env.Submissions) > api.MaxPushItems {
+	if len(raws) > api.MaxPushItems {
 		return &domain.Error{Kind: domain.KindTooLarge, Code: "too_many_items",
-			Title: fmt.Sprintf("A push holds at most %d items", api.MaxPushItems), Detail: fmt.Sprintf("this one holds %d; send the rest in another push", len(env.Submissions))}
+			Title: fmt.Sprintf("A push holds at most %d items", api.MaxPushItems), Detail: fmt.Sprintf("this one holds %d; send the rest in another push", len(raws))}
 	}
-	subs := make([]records.Submission, len(env.Submissions))
-	findings := make([][]domain.Finding, len(env.Submissions))
-	// Items are decoded in parallel chunks: on a 1000-item push this strict
-	// per-item decoding is a tenth of the CPU, and it was all on one core.
+	subs := make([]records.Submission, len(raws))
+	findings := make([][]domain.Finding, len(raws))
+	// Items are decoded in parallel chunks: strict per-item decoding is a
+	// good part of a push's CPU, and the rest of the push is spread too.
 	workers := runtime.GOMAXPROCS(0)
 	chunk := (len(subs) + workers - 1) / workers
 	var wg sync.WaitGroup
 	for lo := 0; lo < len(subs); lo += chunk {
 		hi := min(lo+chunk, len(subs))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := lo; i < hi; i++ {
-				subs[i], findings[i] = decodeSubmission(env.Submissions[i])
+				var ok bool
+				if subs[i], ok = decodeSubmissionFast(raws[i]); !ok {
+					subs[i], findings[i] = decodeSubmission(raws[i])
+				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	bad := map[int][]domain.Finding{}
@@ -72,6 +90,91 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
 		out.Results[i] = pr
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// splitPush finds the items of a push body {"submissions": [...]} without
+// copying them: each item aliases body. It reports false for anything but
+// that plain shape (bad JSON, another member, a repeated member, invalid
+// UTF-8), which the caller then hands to the strict decoder for its verdict
+// and its error messages. encoding/json/v2's tokenizer does this about ten
+// times faster than encoding/json.
+func splitPush(body []byte) ([]json.RawMessage, bool) {
+	dec := jsontext.NewDecoder(bytes.NewBuffer(body))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil, false
+	}
+	var items []json.RawMessage
+	seen := false
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil || name.String() != "submissions" || seen {
+			return nil, false
+		}
+		seen = true
+		switch dec.PeekKind() {
+		case 'n':
+			if _, err := dec.ReadToken(); err != nil {
+				return nil, false
+			}
+			continue
+		case '[':
+		default:
+			return nil, false
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		items = make([]json.RawMessage, 0, 64)
+		for dec.PeekKind() != ']' {
+			v, err := dec.ReadValue()
+			if err != nil {
+				return nil, false
+			}
+			items = append(items, json.RawMessage(v))
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, false
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, false
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return nil, false // trailing data
+	}
+	return items, true
+}
+
+// fastSubmission is api.Submission for encoding/json/v2.
+type fastSubmission struct {
+	ID               string           `json:"id"`
+	Form             string           `json:"form"`
+	FormVersion      string           `json:"form_version"`
+	BaseRev          *string          `json:"base_rev"`
+	ClientModifiedAt time.Time        `json:"client_modified_at"`
+	Deleted          bool             `json:"deleted"`
+	Data             jsontext.Value   `json:"data"`
+	Attachments      []api.Attachment `json:"attachments"`
+}
+
+// decodeSubmissionFast decodes one pushed item with encoding/json/v2, which is
+// stricter than encoding/json (it refuses repeated members, invalid UTF-8 and
+// names in another case): whatever it accepts, decodeSubmission accepts with
+// the same values (FuzzDecodeSubmissionFast checks it). It reports false for
+// anything else, and the caller asks decodeSubmission for the verdict.
+func decodeSubmissionFast(raw json.RawMessage) (records.Submission, bool) {
+	var it fastSubmission
+	if err := jsonv2.Unmarshal(raw, &it, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return records.Submission{}, false
+	}
+	sub := records.Submission{
+		ID: it.ID, Form: it.Form, FormVersion: it.FormVersion, BaseRev: it.BaseRev,
+		ClientModifiedAt: it.ClientModifiedAt, Deleted: it.Deleted, Data: json.RawMessage(it.Data), Raw: raw,
+	}
+	for _, a := range it.Attachments {
+		sub.Attachments = append(sub.Attachments, domain.Attachment(a))
+	}
+	return sub, true
 }
 
 // decodeSubmission decodes one pushed item strictly. An item that cannot be
