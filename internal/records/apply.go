@@ -88,10 +88,7 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 	if in.BaseRev != nil {
 		parent = *in.BaseRev
 	}
-	inRev, err := syncer.NewRev(parent, it.canonical, in.Deleted)
-	if err != nil {
-		return nil, err
-	}
+	inRev := it.rev
 	fv := it.fv
 	incoming := domain.Revision{
 		ProjectID: projectID, RecordID: in.ID, Rev: inRev, Parent: parent, Deleted: in.Deleted,

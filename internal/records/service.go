@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -165,6 +166,7 @@ type item struct {
 	idx        int
 	sub        Submission
 	canonical  []byte // canonical data
+	rev        string // the revision of the edit: NewRev(base, canonical, deleted)
 	fv         *FormVersion
 	res        Result
 	done       bool
@@ -196,15 +198,11 @@ func (s *Service) Push(ctx context.Context, c Caller, projectID string, subs []S
 			items[i].reject(f...)
 		}
 	}
-	if err := s.prepare(ctx, c, projectID, items, now); err != nil {
+	if err := s.prepare(ctx, projectID, items, now); err != nil {
 		return nil, err
 	}
-	// Items naming the same record apply in order: the k-th occurrence of an id
-	// goes in round k, after the earlier rounds committed.
-	for _, round := range rounds(items) {
-		if err := s.applyRound(ctx, c, projectID, round, now); err != nil {
-			return nil, err
-		}
+	if err := s.apply(ctx, c, projectID, items, now); err != nil {
+		return nil, err
 	}
 	// Quarantine entries of the records this push wrote are resolved before the
 	// items it rejected are kept: a batch that stores record X and also holds a
@@ -239,9 +237,9 @@ func (it *item) reject(findings ...domain.Finding) {
 	it.quarantine = true
 }
 
-// prepare checks each item's shape, form and data, and canonicalises the data.
-// Validation is spread over the cores: it is the costliest step of a push.
-func (s *Service) prepare(ctx context.Context, c Caller, projectID string, items []*item, now time.Time) error {
+// prepare checks each item's shape and form, in order; validation comes
+// later, in apply's pipeline.
+func (s *Service) prepare(ctx context.Context, projectID string, items []*item, now time.Time) error {
 	type fvKey struct{ form, version string }
 	fvs := map[fvKey]*FormVersion{}
 	fvErr := map[fvKey]error{}
@@ -286,25 +284,84 @@ func (s *Service) prepare(ctx context.Context, c Caller, projectID string, items
 		}
 		it.fv = fv
 	}
-	// Validate and canonicalise in parallel.
-	var wg sync.WaitGroup
-	next := make(chan *item)
-	for w := 0; w < s.workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range next {
-				validate(it)
-			}
-		}()
+	return nil
+}
+
+// pushChunk is how many items apply writes in one store batch. A push is cut
+// into chunks so that the store writes one chunk while the cores validate the
+// next: validation is spread over every core, the writes of one store are
+// sequential, and overlapping them is what lets a push run at the store's pace.
+const pushChunk = 250
+
+// apply validates the live items on every core and writes them chunk by
+// chunk, in order, each chunk as soon as it is validated. Items naming the
+// same record apply in order: an earlier chunk commits before a later one, and
+// inside a chunk the k-th occurrence of an id goes in round k, after the
+// earlier rounds committed.
+func (s *Service) apply(ctx context.Context, c Caller, projectID string, items []*item, now time.Time) error {
+	type chunk struct {
+		items   []*item
+		pending atomic.Int64
+		ready   chan struct{}
 	}
-	for _, it := range items {
-		if !it.done {
-			next <- it
+	var chunks []*chunk
+	for lo := 0; lo < len(items); lo += pushChunk {
+		ch := &chunk{items: items[lo:min(lo+pushChunk, len(items))], ready: make(chan struct{})}
+		n := 0
+		for _, it := range ch.items {
+			if !it.done {
+				n++
+			}
+		}
+		ch.pending.Store(int64(n))
+		if n == 0 {
+			close(ch.ready)
+		}
+		chunks = append(chunks, ch)
+	}
+	type job struct {
+		it *item
+		ch *chunk
+	}
+	jobs := make(chan job, len(items))
+	for _, ch := range chunks {
+		for _, it := range ch.items {
+			if !it.done {
+				jobs <- job{it, ch}
+			}
 		}
 	}
-	close(next)
-	wg.Wait()
+	close(jobs)
+	var stop atomic.Bool // set when the writer gives up: skip the rest
+	var wg sync.WaitGroup
+	for range s.workers {
+		wg.Go(func() {
+			for j := range jobs {
+				if !stop.Load() {
+					validate(j.it)
+				}
+				if j.ch.pending.Add(-1) == 0 {
+					close(j.ch.ready)
+				}
+			}
+		})
+	}
+	defer func() {
+		stop.Store(true)
+		wg.Wait()
+	}()
+	for _, ch := range chunks {
+		select {
+		case <-ch.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		for _, round := range rounds(ch.items) {
+			if err := s.applyRound(ctx, c, projectID, round, now); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -336,7 +393,16 @@ func validate(it *item) {
 			return
 		}
 	}
-	it.canonical = canon
+	parent := ""
+	if it.sub.BaseRev != nil {
+		parent = *it.sub.BaseRev
+	}
+	rev, err := syncer.NewRev(parent, canon, it.sub.Deleted)
+	if err != nil {
+		it.reject(domain.Finding{Path: "/base_rev", Keyword: "format", Message: err.Error()})
+		return
+	}
+	it.canonical, it.rev = canon, rev
 }
 
 // checkShape checks what the protocol requires of every item.
