@@ -70,6 +70,9 @@ func (s *Store) ListAudit(ctx context.Context, f domain.AuditFilter, cursor stri
 		filter = append(filter, bson.E{Key: "time", Value: timeCond})
 	}
 	if cursor != "" {
+		if !isAuditID(cursor) {
+			return nil, "", domain.Errorf(domain.KindBadRequest, "invalid_cursor", "The cursor is not valid")
+		}
 		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: cursor}}})
 	}
 	docs, err := findAll[auditDoc](ctx, s.audit, filter,
@@ -89,4 +92,18 @@ func (s *Store) ListAudit(ctx context.Context, f domain.AuditFilter, cursor stri
 			Detail: decodeMap(d.Detail, d.DetailPairs)}
 	}
 	return out, next, nil
+}
+
+// isAuditID reports whether s has the shape of an audit event ID (24 lowercase
+// hex digits), the only cursor ListAudit hands out.
+func isAuditID(s string) bool {
+	if len(s) != 24 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -99,6 +99,11 @@ func (s suite) audit(t *testing.T) {
 		page, _, err = st.ListAudit(ctx, domain.AuditFilter{}, next, 2)
 		noErr(t, err, "ListAudit second page")
 		same(t, "second page", page, want[2:4])
+		// A cursor the store did not hand out is the client's mistake.
+		for _, bad := range []string{"garbage", "zzzz", next + "x", " "} {
+			_, _, err := st.ListAudit(ctx, domain.AuditFilter{}, bad, 2)
+			isBadRequest(t, err, fmt.Sprintf("ListAudit with cursor %q", bad))
+		}
 	})
 	s.run(t, "Filters", func(t *testing.T, ctx context.Context, st domain.Store) {
 		all := appendAll(t, ctx, st,
