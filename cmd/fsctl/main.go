@@ -62,6 +62,7 @@ var commands = map[string]command{
 	"form":    {"form push FILE --project P --form F --version V [--publish] | form list --project P | form close --project P --form F", runForm},
 	"push":    {"push FILE.ndjson --project P: send submissions (one per line) as a tablet does", runPush},
 	"pull":    {"pull --project P [--since CURSOR] [--out FILE.ndjson]: every change since the cursor", runPull},
+	"load":    {"load --project P --form F --version V --sample FILE [--tablets N] [--total N] [--pull]: load-test a server", runLoad},
 }
 
 func main() {

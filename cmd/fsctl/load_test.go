@@ -1,0 +1,69 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestFsctlLoad(t *testing.T) {
+	c, dir := newSyncCLI(t)
+	samples := writeLines(t, filepath.Join(dir, "samples.ndjson"), `{"name": "Amina", "age": 30}`, "", `{"name": "Bello"}`)
+
+	// 250 submissions in pushes of 40 from 3 tablets: 6 full pushes and one of 10.
+	out := c.must("", "load", "--project", "north", "--form", "visits", "--version", "1", "--sample", samples,
+		"--tablets", "3", "--batch", "40", "--total", "250", "--pull")
+	for _, want := range []string{
+		"Enrolled 3 virtual tablets in project north.",
+		"Pushed 250 submissions in 7 pushes in ",
+		"Push latency: p50 ",
+		"Statuses: created 250, updated 0, unchanged 0, merged 0, conflict 0, rejected 0, forbidden 0.",
+		"Pulled 250 records in 1 page in ",
+		"Revoked the 3 virtual tablets.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// The tablets were real devices, and they are revoked.
+	audit := c.must("", "audit", "--type", "device_revoked", "--project", "north")
+	if n := strings.Count(audit, "device_revoked"); n != 3 {
+		t.Errorf("%d device_revoked events, want 3:\n%s", n, audit)
+	}
+
+	// A sample the schema refuses: the load reports it and exits 1, and the
+	// pushed items are in quarantine, like any tablet's.
+	bad := writeLines(t, filepath.Join(dir, "bad.ndjson"), `{"age": -1}`)
+	code, out, errOut := c.run("", "load", "--project", "north", "--form", "visits", "--version", "1", "--sample", bad,
+		"--tablets", "1", "--total", "5")
+	if code != 1 || !strings.Contains(out, "rejected 5") || !strings.Contains(errOut, "5 submissions did not go in as created") {
+		t.Errorf("load of bad samples: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "Revoked the 1 virtual tablets.") {
+		t.Errorf("tablet of the failed load not revoked:\n%s", out)
+	}
+}
+
+func TestFsctlLoadUsage(t *testing.T) {
+	c, dir := newSyncCLI(t)
+	samples := writeLines(t, filepath.Join(dir, "samples.ndjson"), `{"name": "Amina"}`)
+	notObject := writeLines(t, filepath.Join(dir, "array.ndjson"), `[1, 2]`)
+	base := []string{"load", "--project", "north", "--form", "visits", "--version", "1"}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"load", "--project", "north"}, exitUsage, "--form"},
+		{append(base[:len(base):len(base)], "--sample", samples, "--tablets", "0"), exitUsage, "--tablets"},
+		{append(base[:len(base):len(base)], "--sample", samples, "--batch", "1001"), exitUsage, "--batch"},
+		{append(base[:len(base):len(base)], "--sample", samples, "--total", "0"), exitUsage, "--total, --duration"},
+		{append(base[:len(base):len(base)], "--sample", notObject), exitError, "not a JSON object"},
+		{append(base[:len(base):len(base)], "--sample", filepath.Join(dir, "missing.ndjson")), exitError, "missing.ndjson"},
+	} {
+		code, _, errOut := c.run("", tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+}
