@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-
 	"strings"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/identity"
 )
 
 // Config is every setting of the server. Each has an environment variable and a
@@ -25,8 +26,11 @@ type Config struct {
 	RefreshTTL       time.Duration
 	DeviceRefreshTTL time.Duration
 	EnrollmentTTL    time.Duration
-	ShutdownTimeout  time.Duration
-	MaxBodyBytes     int64
+	// RefreshReuseGrace is identity.Config.RefreshReuseGrace, except that 0 turns
+	// the grace off (identityConfig translates).
+	RefreshReuseGrace time.Duration
+	ShutdownTimeout   time.Duration
+	MaxBodyBytes      int64
 }
 
 // flagHelp is returned for -h: print usage and exit 0.
@@ -61,6 +65,7 @@ func settings(c *Config) []setting {
 		{"FIELDSYNC_REFRESH_TOKEN_TTL", "refresh-token-ttl", "720h", "lifetime of users' refresh tokens", dur(&c.RefreshTTL)},
 		{"FIELDSYNC_DEVICE_REFRESH_TOKEN_TTL", "device-refresh-token-ttl", "4320h", "lifetime of devices' refresh tokens, extended at every refresh", dur(&c.DeviceRefreshTTL)},
 		{"FIELDSYNC_ENROLLMENT_TTL", "enrollment-ttl", "168h", "how long a device enrollment code stays valid", dur(&c.EnrollmentTTL)},
+		{"FIELDSYNC_REFRESH_REUSE_GRACE", "refresh-reuse-grace", "2m", "how long after a refresh a client that lost the answer may retry with the spent refresh token, if it has not used the new one (0 turns it off: every reuse revokes the session)", dur(&c.RefreshReuseGrace)},
 		{"FIELDSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests may take to finish on SIGINT/SIGTERM", dur(&c.ShutdownTimeout)},
 		{"FIELDSYNC_MAX_BODY_BYTES", "max-body-bytes", "16777216", "largest request body accepted, after decompression", func(fs *flag.FlagSet, name, def, help string) {
 			var n int64
@@ -89,7 +94,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	// Durations given in the environment are validated by the flag package too,
 	// but an unparsable environment value would silently become 0: check them.
 	for _, s := range settings(&c) {
-		if v := getenv(s.env); v != "" && strings.HasSuffix(s.env, "_TTL") {
+		if v := getenv(s.env); v != "" && (strings.HasSuffix(s.env, "_TTL") || strings.HasSuffix(s.env, "_GRACE")) {
 			if _, err := time.ParseDuration(v); err != nil {
 				return c, fmt.Errorf("%s: %q is not a duration (like 15m or 720h)", s.env, v)
 			}
@@ -120,6 +125,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
+	}
+	if c.RefreshReuseGrace < 0 || c.RefreshReuseGrace > identity.MaxRefreshReuseGrace {
+		errs = append(errs, fmt.Errorf("refresh-reuse-grace must be between 0 and %s", identity.MaxRefreshReuseGrace))
 	}
 	if c.MaxBodyBytes < 1<<20 {
 		errs = append(errs, errors.New("max-body-bytes must be at least 1048576"))

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/identity"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -44,6 +46,9 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		{"store", nil, map[string]string{"FIELDSYNC_STORE": "postgres://x"}, "store"},
 		{"ttl in env", nil, map[string]string{"FIELDSYNC_ACCESS_TOKEN_TTL": "soon"}, "FIELDSYNC_ACCESS_TOKEN_TTL"},
 		{"negative ttl", []string{"-enrollment-ttl", "-1h"}, nil, "enrollment-ttl"},
+		{"grace in env", nil, map[string]string{"FIELDSYNC_REFRESH_REUSE_GRACE": "a bit"}, "FIELDSYNC_REFRESH_REUSE_GRACE"},
+		{"negative grace", []string{"-refresh-reuse-grace", "-1s"}, nil, "refresh-reuse-grace"},
+		{"grace too long", []string{"-refresh-reuse-grace", "1h"}, nil, "refresh-reuse-grace"},
 		{"small body cap", []string{"-max-body-bytes", "10"}, nil, "max-body-bytes"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
 	} {
@@ -51,6 +56,38 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 			_, err := ParseConfig(tc.args, env(tc.env), io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRefreshReuseGrace: 2 minutes by default; 0 turns the grace off, which the
+// identity service spells NoRefreshReuseGrace (its 0 means "the default").
+func TestRefreshReuseGrace(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		args         []string
+		env          map[string]string
+		want         time.Duration
+		wantIdentity time.Duration
+	}{
+		{"default", nil, nil, 2 * time.Minute, 2 * time.Minute},
+		{"env", nil, map[string]string{"FIELDSYNC_REFRESH_REUSE_GRACE": "30s"}, 30 * time.Second, 30 * time.Second},
+		{"flag beats env", []string{"-refresh-reuse-grace", "45s"}, map[string]string{"FIELDSYNC_REFRESH_REUSE_GRACE": "30s"}, 45 * time.Second, 45 * time.Second},
+		{"off in env", nil, map[string]string{"FIELDSYNC_REFRESH_REUSE_GRACE": "0"}, 0, identity.NoRefreshReuseGrace},
+		{"off by flag", []string{"-refresh-reuse-grace", "0s"}, nil, 0, identity.NoRefreshReuseGrace},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig(tc.args, env(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.RefreshReuseGrace != tc.want {
+				t.Errorf("RefreshReuseGrace = %s, want %s", c.RefreshReuseGrace, tc.want)
+			}
+			m := &Main{Config: c}
+			if got := m.identityConfig().RefreshReuseGrace; got != tc.wantIdentity {
+				t.Errorf("identity RefreshReuseGrace = %s, want %s", got, tc.wantIdentity)
 			}
 		})
 	}

@@ -199,15 +199,20 @@ func (m *Main) identityConfig() identity.Config {
 	if m.Config.PublicURL != "" {
 		iss = strings.TrimRight(m.Config.PublicURL, "/")
 	}
+	grace := m.Config.RefreshReuseGrace
+	if grace == 0 {
+		grace = identity.NoRefreshReuseGrace // 0 is "off" here, "the default" there
+	}
 	return identity.Config{
-		Store:            m.Store,
-		Logger:           m.Logger,
-		Issuer:           iss,
-		AccessTTL:        m.Config.AccessTTL,
-		RefreshTTL:       m.Config.RefreshTTL,
-		DeviceRefreshTTL: m.Config.DeviceRefreshTTL,
-		EnrollmentTTL:    m.Config.EnrollmentTTL,
-		KeyFile:          m.Config.KeyFile,
+		Store:             m.Store,
+		Logger:            m.Logger,
+		Issuer:            iss,
+		AccessTTL:         m.Config.AccessTTL,
+		RefreshTTL:        m.Config.RefreshTTL,
+		DeviceRefreshTTL:  m.Config.DeviceRefreshTTL,
+		EnrollmentTTL:     m.Config.EnrollmentTTL,
+		RefreshReuseGrace: grace,
+		KeyFile:           m.Config.KeyFile,
 	}
 }
 

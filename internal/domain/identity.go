@@ -81,9 +81,14 @@ type TokenFamily struct {
 
 // RefreshToken is one opaque refresh token, stored by the sha256 (hex) of its value.
 type RefreshToken struct {
-	Hash      string
-	FamilyID  string
-	Subject   string
+	Hash     string
+	FamilyID string
+	Subject  string
+	// Parent is the Hash of the token whose refresh issued this one, so that a
+	// client retrying a refresh whose answer it lost can be told from a replay
+	// (identity's reuse grace). "" for the first token of a family and for a
+	// token issued by a grace reuse. A token is the parent of at most one other.
+	Parent    string
 	ExpiresAt time.Time
 	SpentAt   *time.Time
 	CreatedAt time.Time

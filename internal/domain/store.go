@@ -96,12 +96,17 @@ type TokenStore interface {
 	// RevokeSubjectFamilies revokes every family of a subject and returns how many
 	// were not revoked before.
 	RevokeSubjectFamilies(ctx context.Context, subject string, at time.Time) (int, error)
-	// CreateRefreshToken returns ErrExists if the hash is taken.
+	// CreateRefreshToken returns ErrExists if the hash is taken, or if t has a
+	// Parent and another token has the same one (a token has at most one child).
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// SpendRefreshToken marks a token spent, atomically: exactly one caller wins.
 	// Returns ErrNotFound for an unknown hash, and the stored token with ErrStale
-	// when it was already spent (a replay: the caller revokes its family).
+	// when it was already spent (a replay, or a retry the caller may forgive).
 	SpendRefreshToken(ctx context.Context, hash string, at time.Time) (RefreshToken, error)
+	// GetRefreshTokenByParent returns the token whose Parent is parentHash (the
+	// one issued by refreshing that token), spent or not. Returns ErrNotFound
+	// when there is none, and for parentHash "".
+	GetRefreshTokenByParent(ctx context.Context, parentHash string) (RefreshToken, error)
 }
 
 // KeyStore keeps JWT signing keys, shared by every server instance.

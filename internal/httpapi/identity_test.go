@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,8 +94,31 @@ func wantChallenge(t *testing.T, resp *http.Response) {
 	}
 }
 
+// identityClock is a clock for the identity service that a test moves by hand.
+type identityClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newIdentityClock() *identityClock {
+	return &identityClock{t: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
+func (c *identityClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *identityClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 func TestLoginRefreshRotation(t *testing.T) {
-	ts := newTestServer(t)
+	clock := newIdentityClock()
+	ts := newTestServer(t, withIdentity(func(c *identity.Config) { c.Now = clock.Now }))
 
 	resp, body := ts.call(t, http.MethodPost, "/v1/auth/token", "", api.TokenRequest{Username: "admin", Password: testAdminPassword})
 	if resp.StatusCode != http.StatusOK {
@@ -136,8 +160,10 @@ func TestLoginRefreshRotation(t *testing.T) {
 	}
 	ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects", second.AccessToken, nil, nil)
 
-	// Replay of the spent token: refused, and the whole family dies with it,
-	// the newest refresh token and the access tokens included.
+	// Replay of the spent token, past the reuse grace: refused, and the whole
+	// family dies with it, the newest refresh token and the access tokens
+	// included.
+	clock.Advance(identity.DefaultRefreshReuseGrace)
 	resp, body = ts.call(t, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: first.RefreshToken})
 	problemOf(t, resp, body, http.StatusUnauthorized, "invalid_grant")
 	wantChallenge(t, resp)
@@ -157,6 +183,41 @@ func TestLoginRefreshRotation(t *testing.T) {
 
 	// Garbage is refused the same way.
 	resp, body = ts.call(t, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: "garbage"})
+	problemOf(t, resp, body, http.StatusUnauthorized, "invalid_grant")
+}
+
+// TestRefreshLostAnswer: the answer of a refresh is lost on the way to the
+// tablet, which retries with the same token within the reuse grace. It gets a
+// new pair, the pair it never saw is dead, and the reuse is in the audit log.
+func TestRefreshLostAnswer(t *testing.T) {
+	clock := newIdentityClock()
+	ts := newTestServer(t, withIdentity(func(c *identity.Config) { c.Now = clock.Now }))
+	first := ts.login(t, "admin", testAdminPassword)
+
+	var lost api.TokenResponse
+	ts.want(t, http.StatusOK, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: first.RefreshToken}, &lost)
+	clock.Advance(30 * time.Second)
+	var retry api.TokenResponse
+	ts.want(t, http.StatusOK, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: first.RefreshToken}, &retry)
+	if retry.RefreshToken == lost.RefreshToken || retry.AccessToken == lost.AccessToken || retry.AccessToken == "" {
+		t.Fatal("the retry answered the lost pair again")
+	}
+	ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects", retry.AccessToken, nil, nil)
+
+	var audit api.AuditList
+	ts.want(t, http.StatusOK, http.MethodGet, "/v1/audit?type=refresh_reused", retry.AccessToken, nil, &audit)
+	if len(audit.Events) != 1 || audit.Events[0].Subject != "admin" || audit.Events[0].Detail["spent_ms"] != "30000" {
+		t.Errorf("refresh_reused events %+v", audit.Events)
+	}
+
+	// The retry's pair rotates as usual; the lost refresh token coming back is
+	// a replay (its holder is not the client that retried) and ends the family.
+	clock.Advance(time.Minute)
+	var next api.TokenResponse
+	ts.want(t, http.StatusOK, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: retry.RefreshToken}, &next)
+	resp, body := ts.call(t, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: lost.RefreshToken})
+	problemOf(t, resp, body, http.StatusUnauthorized, "invalid_grant")
+	resp, body = ts.call(t, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: next.RefreshToken})
 	problemOf(t, resp, body, http.StatusUnauthorized, "invalid_grant")
 }
 
@@ -634,8 +695,13 @@ func TestIdentitySecretsNeverLogged(t *testing.T) {
 	var next api.TokenResponse
 	ts.want(t, http.StatusOK, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: pair.RefreshToken}, &next)
 	secrets = append(secrets, next.AccessToken, next.RefreshToken)
-	ts.call(t, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: pair.RefreshToken}) // replay
-	ts.call(t, http.MethodGet, "/v1/projects", next.AccessToken, nil)                                        // revoked token
+	// The retry of a lost answer (a grace reuse), then a replay of the pair it
+	// killed, which revokes the family.
+	var reused api.TokenResponse
+	ts.want(t, http.StatusOK, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: pair.RefreshToken}, &reused)
+	secrets = append(secrets, reused.AccessToken, reused.RefreshToken)
+	ts.call(t, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: next.RefreshToken}) // replay
+	ts.call(t, http.MethodGet, "/v1/projects", reused.AccessToken, nil)                                      // revoked token
 
 	ts.want(t, http.StatusCreated, http.MethodPost, "/v1/projects", admin, api.CreateProjectRequest{ID: "north", Title: "North"}, nil)
 	var dev api.CreateDeviceResponse

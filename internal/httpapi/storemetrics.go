@@ -164,6 +164,11 @@ func (i *instrumentedStore) SpendRefreshToken(ctx context.Context, hash string, 
 	return i.s.SpendRefreshToken(ctx, hash, at)
 }
 
+func (i *instrumentedStore) GetRefreshTokenByParent(ctx context.Context, parentHash string) (domain.RefreshToken, error) {
+	defer i.observe("GetRefreshTokenByParent", time.Now())
+	return i.s.GetRefreshTokenByParent(ctx, parentHash)
+}
+
 // KeyStore
 
 func (i *instrumentedStore) CreateSigningKey(ctx context.Context, k domain.SigningKey) error {

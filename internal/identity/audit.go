@@ -20,6 +20,12 @@ const (
 	// AuditFamilyRevoked is a revoked refresh-token family; detail reason: replay,
 	// logout, user_revoked, user_disabled or device_revoked.
 	AuditFamilyRevoked = "family_revoked"
+	// AuditRefreshReused is a spent refresh token honoured once more within
+	// Config.RefreshReuseGrace (a client retrying a refresh whose answer it
+	// lost; see Refresh); detail family and spent_ms, how long after its spend
+	// the token came back. An admin who sees many of one subject, or from
+	// another address than its usual one, may be looking at a stolen token.
+	AuditRefreshReused = "refresh_reused"
 	// AuditUserCreated is a new user.
 	AuditUserCreated = "user_created"
 	// AuditUserDisabled is a disabled user.

@@ -40,9 +40,20 @@ func TestAuditTrail(t *testing.T) {
 	secrets = append(secrets, dpair.AccessToken, dpair.RefreshToken)
 	_, _, err = e.svc.Enroll(ctx, code, nil, "198.51.100.3") // used
 	wantErr(t, err, domain.KindUnauthorized, "invalid_enrollment_code")
+	// The tablet loses the answer of a refresh and retries: a grace reuse.
+	lost, err := e.svc.Refresh(ctx, dpair.RefreshToken, "198.51.100.3")
+	wantNoErr(t, err)
+	dnext, err := e.svc.Refresh(ctx, dpair.RefreshToken, "198.51.100.3")
+	wantNoErr(t, err)
+	secrets = append(secrets, lost.AccessToken, lost.RefreshToken, dnext.AccessToken, dnext.RefreshToken)
 	next, err := e.svc.Refresh(ctx, pair.RefreshToken, "")
 	wantNoErr(t, err)
 	secrets = append(secrets, next.AccessToken, next.RefreshToken)
+	// next is used, so pair coming back is no lost answer: a replay.
+	next, err = e.svc.Refresh(ctx, next.RefreshToken, "")
+	wantNoErr(t, err)
+	secrets = append(secrets, next.AccessToken, next.RefreshToken)
+	e.clock.Advance(time.Second)
 	_, err = e.svc.Refresh(ctx, pair.RefreshToken, "203.0.113.66") // replay
 	wantErr(t, err, domain.KindUnauthorized, "invalid_grant")
 	wantNoErr(t, e.svc.RevokeDevice(ctx, alice, "p1", d.ID))
@@ -66,7 +77,7 @@ func TestAuditTrail(t *testing.T) {
 	want := map[string]int{
 		AuditAdminBootstrap: 1, AuditLogin: 2, AuditLoginFailed: 3, AuditProjectCreated: 1, AuditUserCreated: 1,
 		AuditRoleSet: 1, AuditDeviceCreated: 1, AuditDeviceEnrolled: 1, AuditEnrollFailed: 1,
-		AuditFamilyRevoked: 2, AuditDeviceRevoked: 1, AuditKeysRotated: 1,
+		AuditFamilyRevoked: 2, AuditDeviceRevoked: 1, AuditKeysRotated: 1, AuditRefreshReused: 1,
 	}
 	for typ, n := range want {
 		if counts[typ] != n {
@@ -98,7 +109,7 @@ func TestAuditTrail(t *testing.T) {
 					t.Fatalf("event of project %q", x.ProjectID)
 				}
 			}
-			if len(ev) != 6 { // project_created, role_set, device_created, device_enrolled, device_revoked, family_revoked
+			if len(ev) != 7 { // project_created, role_set, device_created, device_enrolled, refresh_reused, device_revoked, family_revoked
 				t.Fatalf("%d events of p1: %+v", len(ev), ev)
 			}
 		}},

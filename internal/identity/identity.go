@@ -55,6 +55,18 @@ const (
 	// MaxRevocationCheckInterval bounds how long a revoked user or device may keep
 	// using an access token on an instance that did not do the revocation.
 	MaxRevocationCheckInterval = 60 * time.Second
+	// DefaultRefreshReuseGrace covers a tablet on 2G that retries a refresh whose
+	// answer was lost: it times out, perhaps backs off once, and sends the same
+	// token again, usually within a minute.
+	DefaultRefreshReuseGrace = 2 * time.Minute
+	// MaxRefreshReuseGrace bounds the grace: within it, a copy of a token that was
+	// just spent can take the session over while the legitimate client has not
+	// used its new token yet (the theft is still detected when that client comes
+	// back, see Refresh).
+	MaxRefreshReuseGrace = 10 * time.Minute
+	// NoRefreshReuseGrace, as Config.RefreshReuseGrace, turns the grace off: every
+	// spent token presented again is a replay.
+	NoRefreshReuseGrace time.Duration = -1
 )
 
 // clockLeeway is the clock skew tolerated between instances when checking exp, nbf
@@ -81,6 +93,13 @@ type Config struct {
 	DeviceRefreshTTL time.Duration
 	// EnrollmentTTL is how long an enrollment code may be used (7 days).
 	EnrollmentTTL time.Duration
+	// RefreshReuseGrace is how long after a refresh token was spent the client
+	// may present it again and still get a pair, provided the pair it was first
+	// given has not been used: the answer of a refresh is lost when a 2G link
+	// drops, and the client retries with the token it still holds (2 min, at most
+	// MaxRefreshReuseGrace; NoRefreshReuseGrace or any negative value turns it
+	// off). The exact rule is Refresh's.
+	RefreshReuseGrace time.Duration
 	// RevocationCheckInterval is how stale a cached "is this user / device still
 	// allowed" answer, and the signing-key cache, may be (30 s, at most 60 s).
 	RevocationCheckInterval time.Duration
@@ -162,6 +181,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	setDefault(&cfg.DeviceRefreshTTL, DefaultDeviceRefreshTTL)
 	setDefault(&cfg.EnrollmentTTL, DefaultEnrollmentTTL)
 	setDefault(&cfg.RevocationCheckInterval, DefaultRevocationCheckInterval)
+	setDefault(&cfg.RefreshReuseGrace, DefaultRefreshReuseGrace)
+	if cfg.RefreshReuseGrace < 0 {
+		cfg.RefreshReuseGrace = 0 // off; from here on 0 means off
+	}
+	if cfg.RefreshReuseGrace > MaxRefreshReuseGrace {
+		return nil, fmt.Errorf("identity: RefreshReuseGrace %s exceeds %s", cfg.RefreshReuseGrace, MaxRefreshReuseGrace)
+	}
 	if cfg.RevocationCheckInterval > MaxRevocationCheckInterval {
 		return nil, fmt.Errorf("identity: RevocationCheckInterval %s exceeds %s", cfg.RevocationCheckInterval, MaxRevocationCheckInterval)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,19 +147,21 @@ func (s *Service) startSession(ctx context.Context, sub tokenSubject, refreshExp
 		return TokenPair{}, "", storeErr("create token family", err)
 	}
 	sub.familyID = f.ID
-	pair, err := s.issuePair(ctx, sub, refreshExpires)
+	pair, err := s.issuePair(ctx, sub, refreshExpires, "")
 	return pair, f.ID, err
 }
 
 // issuePair stores a new refresh token of sub's family and signs an access token.
-func (s *Service) issuePair(ctx context.Context, sub tokenSubject, refreshExpires time.Time) (TokenPair, error) {
+// parent is the hash of the refresh token whose refresh this is ("" for none; see
+// Refresh).
+func (s *Service) issuePair(ctx context.Context, sub tokenSubject, refreshExpires time.Time, parent string) (TokenPair, error) {
 	raw := make([]byte, refreshTokenBytes)
 	if _, err := rand.Read(raw); err != nil {
 		return TokenPair{}, err
 	}
 	refresh := base64.RawURLEncoding.EncodeToString(raw)
 	t := domain.RefreshToken{Hash: hashSecret(refresh), FamilyID: sub.familyID, Subject: sub.subject,
-		ExpiresAt: refreshExpires, CreatedAt: s.now()}
+		Parent: parent, ExpiresAt: refreshExpires, CreatedAt: s.now()}
 	if err := s.store.CreateRefreshToken(ctx, t); err != nil {
 		return TokenPair{}, storeErr("create refresh token", err)
 	}
@@ -187,36 +190,105 @@ func wellFormedRefresh(tok string) bool {
 	return err == nil
 }
 
+// refreshFinishTimeout bounds the work of a refresh once the presented token is
+// spent, which goes on when the client hangs up (see Refresh).
+const refreshFinishTimeout = 10 * time.Second
+
 // Refresh spends a refresh token and answers a new pair of the same family. A user
 // session keeps the expiry of its login; a device's slides to now+DeviceRefreshTTL.
 //
 // Errors: 401 invalid_grant for an unknown, expired or spent token, a revoked family,
 // a disabled or unknown user, a revoked device. A spent token is a replay — the token
 // was stolen, or its thief already used it — so the whole family is revoked first
-// (audit family_revoked, reason replay) and its newest token dies with it.
+// (audit family_revoked, reason replay) and its newest token dies with it, unless
+// the reuse grace below forgives it.
+//
+// # Reuse grace
+//
+// On a 2G link the answer of a refresh is often lost: the server spent the token P
+// and issued its successor C, and the client, which never saw C, sends P again.
+// Within Config.RefreshReuseGrace such a retry is answered instead of punished. A
+// spent token P presented again, in a call that began at time T, gets a new pair
+// if and only if
+//
+//  1. the grace is on and T is less than RefreshReuseGrace after P was spent
+//     (P's one spend: nothing ever moves it);
+//  2. the store holds C, the token issued by P's own refresh (C.Parent is P); and
+//  3. this call spends C. The store's single-winner spend is the claim: C can
+//     never be used afterwards, and of simultaneous retries exactly one wins.
+//
+// The pair is issued as if C had been refreshed (C's family and expiry; a device's
+// slides), but its refresh token R has no Parent, and the reuse is audited
+// (refresh_reused). When C exists but was spent at T or later — another retry of
+// P won the claim, or C's holder refreshed, while this call ran — the answer is
+// invalid_grant and the family is left alone: two copies of P arrived together,
+// and one of them was answered. Everything else is a replay and revokes the
+// family, as without the grace: P spent RefreshReuseGrace ago or more; C spent
+// before T (used by its holder, so someone else is replaying P, or claimed by an
+// earlier retry); P without a successor (a logout, a refresh that failed after
+// spending P, a token from before the grace, or P's own refresh still running).
+//
+// Why the leeway is bounded:
+//   - P is forgiven at most once: the reuse spends C, so a later retry finds C
+//     spent before it began. The price: a client that loses the answer of its
+//     retry too is refused (and its family revoked), as without the grace.
+//   - Reuses do not chain. C, killed by the claim, never gets a successor, and R
+//     has no parent; so presenting C, or anything else killed by a claim, is a
+//     replay. A new window opens only when a live token is refreshed normally,
+//     which takes the live token.
+//   - A family never holds two live refresh tokens: a reuse kills C before it
+//     issues R.
+//
+// So a copy of P is worth something only within the window and only while the
+// legitimate client has not used C yet. If a thief takes the session over that
+// way, the legitimate client's next refresh (with C, or with P when it lost C) is
+// a replay that revokes the family, the thief's R included: the detection that
+// rotation gives without the grace. A legitimate client that loses the race of
+// two simultaneous presentations of P holds only P, so its next attempt is that
+// replay.
+//
+// Once the presented token (or C) is spent, the rest of the refresh goes on even
+// if the client hangs up, so that its successor exists when the client retries.
 //
 // Routine refreshes are not audited: every online tablet refreshes every AccessTTL,
 // which would drown the security events an admin looks for. Failures that matter
-// (replays) are.
+// (replays) and grace reuses are.
 func (s *Service) Refresh(ctx context.Context, refreshToken, remoteAddr string) (TokenPair, error) {
 	if !wellFormedRefresh(refreshToken) {
 		return TokenPair{}, errInvalidGrant()
 	}
 	now := s.now()
 	t, err := s.store.SpendRefreshToken(ctx, hashSecret(refreshToken), now)
+	var reused *domain.RefreshToken // the spent token a grace reuse forgives
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return TokenPair{}, errInvalidGrant()
 	case errors.Is(err, domain.ErrStale):
-		// Revoke even if the client hangs up: the thief must not be able to stop
-		// the revocation by closing the connection.
-		if rerr := s.revokeFamilyOnce(context.WithoutCancel(ctx), t.FamilyID, "", t.Subject, "replay", remoteAddr); rerr != nil {
-			return TokenPair{}, rerr
+		child, verdict, cerr := s.claimSuccessor(ctx, t, now)
+		switch {
+		case cerr != nil:
+			return TokenPair{}, cerr
+		case verdict == reuseLostRace:
+			s.log.Info("identity: spent refresh token presented twice at once; one retry answered",
+				"subject", t.Subject, "family", t.FamilyID)
+			return TokenPair{}, errInvalidGrant()
+		case verdict == reuseReplay:
+			// Revoke even if the client hangs up: the thief must not be able to
+			// stop the revocation by closing the connection.
+			if rerr := s.revokeFamilyOnce(context.WithoutCancel(ctx), t.FamilyID, "", t.Subject, "replay", remoteAddr); rerr != nil {
+				return TokenPair{}, rerr
+			}
+			return TokenPair{}, errInvalidGrant()
 		}
-		return TokenPair{}, errInvalidGrant()
+		spent := t
+		reused, t = &spent, child
 	case err != nil:
 		return TokenPair{}, storeErr("spend refresh token", err)
 	}
+	// t is spent, by this call: from here on a client that hangs up must not stop
+	// its successor from being stored, or its retry would be a replay.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshFinishTimeout)
+	defer cancel()
 	if !now.Before(t.ExpiresAt) {
 		return TokenPair{}, errInvalidGrant()
 	}
@@ -263,14 +335,79 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, remoteAddr string) 
 		sub.admin, sub.validAfter = u.Admin, u.TokensValidAfter
 		expires = t.ExpiresAt
 	}
-	pair, err := s.issuePair(ctx, sub, expires)
+	// A reuse's token has no parent, so that reuses cannot chain (see above).
+	parent := t.Hash
+	if reused != nil {
+		parent = ""
+	}
+	pair, err := s.issuePair(ctx, sub, expires, parent)
 	if err != nil {
 		// The old token is spent and the client has no new one: it must log in
 		// (or re-enroll) again. Worth a line in the log.
 		s.log.Error("identity: refresh failed after spending the old token", "subject", f.Subject, "family", f.ID, "err", err)
 		return TokenPair{}, err
 	}
+	if reused != nil {
+		ago := now.Sub(*reused.SpentAt).Milliseconds()
+		s.log.Info("identity: spent refresh token honoured again within the reuse grace", "subject", f.Subject,
+			"family", f.ID, "spent_ms", ago)
+		s.audit(ctx, domain.AuditEvent{Type: AuditRefreshReused, Subject: f.Subject, ProjectID: sub.projectID,
+			RemoteAddr: remoteAddr, Detail: map[string]string{"family": f.ID, "spent_ms": strconv.FormatInt(ago, 10)}})
+	}
 	return pair, nil
+}
+
+// reuseVerdict is what the reuse grace makes of a spent token presented again.
+type reuseVerdict int
+
+const (
+	reuseReplay   reuseVerdict = iota // not forgiven: revoke the family
+	reuseGranted                      // forgiven: the successor is claimed
+	reuseLostRace                     // a simultaneous presentation was answered: refuse, revoke nothing
+)
+
+// claimSuccessor applies the reuse grace (see Refresh) to p, a spent token that a
+// call which began at now presents again. On reuseGranted it returns p's
+// successor, which it has just spent. err is a store failure: nothing was
+// decided, and the caller answers it without revoking anything.
+func (s *Service) claimSuccessor(ctx context.Context, p domain.RefreshToken, now time.Time) (domain.RefreshToken, reuseVerdict, error) {
+	grace := s.cfg.RefreshReuseGrace
+	if grace <= 0 || p.SpentAt == nil || !now.Before(p.SpentAt.Add(grace)) {
+		return domain.RefreshToken{}, reuseReplay, nil
+	}
+	c, err := s.store.GetRefreshTokenByParent(ctx, p.Hash)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return c, reuseReplay, nil
+	case err != nil:
+		return c, reuseReplay, storeErr("get refresh token by parent", err)
+	case c.FamilyID != p.FamilyID:
+		return c, reuseReplay, nil // cannot happen; refuse rather than cross families
+	case c.SpentAt != nil:
+		return c, spentBefore(c, now), nil
+	}
+	// The claim is stamped when it happens, not when this call began, so that a
+	// simultaneous retry can tell it ran while it did (spentBefore).
+	c, err = s.store.SpendRefreshToken(ctx, c.Hash, s.now())
+	switch {
+	case errors.Is(err, domain.ErrStale):
+		return c, spentBefore(c, now), nil
+	case errors.Is(err, domain.ErrNotFound):
+		return c, reuseReplay, nil
+	case err != nil:
+		return c, reuseReplay, storeErr("spend refresh token", err)
+	}
+	return c, reuseGranted, nil
+}
+
+// spentBefore judges a successor found spent by a call that began at now: spent
+// before, it was used or claimed earlier (a replay); spent since, a simultaneous
+// presentation won it.
+func spentBefore(c domain.RefreshToken, now time.Time) reuseVerdict {
+	if c.SpentAt != nil && c.SpentAt.Before(now) {
+		return reuseReplay
+	}
+	return reuseLostRace
 }
 
 // Revoke ends the session a refresh token belongs to (logout): its whole family is

@@ -225,6 +225,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{coll: s.devices, name: "by_project", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "created_at", Value: 1}}},
 		{coll: s.families, name: "by_subject", keys: bson.D{{Key: "subject", Value: 1}}},
 		{coll: s.tokens, name: "by_family", keys: bson.D{{Key: "family_id", Value: 1}}},
+		{coll: s.tokens, name: "by_parent", keys: bson.D{{Key: "parent", Value: 1}}, unique: true, sparse: true},
 		{coll: s.keys, name: "by_created", keys: bson.D{{Key: "created_at", Value: -1}}},
 		{coll: s.forms, name: "by_project", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "form_id", Value: 1}}},
 		{coll: s.versions, name: "by_form", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "form_id", Value: 1}, {Key: "created_at", Value: 1}}},

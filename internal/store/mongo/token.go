@@ -21,16 +21,19 @@ type familyDoc struct {
 
 // tokenDoc is a refresh token, keyed by the sha256 of its value.
 type tokenDoc struct {
-	Hash      string     `bson:"_id"`
-	FamilyID  string     `bson:"family_id"`
-	Subject   string     `bson:"subject"`
+	Hash     string `bson:"_id"`
+	FamilyID string `bson:"family_id"`
+	Subject  string `bson:"subject"`
+	// Parent is absent (not "") when the token has none, so the sparse unique
+	// index by_parent holds only tokens that have one.
+	Parent    string     `bson:"parent,omitempty"`
 	ExpiresAt *time.Time `bson:"expires_at,omitempty"`
 	SpentAt   *time.Time `bson:"spent_at,omitempty"`
 	CreatedAt *time.Time `bson:"created_at,omitempty"`
 }
 
 func (d tokenDoc) token() domain.RefreshToken {
-	return domain.RefreshToken{Hash: d.Hash, FamilyID: d.FamilyID, Subject: d.Subject,
+	return domain.RefreshToken{Hash: d.Hash, FamilyID: d.FamilyID, Subject: d.Subject, Parent: d.Parent,
 		ExpiresAt: timeVal(d.ExpiresAt), SpentAt: utcPtr(d.SpentAt), CreatedAt: timeVal(d.CreatedAt)}
 }
 
@@ -77,11 +80,31 @@ func (s *Store) RevokeSubjectFamilies(ctx context.Context, subject string, at ti
 	return int(res.ModifiedCount), nil
 }
 
-// CreateRefreshToken returns ErrExists if the hash is taken.
+// CreateRefreshToken returns ErrExists if the hash is taken, or if another token
+// has the same non-empty Parent (the sparse unique index by_parent).
 func (s *Store) CreateRefreshToken(ctx context.Context, t domain.RefreshToken) error {
-	_, err := s.tokens.InsertOne(ctx, tokenDoc{Hash: t.Hash, FamilyID: t.FamilyID, Subject: t.Subject,
+	_, err := s.tokens.InsertOne(ctx, tokenDoc{Hash: t.Hash, FamilyID: t.FamilyID, Subject: t.Subject, Parent: t.Parent,
 		ExpiresAt: timePtr(t.ExpiresAt), SpentAt: utcPtr(t.SpentAt), CreatedAt: timePtr(t.CreatedAt)})
 	return translate(err)
+}
+
+// GetRefreshTokenByParent returns the token whose parent is parentHash, through
+// the index by_parent. Returns ErrNotFound when there is none, and for "".
+//
+// SpentAt comes from the token document, whose spent_at SpendRefreshToken sets
+// after inserting the spend document: a spend still in flight, or one whose
+// second step failed, reads as unspent. Callers use this to pick a token to
+// spend, and SpendRefreshToken, which decides on the spend document, has the last
+// word.
+func (s *Store) GetRefreshTokenByParent(ctx context.Context, parentHash string) (domain.RefreshToken, error) {
+	if parentHash == "" {
+		return domain.RefreshToken{}, domain.ErrNotFound
+	}
+	d, err := findOne[tokenDoc](ctx, s.tokens, bson.D{{Key: "parent", Value: parentHash}})
+	if err != nil {
+		return domain.RefreshToken{}, err
+	}
+	return d.token(), nil
 }
 
 // SpendRefreshToken marks a token spent. The spend document's insert decides,

@@ -65,14 +65,33 @@ func (s *Store) RevokeSubjectFamilies(ctx context.Context, subject string, at ti
 	return int(n), err
 }
 
-// CreateRefreshToken returns ErrExists if the hash is taken.
+// CreateRefreshToken returns ErrExists if the hash is taken, or if another token
+// has the same non-empty Parent (the partial unique index refresh_tokens_parent).
 func (s *Store) CreateRefreshToken(ctx context.Context, t domain.RefreshToken) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family_id, subject, expires_at, spent_at,
-			created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			t.Hash, t.FamilyID, t.Subject, ms(t.ExpiresAt), msPtr(t.SpentAt), ms(t.CreatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family_id, subject, parent, expires_at,
+			spent_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			t.Hash, t.FamilyID, t.Subject, t.Parent, ms(t.ExpiresAt), msPtr(t.SpentAt), ms(t.CreatedAt))
 		return err
 	})
+}
+
+// refreshTokenColumns are the columns scanRefreshToken reads, in its order.
+const refreshTokenColumns = `hash, family_id, subject, parent, expires_at, spent_at, created_at`
+
+// scanRefreshToken reads one row of refreshTokenColumns.
+func scanRefreshToken(row *sql.Row) (domain.RefreshToken, error) {
+	var (
+		t                       domain.RefreshToken
+		expires, spent, created sql.NullInt64
+	)
+	if err := row.Scan(&t.Hash, &t.FamilyID, &t.Subject, &t.Parent, &expires, &spent, &created); err != nil {
+		return domain.RefreshToken{}, err
+	}
+	t.ExpiresAt = fromMS(expires)
+	t.SpentAt = fromMSPtr(spent)
+	t.CreatedAt = fromMS(created)
+	return t, nil
 }
 
 // SpendRefreshToken marks a token spent. The check and the update run under the
@@ -81,15 +100,12 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t domain.RefreshToken) e
 func (s *Store) SpendRefreshToken(ctx context.Context, hash string, at time.Time) (domain.RefreshToken, error) {
 	var t domain.RefreshToken
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		var expires, spent, created sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT hash, family_id, subject, expires_at, spent_at, created_at
-			FROM refresh_tokens WHERE hash = ?`, hash).Scan(&t.Hash, &t.FamilyID, &t.Subject, &expires, &spent,
-			&created); err != nil {
+		var err error
+		t, err = scanRefreshToken(tx.QueryRowContext(ctx, `SELECT `+refreshTokenColumns+`
+			FROM refresh_tokens WHERE hash = ?`, hash))
+		if err != nil {
 			return err
 		}
-		t.ExpiresAt = fromMS(expires)
-		t.SpentAt = fromMSPtr(spent)
-		t.CreatedAt = fromMS(created)
 		if t.SpentAt != nil {
 			return domain.ErrStale
 		}
@@ -104,6 +120,26 @@ func (s *Store) SpendRefreshToken(ctx context.Context, hash string, at time.Time
 		if errors.Is(err, domain.ErrStale) {
 			return t, err
 		}
+		return domain.RefreshToken{}, err
+	}
+	return t, nil
+}
+
+// GetRefreshTokenByParent returns the token whose parent is parentHash, through
+// the index refresh_tokens_parent. Returns ErrNotFound when there is none, and for
+// "" (which marks tokens without a parent, not a parent).
+func (s *Store) GetRefreshTokenByParent(ctx context.Context, parentHash string) (domain.RefreshToken, error) {
+	if parentHash == "" {
+		return domain.RefreshToken{}, domain.ErrNotFound
+	}
+	var t domain.RefreshToken
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		t, err = scanRefreshToken(tx.QueryRowContext(ctx, `SELECT `+refreshTokenColumns+`
+			FROM refresh_tokens WHERE parent = ? AND parent != ''`, parentHash))
+		return err
+	})
+	if err != nil {
 		return domain.RefreshToken{}, err
 	}
 	return t, nil

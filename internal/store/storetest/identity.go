@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -355,6 +356,7 @@ func (s suite) tokens(t *testing.T) {
 	})
 	s.run(t, "RefreshTokenCreateSpend", func(t *testing.T, ctx context.Context, st domain.Store) {
 		tok := token("h1", "f1")
+		tok.Parent = "h0" // kept, and returned by the spend
 		noErr(t, st.CreateRefreshToken(ctx, tok), "CreateRefreshToken")
 		isErr(t, st.CreateRefreshToken(ctx, token("h1", "f2")), domain.ErrExists, "CreateRefreshToken again")
 		got, err := st.SpendRefreshToken(ctx, "h1", at(3))
@@ -373,6 +375,48 @@ func (s suite) tokens(t *testing.T) {
 		want := tok
 		want.SpentAt = ptr(at(3))
 		same(t, "token returned on replay", got, want)
+	})
+	child := func(hash, parent string, m int) domain.RefreshToken {
+		c := token(hash, "f1")
+		c.Parent, c.CreatedAt = parent, at(m)
+		return c
+	}
+	s.run(t, "RefreshTokenByParent", func(t *testing.T, ctx context.Context, st domain.Store) {
+		// A chain h1 → h2 → h3, and a parentless token of another family.
+		for _, tok := range []domain.RefreshToken{token("h1", "f1"), child("h2", "h1", 1), child("h3", "h2", 2), token("x1", "f2")} {
+			noErr(t, st.CreateRefreshToken(ctx, tok), "CreateRefreshToken "+tok.Hash)
+		}
+		got, err := st.GetRefreshTokenByParent(ctx, "h1")
+		noErr(t, err, "GetRefreshTokenByParent h1")
+		same(t, "child of h1", got, child("h2", "h1", 1))
+		got, err = st.GetRefreshTokenByParent(ctx, "h2")
+		noErr(t, err, "GetRefreshTokenByParent h2")
+		same(t, "child of h2", got, child("h3", "h2", 2))
+		// The child's spend shows (the identity service reads it to tell a
+		// retry from a replay).
+		_, err = st.SpendRefreshToken(ctx, "h2", at(5))
+		noErr(t, err, "SpendRefreshToken h2")
+		got, err = st.GetRefreshTokenByParent(ctx, "h1")
+		noErr(t, err, "GetRefreshTokenByParent h1 after the spend")
+		want := child("h2", "h1", 1)
+		want.SpentAt = ptr(at(5))
+		same(t, "spent child of h1", got, want)
+		// No child, an unknown parent, and "" (which marks "no parent": it
+		// must not find the parentless tokens).
+		for _, parent := range []string{"h3", "x1", "nope", ""} {
+			_, err := st.GetRefreshTokenByParent(ctx, parent)
+			isErr(t, err, domain.ErrNotFound, "GetRefreshTokenByParent "+strconv.Quote(parent))
+		}
+	})
+	s.run(t, "RefreshTokenOneChildPerParent", func(t *testing.T, ctx context.Context, st domain.Store) {
+		noErr(t, st.CreateRefreshToken(ctx, token("h1", "f1")), "CreateRefreshToken h1")
+		noErr(t, st.CreateRefreshToken(ctx, child("h2", "h1", 1)), "CreateRefreshToken h2")
+		isErr(t, st.CreateRefreshToken(ctx, child("h3", "h1", 2)), domain.ErrExists, "CreateRefreshToken of a second child of h1")
+		// Any number of tokens have no parent.
+		noErr(t, st.CreateRefreshToken(ctx, token("h4", "f1")), "CreateRefreshToken h4")
+		got, err := st.GetRefreshTokenByParent(ctx, "h1")
+		noErr(t, err, "GetRefreshTokenByParent h1")
+		same(t, "child of h1", got, child("h2", "h1", 1))
 	})
 	s.run(t, "RefreshTokenUnknown", func(t *testing.T, ctx context.Context, st domain.Store) {
 		_, err := st.SpendRefreshToken(ctx, "nope", at(3))
