@@ -84,6 +84,7 @@ type Definition struct {
 
 	schema *jsonschema.Schema
 	intern map[string]any // see decoder.intern
+	fast   *fastNode      // the fast path of ValidateJSON (fast.go); nil when off
 }
 
 // JSONSchema returns the compiled schema, for callers that need the library's
@@ -166,6 +167,7 @@ func ParseDefinition(raw []byte) (*Definition, error) {
 		Hash:      hex.EncodeToString(sum[:]),
 		schema:    sch,
 		intern:    internTable(obj["schema"]),
+		fast:      compileFast(sch),
 	}
 	d.Title, _ = obj["title"].(string)
 	d.Description, _ = obj["description"].(string)

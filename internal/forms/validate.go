@@ -14,7 +14,20 @@ import (
 // byte offset. This is the path for untrusted input: the decoder refuses
 // duplicate keys, nesting deeper than MaxDepth and numbers the validator could
 // not handle (see decode.go).
+//
+// Valid data usually takes a fast path that checks the bytes without decoding
+// them (fast.go); whatever it cannot vouch for takes the library path, so the
+// findings are the same either way.
 func (d *Definition) ValidateJSON(data []byte) []domain.Finding {
+	if d.fast != nil && fastValid(d.fast, data) {
+		return nil
+	}
+	return d.validateJSONLibrary(data)
+}
+
+// validateJSONLibrary is ValidateJSON without the fast path: decode, then the
+// library's validator.
+func (d *Definition) validateJSONLibrary(data []byte) []domain.Finding {
 	v, err := decodeJSONIntern(data, MaxDepth, d.intern)
 	if err != nil {
 		return []domain.Finding{decodeFinding(err)}
