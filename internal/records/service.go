@@ -287,11 +287,17 @@ func (s *Service) prepare(ctx context.Context, projectID string, items []*item, 
 	return nil
 }
 
-// pushChunk is how many items apply writes in one store batch. A push is cut
-// into chunks so that the store writes one chunk while the cores validate the
-// next: validation is spread over every core, the writes of one store are
-// sequential, and overlapping them is what lets a push run at the store's pace.
-const pushChunk = 250
+// firstChunk and chunkGrowth cut a push into store batches that grow
+// geometrically (64, 256, then the rest of a 1000-item push). The store writes
+// one chunk while the cores validate the next, and validating an item takes a
+// fraction of the time the store takes to write it, so each chunk may be a few
+// times larger than the one before and still be ready when the store is: the
+// store waits only for the first small chunk, and a push costs three commits,
+// not one per small chunk.
+const (
+	firstChunk  = 64
+	chunkGrowth = 4
+)
 
 // apply validates the live items on every core and writes them chunk by
 // chunk, in order, each chunk as soon as it is validated. Items naming the
@@ -305,8 +311,9 @@ func (s *Service) apply(ctx context.Context, c Caller, projectID string, items [
 		ready   chan struct{}
 	}
 	var chunks []*chunk
-	for lo := 0; lo < len(items); lo += pushChunk {
-		ch := &chunk{items: items[lo:min(lo+pushChunk, len(items))], ready: make(chan struct{})}
+	size := firstChunk
+	for lo := 0; lo < len(items); lo, size = lo+size, size*chunkGrowth {
+		ch := &chunk{items: items[lo:min(lo+size, len(items))], ready: make(chan struct{})}
 		n := 0
 		for _, it := range ch.items {
 			if !it.done {
@@ -334,7 +341,11 @@ func (s *Service) apply(ctx context.Context, c Caller, projectID string, items [
 	close(jobs)
 	var stop atomic.Bool // set when the writer gives up: skip the rest
 	var wg sync.WaitGroup
-	for range s.workers {
+	// One core fewer than GOMAXPROCS validates: the writer (this goroutine)
+	// must find a free core the moment a chunk is ready. With every core busy
+	// validating, Go's scheduler would leave it waiting until it preempts a
+	// validator, about 10 ms later.
+	for range max(1, s.workers-1) {
 		wg.Go(func() {
 			for j := range jobs {
 				if !stop.Load() {

@@ -130,6 +130,17 @@ func (s *Store) ResolveQuarantine(ctx context.Context, projectID string, recordI
 	if len(recordIDs) == 0 {
 		return nil
 	}
+	// Every push resolves the entries of the records it wrote, and most
+	// projects have none open: a read answers that without a write
+	// transaction (and its commit) on the push's path. An entry put after the
+	// read is as if it came after this call.
+	var open bool
+	if err := s.read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM quarantine
+			WHERE project_id = ? AND resolved_at IS NULL)`, projectID).Scan(&open)
+	}); err != nil || !open {
+		return err
+	}
 	return s.write(ctx, func(tx *sql.Tx) error {
 		for chunk := range slices.Chunk(recordIDs, 500) {
 			args := []any{at.UnixMilli(), projectID}
