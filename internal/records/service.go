@@ -408,7 +408,7 @@ func validate(it *item) {
 	if it.sub.BaseRev != nil {
 		parent = *it.sub.BaseRev
 	}
-	rev, err := syncer.NewRev(parent, canon, it.sub.Deleted)
+	rev, err := syncer.NewRevCanonical(parent, canon, it.sub.Deleted)
 	if err != nil {
 		it.reject(domain.Finding{Path: "/base_rev", Keyword: "format", Message: err.Error()})
 		return

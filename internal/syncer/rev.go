@@ -52,6 +52,17 @@ func NewRev(parent string, data []byte, deleted bool) (string, error) {
 	return revOf(parent, canon, deleted)
 }
 
+// NewRevCanonical is NewRev for data that is already the output of Canonical
+// (the sync service canonicalises every pushed record once, and hashes those
+// bytes): it skips canonicalising again. Data that is not canonical gives a
+// revision other clients would not compute.
+func NewRevCanonical(parent string, canon []byte, deleted bool) (string, error) {
+	if len(canon) == 0 {
+		canon = []byte("null")
+	}
+	return revOf(parent, canon, deleted)
+}
+
 // canonicalData canonicalises record data into c, reading empty data as null.
 func canonicalData(c *canonicalizer, data []byte) ([]byte, error) {
 	if len(data) == 0 {

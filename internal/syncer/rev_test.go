@@ -37,6 +37,35 @@ func TestNewRevGolden(t *testing.T) {
 	}
 }
 
+// TestNewRevCanonical: hashing the canonical bytes directly gives NewRev's
+// revision for every spelling of the data.
+func TestNewRevCanonical(t *testing.T) {
+	parent := mustRev(t, "", `{}`, false)
+	for _, data := range []string{`{"b":[1,2],"a":1}`, "{ \"a\" :\n 1.50 }", `{"s":"\u00e9\/"}`, ``, `null`} {
+		for _, del := range []bool{false, true} {
+			for _, p := range []string{"", parent} {
+				canon, err := Canonical([]byte(data))
+				if data == "" {
+					canon, err = nil, nil
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := NewRevCanonical(p, canon, del)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := mustRev(t, p, data, del); got != want {
+					t.Errorf("%q parent %q deleted %v: NewRevCanonical %s, NewRev %s", data, p, del, got, want)
+				}
+			}
+		}
+	}
+	if _, err := NewRevCanonical("garbage", []byte(`{}`), false); !errors.Is(err, ErrBadRev) {
+		t.Errorf("bad parent: %v, want ErrBadRev", err)
+	}
+}
+
 func TestNewRevDeterministic(t *testing.T) {
 	tests := []struct {
 		name string
