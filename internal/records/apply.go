@@ -11,8 +11,10 @@ import (
 )
 
 // applyRound decides and writes the items of one round (each names a distinct
-// record), retrying the items whose record moved on in between.
-func (s *Service) applyRound(ctx context.Context, c Caller, projectID string, round []*item, now time.Time) error {
+// record), retrying the items whose record moved on in between. known, when
+// not nil, is the state of the round's records read ahead (a record absent
+// from it did not exist): the first attempt decides on it instead of reading.
+func (s *Service) applyRound(ctx context.Context, c Caller, projectID string, round []*item, known map[string]domain.Record, now time.Time) error {
 	ids := make([]string, len(round))
 	for i, it := range round {
 		ids[i] = it.sub.ID
@@ -31,9 +33,12 @@ func (s *Service) applyRound(ctx context.Context, c Caller, projectID string, ro
 		for i, it := range live {
 			ids[i] = it.sub.ID
 		}
-		current, err := s.store.GetRecords(ctx, projectID, ids)
-		if err != nil {
-			return err
+		current := known
+		if attempt > 1 || current == nil {
+			var err error
+			if current, err = s.store.GetRecords(ctx, projectID, ids); err != nil {
+				return err
+			}
 		}
 		var writes []domain.RecordWrite
 		var writers []*item

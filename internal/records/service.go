@@ -361,14 +361,27 @@ func (s *Service) apply(ctx context.Context, c Caller, projectID string, items [
 		stop.Store(true)
 		wg.Wait()
 	}()
-	for _, ch := range chunks {
+	// The records a chunk names are read ahead, while the store writes the
+	// chunk before (SQLite readers do not wait for its writer). A record that
+	// changes in between (an earlier chunk of this push, another instance)
+	// makes the conditional write fail, and applyRound reads it again.
+	next := s.readAhead(ctx, projectID, chunks[0].items)
+	for k, ch := range chunks {
 		select {
 		case <-ch.ready:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		for _, round := range rounds(ch.items) {
-			if err := s.applyRound(ctx, c, projectID, round, now); err != nil {
+		ahead := <-next
+		if k+1 < len(chunks) {
+			next = s.readAhead(ctx, projectID, chunks[k+1].items)
+		}
+		for r, round := range rounds(ch.items) {
+			var known map[string]domain.Record
+			if r == 0 && ahead.err == nil {
+				known = ahead.records
+			}
+			if err := s.applyRound(ctx, c, projectID, round, known, now); err != nil {
 				return err
 			}
 		}
@@ -414,6 +427,30 @@ func validate(it *item) {
 		return
 	}
 	it.canonical, it.rev = canon, rev
+}
+
+// readAhead is the current state of the records that items name, read in the
+// background.
+type readAhead struct {
+	records map[string]domain.Record
+	err     error // the round then reads for itself
+}
+
+// readAhead starts reading the records the items name (those not rejected
+// yet); the channel yields them once.
+func (s *Service) readAhead(ctx context.Context, projectID string, items []*item) <-chan readAhead {
+	out := make(chan readAhead, 1)
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		if !it.done {
+			ids = append(ids, it.sub.ID)
+		}
+	}
+	go func() {
+		recs, err := s.store.GetRecords(ctx, projectID, ids)
+		out <- readAhead{recs, err}
+	}()
+	return out
 }
 
 // checkShape checks what the protocol requires of every item.
