@@ -361,20 +361,29 @@ func (s *Service) apply(ctx context.Context, c Caller, projectID string, items [
 		stop.Store(true)
 		wg.Wait()
 	}()
-	// The records a chunk names are read ahead, while the store writes the
-	// chunk before (SQLite readers do not wait for its writer). A record that
-	// changes in between (an earlier chunk of this push, another instance)
-	// makes the conditional write fail, and applyRound reads it again.
-	next := s.readAhead(ctx, projectID, chunks[0].items)
+	// The records the push names are read ahead while the first chunk is
+	// validated and written (SQLite readers do not wait for its writer): those
+	// of the small first chunk on their own, so that its write starts early,
+	// the others at the same time. A record that changes in between (an
+	// earlier chunk of this push, another instance) makes the conditional
+	// write fail, and applyRound reads it again.
+	first := s.readAhead(ctx, projectID, chunks[0].items)
+	var rest <-chan readAhead
+	if len(chunks) > 1 {
+		rest = s.readAhead(ctx, projectID, items[len(chunks[0].items):])
+	}
+	var ahead readAhead
 	for k, ch := range chunks {
 		select {
 		case <-ch.ready:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		ahead := <-next
-		if k+1 < len(chunks) {
-			next = s.readAhead(ctx, projectID, chunks[k+1].items)
+		switch k {
+		case 0:
+			ahead = <-first
+		case 1:
+			ahead = <-rest
 		}
 		for r, round := range rounds(ch.items) {
 			var known map[string]domain.Record
