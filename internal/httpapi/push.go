@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
-	"sync"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -51,32 +49,9 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
 		return &domain.Error{Kind: domain.KindTooLarge, Code: "too_many_items",
 			Title: fmt.Sprintf("A push holds at most %d items", api.MaxPushItems), Detail: fmt.Sprintf("this one holds %d; send the rest in another push", len(raws))}
 	}
-	subs := make([]records.Submission, len(raws))
-	findings := make([][]domain.Finding, len(raws))
-	// Items are decoded in parallel chunks: strict per-item decoding is a
-	// good part of a push's CPU, and the rest of the push is spread too.
-	workers := runtime.GOMAXPROCS(0)
-	chunk := (len(subs) + workers - 1) / workers
-	var wg sync.WaitGroup
-	for lo := 0; lo < len(subs); lo += chunk {
-		hi := min(lo+chunk, len(subs))
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				var ok bool
-				if subs[i], ok = decodeSubmissionFast(raws[i]); !ok {
-					subs[i], findings[i] = decodeSubmission(raws[i])
-				}
-			}
-		})
-	}
-	wg.Wait()
-	bad := map[int][]domain.Finding{}
-	for i, f := range findings {
-		if f != nil {
-			bad[i] = f
-		}
-	}
-	results, err := s.records.Push(r.Context(), caller(r), pathVar(r, "project"), subs, bad)
+	// Items are decoded inside the push's pipeline (records.PushRaw), on
+	// every core and while the store writes the items before them.
+	results, err := s.records.PushRaw(r.Context(), caller(r), pathVar(r, "project"), raws, decodeItem)
 	if err != nil {
 		return err
 	}
@@ -175,6 +150,15 @@ func decodeSubmissionFast(raw json.RawMessage) (records.Submission, bool) {
 		sub.Attachments = append(sub.Attachments, domain.Attachment(a))
 	}
 	return sub, true
+}
+
+// decodeItem decodes one pushed item: with encoding/json/v2 when it can, with
+// encoding/json for the verdict and the findings otherwise.
+func decodeItem(raw json.RawMessage) (records.Submission, []domain.Finding) {
+	if sub, ok := decodeSubmissionFast(raw); ok {
+		return sub, nil
+	}
+	return decodeSubmission(raw)
 }
 
 // decodeSubmission decodes one pushed item strictly. An item that cannot be

@@ -2,6 +2,7 @@ package records
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -164,6 +165,8 @@ type Result struct {
 // item is a submission on its way through a push.
 type item struct {
 	idx        int
+	raw        json.RawMessage // the item as sent, when decode is set
+	decode     Decoder         // decodes raw into sub in the pipeline; nil when sub is decoded
 	sub        Submission
 	canonical  []byte // canonical data
 	rev        string // the revision of the edit: NewRev(base, canonical, deleted)
@@ -183,24 +186,54 @@ type item struct {
 // their findings: they are rejected and quarantined like the others.
 func (s *Service) Push(ctx context.Context, c Caller, projectID string, subs []Submission, bad map[int][]domain.Finding) ([]Result, error) {
 	if len(subs) > MaxPushItems {
-		return nil, &domain.Error{Kind: domain.KindTooLarge, Code: "too_many_items",
-			Title: fmt.Sprintf("A push holds at most %d items", MaxPushItems), Detail: fmt.Sprintf("this one holds %d", len(subs))}
+		return nil, tooManyItems(len(subs))
 	}
-	now := s.clock()
 	items := make([]*item, len(subs))
 	for i := range subs {
 		items[i] = &item{idx: i, sub: subs[i], res: Result{ID: subs[i].ID}}
 		if f, ok := bad[i]; ok {
-			// Keep the record id findable in quarantine in its one spelling.
-			if u, err := uuid.Parse(subs[i].ID); err == nil && len(subs[i].ID) == 36 {
-				items[i].sub.ID = u.String()
-			}
-			items[i].reject(f...)
+			items[i].rejectUndecodable(f)
 		}
 	}
-	if err := s.prepare(ctx, projectID, items, now); err != nil {
-		return nil, err
+	return s.push(ctx, c, projectID, items)
+}
+
+// Decoder decodes one pushed item as the client sent it. An item that cannot
+// be decoded comes back with findings, and with whatever of its id, form and
+// version could be read, so that its quarantine entry is findable.
+type Decoder func(raw json.RawMessage) (Submission, []domain.Finding)
+
+// PushRaw is Push for items still as the client sent them: decode turns each
+// into a Submission inside the push's pipeline, on every core and while the
+// store writes the items before it, instead of before the push begins.
+func (s *Service) PushRaw(ctx context.Context, c Caller, projectID string, raws []json.RawMessage, decode Decoder) ([]Result, error) {
+	if len(raws) > MaxPushItems {
+		return nil, tooManyItems(len(raws))
 	}
+	items := make([]*item, len(raws))
+	for i, raw := range raws {
+		items[i] = &item{idx: i, raw: raw, decode: decode}
+	}
+	return s.push(ctx, c, projectID, items)
+}
+
+func tooManyItems(n int) error {
+	return &domain.Error{Kind: domain.KindTooLarge, Code: "too_many_items",
+		Title: fmt.Sprintf("A push holds at most %d items", MaxPushItems), Detail: fmt.Sprintf("this one holds %d", n)}
+}
+
+// rejectUndecodable rejects an item that could not be decoded, with findings.
+func (it *item) rejectUndecodable(f []domain.Finding) {
+	// Keep the record id findable in quarantine in its one spelling.
+	if u, err := uuid.Parse(it.sub.ID); err == nil && len(it.sub.ID) == 36 {
+		it.sub.ID = u.String()
+	}
+	it.res.ID = it.sub.ID
+	it.reject(f...)
+}
+
+func (s *Service) push(ctx context.Context, c Caller, projectID string, items []*item) ([]Result, error) {
+	now := s.clock()
 	if err := s.apply(ctx, c, projectID, items, now); err != nil {
 		return nil, err
 	}
@@ -237,53 +270,77 @@ func (it *item) reject(findings ...domain.Finding) {
 	it.quarantine = true
 }
 
-// prepare checks each item's shape and form, in order; validation comes
-// later, in apply's pipeline.
-func (s *Service) prepare(ctx context.Context, projectID string, items []*item, now time.Time) error {
-	type fvKey struct{ form, version string }
-	fvs := map[fvKey]*FormVersion{}
-	fvErr := map[fvKey]error{}
-	for _, it := range items {
-		if it.done {
-			// Rejected already (the HTTP layer could not decode it): its own
-			// findings say why, and must not be replaced by shape findings.
-			continue
-		}
-		sub := &it.sub
-		if sub.ClientModifiedAt.IsZero() {
-			// Without the device's clock the push's arrival is the best
-			// estimate of when the edit was made.
-			sub.ClientModifiedAt = now
-		}
-		if f := checkShape(sub); f != nil {
-			it.reject(f...)
-			continue
-		}
-		k := fvKey{sub.Form, sub.FormVersion}
-		if _, seen := fvs[k]; !seen {
-			if _, failed := fvErr[k]; !failed {
-				fv, err := s.forms.LookupVersion(ctx, projectID, sub.Form, sub.FormVersion)
-				switch {
-				case err == nil:
-					fvs[k] = &fv
-				case errors.Is(err, domain.ErrNotFound):
-					fvErr[k] = err
-				default:
-					return err
-				}
-			}
-		}
-		fv := fvs[k]
-		if fv == nil {
-			it.reject(domain.Finding{Path: "/form_version", Keyword: "unknown_form", Message: fmt.Sprintf("form %q version %q is not known in this project", sub.Form, sub.FormVersion)})
-			continue
-		}
-		if fv.Version.State != domain.VersionPublished {
-			it.reject(domain.Finding{Path: "/form_version", Keyword: "unpublished", Message: fmt.Sprintf("form %q version %q is not published", sub.Form, sub.FormVersion)})
-			continue
-		}
-		it.fv = fv
+// formCache looks up each form version a push names once, for every worker.
+type formCache struct {
+	s         *Service
+	projectID string
+	mu        sync.Mutex
+	fvs       map[[2]string]*FormVersion // nil value: not known in the project
+}
+
+// lookup returns the form version, nil when the project does not know it, or
+// the store's failure.
+func (fc *formCache) lookup(ctx context.Context, form, version string) (*FormVersion, error) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	k := [2]string{form, version}
+	if fv, seen := fc.fvs[k]; seen {
+		return fv, nil
 	}
+	fv, err := fc.s.forms.LookupVersion(ctx, fc.projectID, form, version)
+	switch {
+	case err == nil:
+		fc.fvs[k] = &fv
+		return &fv, nil
+	case errors.Is(err, domain.ErrNotFound):
+		fc.fvs[k] = nil
+		return nil, nil
+	default:
+		return nil, err
+	}
+}
+
+// prepare decodes an item (when it came raw), checks its shape and form,
+// canonicalises and validates its data, and hashes its revision; an item
+// that fails is rejected. The error is the store's failure (looking up the
+// form), which fails the push.
+func (fc *formCache) prepare(ctx context.Context, it *item, now time.Time) error {
+	if it.decode != nil {
+		sub, f := it.decode(it.raw)
+		it.sub, it.res.ID = sub, sub.ID
+		if f != nil {
+			it.rejectUndecodable(f)
+			return nil
+		}
+	}
+	if it.done {
+		// Rejected already (the HTTP layer could not decode it): its own
+		// findings say why, and must not be replaced by shape findings.
+		return nil
+	}
+	sub := &it.sub
+	if sub.ClientModifiedAt.IsZero() {
+		// Without the device's clock the push's arrival is the best
+		// estimate of when the edit was made.
+		sub.ClientModifiedAt = now
+	}
+	if f := checkShape(sub); f != nil {
+		it.reject(f...)
+		return nil
+	}
+	fv, err := fc.lookup(ctx, sub.Form, sub.FormVersion)
+	switch {
+	case err != nil:
+		return err
+	case fv == nil:
+		it.reject(domain.Finding{Path: "/form_version", Keyword: "unknown_form", Message: fmt.Sprintf("form %q version %q is not known in this project", sub.Form, sub.FormVersion)})
+		return nil
+	case fv.Version.State != domain.VersionPublished:
+		it.reject(domain.Finding{Path: "/form_version", Keyword: "unpublished", Message: fmt.Sprintf("form %q version %q is not published", sub.Form, sub.FormVersion)})
+		return nil
+	}
+	it.fv = fv
+	validate(it)
 	return nil
 }
 
@@ -299,17 +356,12 @@ const (
 	chunkGrowth = 4
 )
 
-// apply validates the live items on every core and writes them chunk by
-// chunk, in order, each chunk as soon as it is validated. Items naming the
-// same record apply in order: an earlier chunk commits before a later one, and
-// inside a chunk the k-th occurrence of an id goes in round k, after the
-// earlier rounds committed.
+// apply prepares the items (decodes, checks and validates them: prepare) on
+// every core and writes them chunk by chunk, in order, each chunk as
+// soon as it is prepared. Items naming the same record apply in order: an
+// earlier chunk commits before a later one, and inside a chunk the k-th
+// occurrence of an id goes in round k, after the earlier rounds committed.
 func (s *Service) apply(ctx context.Context, c Caller, projectID string, items []*item, now time.Time) error {
-	type chunk struct {
-		items   []*item
-		pending atomic.Int64
-		ready   chan struct{}
-	}
 	var chunks []*chunk
 	size := firstChunk
 	for lo := 0; lo < len(items); lo, size = lo+size, size*chunkGrowth {
@@ -339,21 +391,32 @@ func (s *Service) apply(ctx context.Context, c Caller, projectID string, items [
 		}
 	}
 	close(jobs)
-	var stop atomic.Bool // set when the writer gives up: skip the rest
-	var wg sync.WaitGroup
-	// One core fewer than GOMAXPROCS validates: the writer (this goroutine)
-	// must find a free core the moment a chunk is ready. With every core busy
-	// validating, Go's scheduler would leave it waiting until it preempts a
-	// validator, about 10 ms later.
-	for range max(1, s.workers-1) {
+	fc := &formCache{s: s, projectID: projectID, fvs: map[[2]string]*FormVersion{}}
+	var (
+		stop    atomic.Bool // set when the writer gives up: skip the rest
+		failMu  sync.Mutex
+		failure error // a store failure in prepare
+		wg      sync.WaitGroup
+	)
+	// Every core prepares, and a worker yields after each item: the writer
+	// (this goroutine) must get a core the moment a chunk is ready. Without
+	// the yield, Go's scheduler would leave it waiting until it preempts a
+	// worker, about 10 ms later.
+	for range s.workers {
 		wg.Go(func() {
 			for j := range jobs {
 				if !stop.Load() {
-					validate(j.it)
+					if err := fc.prepare(ctx, j.it, now); err != nil {
+						failMu.Lock()
+						failure = cmp.Or(failure, err)
+						failMu.Unlock()
+						stop.Store(true)
+					}
 				}
 				if j.ch.pending.Add(-1) == 0 {
 					close(j.ch.ready)
 				}
+				runtime.Gosched()
 			}
 		})
 	}
@@ -361,29 +424,28 @@ func (s *Service) apply(ctx context.Context, c Caller, projectID string, items [
 		stop.Store(true)
 		wg.Wait()
 	}()
-	// The records the push names are read ahead while the first chunk is
-	// validated and written (SQLite readers do not wait for its writer): those
-	// of the small first chunk on their own, so that its write starts early,
-	// the others at the same time. A record that changes in between (an
-	// earlier chunk of this push, another instance) makes the conditional
-	// write fail, and applyRound reads it again.
-	first := s.readAhead(ctx, projectID, chunks[0].items)
-	var rest <-chan readAhead
-	if len(chunks) > 1 {
-		rest = s.readAhead(ctx, projectID, items[len(chunks[0].items):])
+	// The records of each chunk are read as soon as it is prepared, while the
+	// store still writes the chunk before (SQLite readers do not wait for its
+	// writer). A record that changes in between (an earlier chunk of this
+	// push, another instance) makes the conditional write fail, and applyRound
+	// reads it again.
+	for _, ch := range chunks {
+		ch.ahead = s.readAhead(ctx, projectID, ch)
 	}
-	var ahead readAhead
-	for k, ch := range chunks {
+	for _, ch := range chunks {
 		select {
 		case <-ch.ready:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		switch k {
-		case 0:
-			ahead = <-first
-		case 1:
-			ahead = <-rest
+		ahead := <-ch.ahead
+		if stop.Load() {
+			failMu.Lock()
+			err := failure
+			failMu.Unlock()
+			if err != nil {
+				return err
+			}
 		}
 		for r, round := range rounds(ch.items) {
 			var known map[string]domain.Record
@@ -398,6 +460,41 @@ func (s *Service) apply(ctx context.Context, c Caller, projectID string, items [
 	return nil
 }
 
+// readAhead is the current state of the records that items name, read in the
+// background.
+type readAhead struct {
+	records map[string]domain.Record
+	err     error // the round then reads for itself
+}
+
+// chunk is a run of a push's items that the store writes in one batch.
+type chunk struct {
+	items   []*item
+	pending atomic.Int64  // items still being prepared
+	ready   chan struct{} // closed when every item is prepared
+	ahead   <-chan readAhead
+}
+
+// readAhead reads, once the chunk is prepared, the records its live items
+// name; the channel yields them once.
+func (s *Service) readAhead(ctx context.Context, projectID string, ch *chunk) <-chan readAhead {
+	out := make(chan readAhead, 1)
+	go func() {
+		<-ch.ready
+		ids := make([]string, 0, len(ch.items))
+		for _, it := range ch.items {
+			if !it.done {
+				ids = append(ids, it.sub.ID)
+			}
+		}
+		recs, err := s.store.GetRecords(ctx, projectID, ids)
+		out <- readAhead{recs, err}
+	}()
+	return out
+}
+
+// validate canonicalises and validates an item's data and hashes its
+// revision; it rejects the item when the data does not fit.
 func validate(it *item) {
 	data := it.sub.Data
 	if it.sub.Deleted {
@@ -436,30 +533,6 @@ func validate(it *item) {
 		return
 	}
 	it.canonical, it.rev = canon, rev
-}
-
-// readAhead is the current state of the records that items name, read in the
-// background.
-type readAhead struct {
-	records map[string]domain.Record
-	err     error // the round then reads for itself
-}
-
-// readAhead starts reading the records the items name (those not rejected
-// yet); the channel yields them once.
-func (s *Service) readAhead(ctx context.Context, projectID string, items []*item) <-chan readAhead {
-	out := make(chan readAhead, 1)
-	ids := make([]string, 0, len(items))
-	for _, it := range items {
-		if !it.done {
-			ids = append(ids, it.sub.ID)
-		}
-	}
-	go func() {
-		recs, err := s.store.GetRecords(ctx, projectID, ids)
-		out <- readAhead{recs, err}
-	}()
-	return out
 }
 
 // checkShape checks what the protocol requires of every item.
