@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,10 @@ type Client struct {
 
 	mu    sync.RWMutex
 	token string
+
+	// pageSize is the length of the last page of records answered, to size
+	// the buffer of the next (decodePage).
+	pageSize atomic.Int64
 }
 
 // Option configures a Client.
@@ -150,7 +155,11 @@ func (c *Client) Exchange(ctx context.Context, method, path string, header http.
 		if resp.StatusCode == http.StatusNoContent {
 			break
 		}
-		if err = json.NewDecoder(resp.Body).Decode(out); err != nil {
+		var paged bool
+		if paged, err = c.decodePage(resp, out); !paged {
+			err = json.NewDecoder(resp.Body).Decode(out)
+		}
+		if err != nil {
 			err = fmt.Errorf("api: %s %s: decoding answer: %w", method, path, err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/internal/domain"
@@ -130,10 +129,14 @@ const gzipMinSize = 512
 // gzipWriters compress at BestSpeed: a profile of pulls of survey records
 // (internal/e2e BenchmarkPull) showed the default level taking ~13 µs of the
 // ~31 µs of server CPU per record, and CPU is what limits a 2-core server.
-var gzipWriters = sync.Pool{New: func() any {
+//
+// They are kept in a free list that survives garbage collections, unlike a
+// sync.Pool: a writer is ~1 MB to set up, and pulls allocate enough for a GC
+// every few pages, which emptied the pool so that most answers made a new one.
+var gzipWriters = newFreeList(4, func() *gzip.Writer {
 	w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
 	return w
-}}
+})
 
 // compressResponse gzips answers for clients that accept it. It buffers the
 // first gzipMinSize bytes to decide, so small answers (most problem documents)
@@ -230,6 +233,11 @@ func (g *gzipWriter) Write(p []byte) (int, error) {
 	if g.status == 0 {
 		g.WriteHeader(http.StatusOK)
 	}
+	if !g.decided && len(g.buf) == 0 && len(p) >= gzipMinSize && g.Header().Get("Content-Type") != "" {
+		// A large first write (a whole encoded page) decides at once, without
+		// a copy into buf; only sniffing a missing Content-Type needs buf.
+		g.decide(true)
+	}
 	if g.decided {
 		if g.zw != nil {
 			return g.zw.Write(p)
@@ -260,7 +268,7 @@ func (g *gzipWriter) decide(large bool) {
 	if large && h.Get("Content-Encoding") == "" && compressible(h.Get("Content-Type")) {
 		h.Set("Content-Encoding", "gzip")
 		h.Del("Content-Length")
-		zw := gzipWriters.Get().(*gzip.Writer)
+		zw := gzipWriters.get()
 		zw.Reset(g.ResponseWriter)
 		g.zw = zw
 	}
@@ -313,7 +321,7 @@ func (g *gzipWriter) finish() {
 	if g.zw != nil {
 		_ = g.zw.Close()
 		g.zw.Reset(io.Discard)
-		gzipWriters.Put(g.zw)
+		gzipWriters.put(g.zw)
 		g.zw = nil
 	}
 }

@@ -2,25 +2,24 @@ package httpapi
 
 import (
 	"net/http"
-
-	"github.com/fieldsync/fieldsync/api"
 )
 
-// handlePull is GET /v1/projects/{project}/sync/pull?since=&limit=.
+// handlePull is GET /v1/projects/{project}/sync/pull?since=&limit=. The page is
+// read from the store in chunks and written by a pageStream (recordjson.go)
+// while the next chunk is read: it is the hottest answer of the server.
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) error {
 	limit, err := queryLimit(r)
 	if err != nil {
 		return err
 	}
-	page, err := s.records.Pull(r.Context(), caller(r), pathVar(r, "project"), r.URL.Query().Get("since"), limit, "")
+	ps := newPageStream(w, `{"changes":[`)
+	defer ps.release()
+	next, more, err := s.records.PullChunked(r.Context(), caller(r), pathVar(r, "project"), r.URL.Query().Get("since"), limit, "",
+		pullChunk, ps.records)
 	if err != nil {
 		return err
 	}
-	out := api.PullResponse{Changes: make([]api.Record, len(page.Records)), Next: page.Next, More: page.More}
-	for i, rec := range page.Records {
-		out.Changes[i] = apiRecord(rec)
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return ps.finish(pullTail(next, more))
 }
 
 // handleFormRecords is GET /v1/projects/{project}/forms/{form}/records: the
@@ -30,16 +29,15 @@ func (s *Server) handleFormRecords(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	page, err := s.records.Pull(r.Context(), caller(r), pathVar(r, "project"), r.URL.Query().Get("cursor"), limit, pathVar(r, "form"))
+	ps := newPageStream(w, `{"records":[`)
+	defer ps.release()
+	next, more, err := s.records.PullChunked(r.Context(), caller(r), pathVar(r, "project"), r.URL.Query().Get("cursor"), limit,
+		pathVar(r, "form"), pullChunk, ps.records)
 	if err != nil {
 		return err
 	}
-	out := api.RecordPage{Records: make([]api.Record, len(page.Records))}
-	for i, rec := range page.Records {
-		out.Records[i] = apiRecord(rec)
+	if !more {
+		next = ""
 	}
-	if page.More {
-		out.Next = page.Next
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return ps.finish(recordPageTail(next))
 }

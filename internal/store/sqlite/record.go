@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"slices"
 	"strings"
 
@@ -36,37 +38,82 @@ import (
 // two writes can never share a position.
 
 // recordCols are the columns scanRecord reads, in its order.
-const recordCols = `project_id, id, seq, version, form_id, form_version, rev, deleted, data, created_by, device_id,
+const recordCols = `project_id, ` + changeCols
+
+// changeCols are recordCols without project_id, which Changes knows already.
+const changeCols = `id, seq, version, form_id, form_version, rev, deleted, data, created_by, device_id,
 	client_modified_at, created_at, updated_at, review_state, review_comment, conflicts, assigned_to,
 	shared, attachments`
 
 // scanRecord reads one row of recordCols.
 func scanRecord(sc scanner) (domain.Record, error) {
-	var (
-		r                                 domain.Record
-		data, conflicts, assigned, attach sql.NullString
-		cma, created, updated             sql.NullInt64
-	)
-	if err := sc.Scan(&r.ProjectID, &r.ID, &r.Seq, &r.Version, &r.FormID, &r.FormVersion, &r.Rev, &r.Deleted, &data,
-		&r.CreatedBy, &r.DeviceID, &cma, &created, &updated, &r.ReviewState, &r.ReviewComment,
-		&conflicts, &assigned, &r.Shared, &attach); err != nil {
+	var rs recordScanner
+	return rs.scan(sc, true)
+}
+
+// recordScanner reads rows of recordCols or changeCols. One scanner serves a
+// whole result, so its scan targets are made once, not once a row.
+type recordScanner struct {
+	r                           domain.Record
+	data                        any
+	conflicts, assigned, attach sql.NullString
+	cma, created, updated       sql.NullInt64
+	dest                        []any
+}
+
+// scan reads one row, of recordCols when withProject is set, else of changeCols
+// (ProjectID is then left to the caller).
+func (s *recordScanner) scan(sc scanner, withProject bool) (domain.Record, error) {
+	if s.dest == nil {
+		if withProject {
+			s.dest = append(s.dest, &s.r.ProjectID)
+		}
+		s.dest = append(s.dest, &s.r.ID, &s.r.Seq, &s.r.Version, &s.r.FormID, &s.r.FormVersion, &s.r.Rev, &s.r.Deleted,
+			&s.data, &s.r.CreatedBy, &s.r.DeviceID, &s.cma, &s.created, &s.updated, &s.r.ReviewState, &s.r.ReviewComment,
+			&s.conflicts, &s.assigned, &s.r.Shared, &s.attach)
+	}
+	s.r = domain.Record{}
+	if err := sc.Scan(s.dest...); err != nil {
 		return domain.Record{}, err
 	}
-	r.Data = fromRawText(data)
-	r.ClientModifiedAt = fromMS(cma)
-	r.CreatedAt = fromMS(created)
-	r.UpdatedAt = fromMS(updated)
+	r := s.r
+	r.Data = rawFromDriver(s.data)
+	s.data = nil
+	r.ClientModifiedAt = fromMS(s.cma)
+	r.CreatedAt = fromMS(s.created)
+	r.UpdatedAt = fromMS(s.updated)
 	var err error
-	if r.Conflicts, err = fromJSONText[domain.Conflict](conflicts); err != nil {
+	if r.Conflicts, err = fromJSONText[domain.Conflict](s.conflicts); err != nil {
 		return domain.Record{}, err
 	}
-	if r.AssignedTo, err = fromJSONText[string](assigned); err != nil {
+	if r.AssignedTo, err = fromJSONText[string](s.assigned); err != nil {
 		return domain.Record{}, err
 	}
-	if r.Attachments, err = fromJSONText[domain.Attachment](attach); err != nil {
+	if r.Attachments, err = fromJSONText[domain.Attachment](s.attach); err != nil {
 		return domain.Record{}, err
 	}
 	return r, nil
+}
+
+// rawFromDriver is fromRawText for a TEXT column scanned into an any, as the
+// driver hands it over (a string).
+func rawFromDriver(v any) json.RawMessage {
+	switch v := v.(type) {
+	case string:
+		if v == "" {
+			return json.RawMessage{}
+		}
+		return json.RawMessage(v)
+	case []byte: // a BLOB; database/sql copied it for the any
+		return v
+	case nil:
+		return nil
+	}
+	// Not stored by this package (TEXT affinity makes numbers text): convert
+	// as a scan into sql.NullString would.
+	var ns sql.NullString
+	_ = ns.Scan(v)
+	return fromRawText(ns)
 }
 
 // GetRecord returns ErrNotFound for an unknown id.
@@ -100,8 +147,9 @@ func (s *Store) GetRecords(ctx context.Context, projectID string, ids []string) 
 			if err != nil {
 				return err
 			}
+			var rs recordScanner
 			for rows.Next() {
-				r, err := scanRecord(rows)
+				r, err := rs.scan(rows, true)
 				if err != nil {
 					rows.Close()
 					return err
@@ -560,32 +608,61 @@ func (s *Store) Changes(ctx context.Context, q domain.ChangesQuery) (domain.Chan
 	if limit <= 0 {
 		limit = defaultChangesLimit
 	}
+	// The statements are prepared once (parsing the page query cost as much as
+	// reading 30 of its records), before the transaction: see readStmt.
+	query, args, bySeq := changesQuery(q, limit)
+	pageSt, err := s.readStmt(ctx, query)
+	if err != nil {
+		return domain.ChangesPage{}, dbErr(ctx, err)
+	}
+	moreSt, err := s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM records WHERE project_id = ? AND seq > ?)`)
+	if err != nil {
+		return domain.ChangesPage{}, dbErr(ctx, err)
+	}
+	topSt, err := s.readStmt(ctx, `SELECT coalesce(max(seq), 0) FROM records WHERE project_id = ?`)
+	if err != nil {
+		return domain.ChangesPage{}, dbErr(ctx, err)
+	}
 	page := domain.ChangesPage{Next: q.Since}
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		query, args := changesQuery(q, limit)
-		rows, err := tx.QueryContext(ctx, query, args...)
+	err = s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.StmtContext(ctx, pageSt).QueryContext(ctx, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
+		var rs recordScanner
 		for rows.Next() {
-			r, err := scanRecord(rows)
+			r, err := rs.scan(rows, false)
 			if err != nil {
 				return err
+			}
+			r.ProjectID = q.ProjectID
+			if len(page.Records) == cap(page.Records) {
+				// Room for 16 records first (an idle tablet's page is empty or
+				// small), then for the whole page: append's growth copied the
+				// records of a large page several times over.
+				size := limit
+				if cap(page.Records) == 0 {
+					size = min(limit, 16)
+				}
+				grown := make([]domain.Record, len(page.Records), size)
+				copy(grown, page.Records)
+				page.Records = grown
 			}
 			page.Records = append(page.Records, r)
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		if bySeq {
+			slices.SortFunc(page.Records, func(a, b domain.Record) int { return cmp.Compare(a.Seq, b.Seq) })
+		}
 		if len(page.Records) == limit {
 			page.Next = page.Records[len(page.Records)-1].Seq
-			return tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM records WHERE project_id = ? AND seq > ?)`,
-				q.ProjectID, page.Next).Scan(&page.More)
+			return tx.StmtContext(ctx, moreSt).QueryRowContext(ctx, q.ProjectID, page.Next).Scan(&page.More)
 		}
 		var top int64
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM records WHERE project_id = ?`,
-			q.ProjectID).Scan(&top); err != nil {
+		if err := tx.StmtContext(ctx, topSt).QueryRowContext(ctx, q.ProjectID).Scan(&top); err != nil {
 			return err
 		}
 		page.Next = max(q.Since, top)
@@ -597,8 +674,36 @@ func (s *Store) Changes(ctx context.Context, q domain.ChangesQuery) (domain.Chan
 	return page, nil
 }
 
-// changesQuery builds the page query of Changes.
-func changesQuery(q domain.ChangesQuery, limit int) (string, []any) {
+// readStmt returns the prepared statement q, preparing it on first use, for a
+// read to bind to its transaction (tx.StmtContext prepares it once per pooled
+// connection). It must be called outside any transaction, and holds no lock
+// while preparing: db.PrepareContext takes a connection of its own, and
+// readers that waited for one while holding theirs (s.stmt holds stmtMu while
+// it prepares) could take every connection of the pool and wait for ever.
+func (s *Store) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	st, ok := s.stmts[q]
+	s.stmtMu.Unlock()
+	if ok {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if prev, ok := s.stmts[q]; ok {
+		st.Close()
+		return prev, nil
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
+// changesQuery builds the page query of Changes. bySeq reports that its rows
+// come in another order than seq's.
+func changesQuery(q domain.ChangesQuery, limit int) (query string, args []any, bySeq bool) {
 	form := ""
 	var formArg []any
 	if q.FormID != "" {
@@ -608,33 +713,31 @@ func changesQuery(q domain.ChangesQuery, limit int) (string, []any) {
 	if len(q.Subjects) == 0 {
 		args := append([]any{q.ProjectID, q.Since}, formArg...)
 		args = append(args, limit)
-		return `SELECT ` + recordCols + ` FROM records WHERE project_id = ? AND seq > ?` + form +
-			` ORDER BY seq LIMIT ?`, args
+		return `SELECT ` + changeCols + ` FROM records WHERE project_id = ? AND seq > ?` + form +
+			` ORDER BY seq LIMIT ?`, args, false
 	}
 	subjects := slices.Compact(slices.Sorted(slices.Values(q.Subjects)))
-	var (
-		arms []string
-		args []any
-	)
+	var arms []string
+	// The arms take (seq, rk) from their indexes; the page's rows are then
+	// fetched by rk, the table's own key, in rk order: Changes sorts them by
+	// seq (bySeq). Fetching by seq cost a records_seq lookup more a row.
 	arm := func(sql string, a ...any) {
-		arms = append(arms, `SELECT seq FROM (`+sql+` ORDER BY seq LIMIT ?)`)
+		arms = append(arms, `SELECT seq, rk FROM (`+sql+` ORDER BY seq LIMIT ?)`)
 		args = append(args, a...)
 		args = append(args, limit)
 	}
-	arm(`SELECT seq FROM records WHERE project_id = ? AND shared = 1 AND seq > ?`+form,
+	arm(`SELECT seq, rk FROM records WHERE project_id = ? AND shared = 1 AND seq > ?`+form,
 		append([]any{q.ProjectID, q.Since}, formArg...)...)
 	for _, sub := range subjects {
-		arm(`SELECT seq FROM records WHERE project_id = ? AND created_by = ? AND seq > ?`+form,
+		arm(`SELECT seq, rk FROM records WHERE project_id = ? AND created_by = ? AND seq > ?`+form,
 			append([]any{q.ProjectID, sub, q.Since}, formArg...)...)
 	}
 	for _, sub := range subjects {
-		arm(`SELECT r.seq AS seq FROM record_assignees a JOIN records r ON r.rk = a.rk
+		arm(`SELECT r.seq AS seq, r.rk AS rk FROM record_assignees a JOIN records r ON r.rk = a.rk
 			WHERE a.project_id = ? AND a.subject = ? AND r.seq > ?`+strings.ReplaceAll(form, "form_id", "r.form_id"),
 			append([]any{q.ProjectID, sub, q.Since}, formArg...)...)
 	}
-	args = append([]any{q.ProjectID}, args...)
 	args = append(args, limit)
-	return `SELECT ` + recordCols + ` FROM records WHERE project_id = ? AND seq IN (
-		SELECT seq FROM (` + strings.Join(arms, ` UNION `) + `) ORDER BY seq LIMIT ?)
-		ORDER BY seq`, args
+	return `SELECT ` + changeCols + ` FROM records WHERE rk IN (
+		SELECT rk FROM (` + strings.Join(arms, ` UNION `) + `) ORDER BY seq LIMIT ?)`, args, true
 }

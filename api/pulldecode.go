@@ -1,0 +1,667 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"time"
+	"unicode/utf8"
+)
+
+// Pages of records (PullResponse, RecordPage) are the large answers a client
+// decodes: up to 1000 records of survey answers each. encoding/json spent more
+// CPU decoding them than the server spent reading and encoding them, most of it
+// validating and copying each record's data byte by byte. The decoder here
+// reads the page as the server writes it: it validates each value once, takes
+// the strings that need no unescaping as they are, and lets every Data slice
+// the page's body instead of copying it (capacity capped, so an append to one
+// record's Data never runs into the next one's).
+//
+// It gives exactly what json.NewDecoder(body).Decode(out) gives, or it gives
+// up and lets encoding/json decode the page: whenever the answer has a shape
+// the server does not write (a key it does not know, a key twice, a key in
+// another case, a number where a string belongs, escapes in a key), and
+// whenever out is not a zero value (encoding/json merges into what is there).
+// Errors therefore are encoding/json's own. pulldecode_test.go checks the
+// equivalence, a fuzz test included.
+
+// errAfter is a reader that fails with err: it replays a read error after the
+// bytes read before it.
+type errAfter struct{ err error }
+
+func (e errAfter) Read([]byte) (int, error) { return 0, e.err }
+
+// decodePage decodes a 2xx answer into out, a *PullResponse or *RecordPage
+// (ok false for anything else, nothing read). err is what
+// json.NewDecoder(resp.Body).Decode(out) would return.
+func (c *Client) decodePage(resp *http.Response, out any) (ok bool, err error) {
+	switch o := out.(type) {
+	case *PullResponse:
+		if o == nil || o.Changes != nil || o.Next != "" || o.More {
+			return false, nil
+		}
+	case *RecordPage:
+		if o == nil || o.Records != nil || o.Next != "" {
+			return false, nil
+		}
+	default:
+		return false, nil
+	}
+	// The records slice the body, so it is read into a buffer of its own, of
+	// the size of the page before (a gzipped answer has no length).
+	size := resp.ContentLength
+	if size <= 0 || size > maxPageHint {
+		size = c.pageSize.Load()
+	}
+	body, rerr := readAll(resp.Body, make([]byte, 0, max(size+size/16, 16<<10)))
+	c.pageSize.Store(min(int64(len(body)), maxPageHint))
+	if rerr != nil {
+		// What a streaming decoder would have made of the same bytes and error.
+		return true, json.NewDecoder(io.MultiReader(bytes.NewReader(body), errAfter{rerr})).Decode(out)
+	}
+	d := pageDecoder{b: body}
+	switch o := out.(type) {
+	case *PullResponse:
+		if d.pullResponse(o) {
+			return true, nil
+		}
+		*o = PullResponse{}
+	case *RecordPage:
+		if d.recordPage(o) {
+			return true, nil
+		}
+		*o = RecordPage{}
+	}
+	return true, json.NewDecoder(bytes.NewReader(body)).Decode(out)
+}
+
+// maxPageHint bounds the buffer decodePage sets aside before reading.
+const maxPageHint = 16 << 20
+
+// readAll is io.ReadAll into b.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
+}
+
+// pageDecoder reads one page from b. Its methods return false when the input
+// is not valid JSON or not of the shape the fast path takes; the page is then
+// decoded again by encoding/json.
+type pageDecoder struct {
+	b []byte
+	i int
+	// Strings repeated from record to record (form, version, device, state)
+	// share one copy.
+	form, formVersion, createdBy, deviceID, reviewState string
+}
+
+// ws skips whitespace.
+func (d *pageDecoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\n', '\r', '\t':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte consumes c, after whitespace.
+func (d *pageDecoder) byte(c byte) bool {
+	d.ws()
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// peek reports the next byte after whitespace, 0 at the end.
+func (d *pageDecoder) peek() byte {
+	d.ws()
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+// key reads the next key of an object whose '{' is consumed (first tells
+// whether one was read before) and the ':' after it, leaving d at the value.
+// It returns done at the closing '}'. Keys with escapes give up.
+func (d *pageDecoder) key(first bool) (key []byte, done, ok bool) {
+	c := d.peek()
+	switch {
+	case c == '}':
+		d.i++
+		return nil, true, true
+	case first:
+	case c == ',':
+		d.i++
+		c = d.peek()
+	default:
+		return nil, false, false
+	}
+	if c != '"' {
+		return nil, false, false
+	}
+	start := d.i + 1
+	end := scanString(d.b, d.i)
+	if end < 0 || bytes.IndexByte(d.b[start:end-1], '\\') >= 0 {
+		return nil, false, false
+	}
+	d.i = end
+	if !d.byte(':') {
+		return nil, false, false
+	}
+	d.ws()
+	return d.b[start : end-1], false, true
+}
+
+// value reads any value and returns its bytes.
+func (d *pageDecoder) value() ([]byte, bool) {
+	d.ws()
+	start := d.i
+	end := scanValue(d.b, d.i, 0)
+	if end < 0 {
+		return nil, false
+	}
+	d.i = end
+	return d.b[start:end:end], true
+}
+
+// unmarshal reads any value into v, a zero value, with encoding/json: for the
+// parts of a page that are rare or small, where speed does not matter.
+func (d *pageDecoder) unmarshal(v any) bool {
+	raw, ok := d.value()
+	return ok && json.Unmarshal(raw, v) == nil
+}
+
+// str reads a string into *s (null leaves it). cache, when not nil, holds the
+// string read last in this place, reused when the bytes are the same.
+func (d *pageDecoder) str(s *string, cache *string) bool {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return d.unmarshal(s)
+	}
+	start := d.i + 1
+	j := start
+	for j < len(d.b) && jsonASCIIPlain[d.b[j]] {
+		j++
+	}
+	if j < len(d.b) && d.b[j] == '"' {
+		raw := d.b[start:j]
+		d.i = j + 1
+		switch {
+		case cache == nil:
+			*s = string(raw)
+		case string(raw) == *cache:
+			*s = *cache
+		default:
+			*s = string(raw)
+			*cache = *s
+		}
+		return true
+	}
+	end := scanString(d.b, d.i)
+	if end < 0 {
+		return false
+	}
+	raw := d.b[start : end-1]
+	d.i = end
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		*s = string(raw)
+		return true
+	}
+	// Escapes, or invalid UTF-8 (which encoding/json turns into U+FFFD).
+	return json.Unmarshal(d.b[start-1:end], s) == nil
+}
+
+// boolean reads true or false into *v (null leaves it).
+func (d *pageDecoder) boolean(v *bool) bool {
+	switch {
+	case scanLit(d.b, d.i, "true") > 0:
+		*v, d.i = true, d.i+4
+	case scanLit(d.b, d.i, "false") > 0:
+		*v, d.i = false, d.i+5
+	default:
+		return d.unmarshal(v)
+	}
+	return true
+}
+
+// time reads a time as encoding/json does: Time.UnmarshalJSON on the value as
+// written.
+func (d *pageDecoder) time(t *time.Time) bool {
+	raw, ok := d.value()
+	return ok && t.UnmarshalJSON(raw) == nil
+}
+
+// pullResponse reads a PullResponse.
+func (d *pageDecoder) pullResponse(out *PullResponse) bool {
+	if !d.byte('{') {
+		return false
+	}
+	var seen uint8
+	for first := true; ; first = false {
+		key, done, ok := d.key(first)
+		switch {
+		case !ok:
+			return false
+		case done:
+			return true
+		}
+		switch string(key) {
+		case "changes":
+			ok = once(&seen, 1) && d.records(&out.Changes)
+		case "next":
+			ok = once(&seen, 2) && d.str(&out.Next, nil)
+		case "more":
+			ok = once(&seen, 4) && d.boolean(&out.More)
+		default:
+			ok = false
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// recordPage reads a RecordPage.
+func (d *pageDecoder) recordPage(out *RecordPage) bool {
+	if !d.byte('{') {
+		return false
+	}
+	var seen uint8
+	for first := true; ; first = false {
+		key, done, ok := d.key(first)
+		switch {
+		case !ok:
+			return false
+		case done:
+			return true
+		}
+		switch string(key) {
+		case "records":
+			ok = once(&seen, 1) && d.records(&out.Records)
+		case "next":
+			ok = once(&seen, 2) && d.str(&out.Next, nil)
+		default:
+			ok = false
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// once marks bit in *seen and reports whether it was clear: a key seen twice
+// gives up (encoding/json would merge the two values).
+func once[T uint8 | uint32](seen *T, bit T) bool {
+	if *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	return true
+}
+
+// records reads an array of records (null leaves *out nil).
+func (d *pageDecoder) records(out *[]Record) bool {
+	if d.peek() != '[' {
+		return d.unmarshal(out)
+	}
+	d.i++
+	recs := []Record{}
+	if d.peek() == ']' {
+		d.i++
+		*out = recs
+		return true
+	}
+	for {
+		if d.peek() != '{' {
+			return false
+		}
+		start := d.i
+		recs = append(recs, Record{})
+		if !d.record(&recs[len(recs)-1]) {
+			return false
+		}
+		if len(recs) == 1 {
+			// Size the page after its first record, rather than grow it
+			// record by record.
+			est := min((len(d.b)-d.i)/(d.i-start+1), MaxPullLimit) + 1
+			recs = append(make([]Record, 0, est), recs[0])
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			*out = recs
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// record reads one Record.
+func (d *pageDecoder) record(r *Record) bool {
+	if !d.byte('{') {
+		return false
+	}
+	var seen uint32
+	for first := true; ; first = false {
+		key, done, ok := d.key(first)
+		switch {
+		case !ok:
+			return false
+		case done:
+			return true
+		}
+		switch string(key) {
+		case "id":
+			ok = once(&seen, 1<<0) && d.str(&r.ID, nil)
+		case "form":
+			ok = once(&seen, 1<<1) && d.str(&r.Form, &d.form)
+		case "form_version":
+			ok = once(&seen, 1<<2) && d.str(&r.FormVersion, &d.formVersion)
+		case "rev":
+			ok = once(&seen, 1<<3) && d.str(&r.Rev, nil)
+		case "deleted":
+			ok = once(&seen, 1<<4) && d.boolean(&r.Deleted)
+		case "data":
+			ok = once(&seen, 1<<5)
+			if ok {
+				r.Data, ok = d.value()
+			}
+		case "created_by":
+			ok = once(&seen, 1<<6) && d.str(&r.CreatedBy, &d.createdBy)
+		case "device_id":
+			ok = once(&seen, 1<<7) && d.str(&r.DeviceID, &d.deviceID)
+		case "client_modified_at":
+			ok = once(&seen, 1<<8) && d.time(&r.ClientModifiedAt)
+		case "created_at":
+			ok = once(&seen, 1<<9) && d.time(&r.CreatedAt)
+		case "updated_at":
+			ok = once(&seen, 1<<10) && d.time(&r.UpdatedAt)
+		case "review_state":
+			ok = once(&seen, 1<<11) && d.str(&r.ReviewState, &d.reviewState)
+		case "review_comment":
+			ok = once(&seen, 1<<12) && d.str(&r.ReviewComment, nil)
+		case "conflicts":
+			ok = once(&seen, 1<<13)
+			if ok && d.emptyArray() {
+				r.Conflicts = []Conflict{}
+			} else if ok {
+				ok = d.unmarshal(&r.Conflicts)
+			}
+		case "assigned_to":
+			ok = once(&seen, 1<<14) && d.strings(&r.AssignedTo)
+		case "attachments":
+			ok = once(&seen, 1<<15) && d.unmarshal(&r.Attachments)
+		case "revs":
+			ok = once(&seen, 1<<16) && d.unmarshal(&r.Revs)
+		default:
+			ok = false
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// emptyArray consumes [] and reports whether it was there.
+func (d *pageDecoder) emptyArray() bool {
+	if d.i+1 < len(d.b) && d.b[d.i] == '[' && d.b[d.i+1] == ']' {
+		d.i += 2
+		return true
+	}
+	return false
+}
+
+// strings reads an array of strings (null leaves *out nil).
+func (d *pageDecoder) strings(out *[]string) bool {
+	if d.peek() != '[' {
+		return d.unmarshal(out)
+	}
+	start := d.i
+	d.i++
+	ss := []string{}
+	if d.peek() == ']' {
+		d.i++
+		*out = ss
+		return true
+	}
+	for {
+		var s string
+		if d.peek() != '"' {
+			// null elements and the like: encoding/json decides.
+			d.i = start
+			return d.unmarshal(out)
+		}
+		if !d.str(&s, nil) {
+			return false
+		}
+		ss = append(ss, s)
+		switch d.peek() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			*out = ss
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// jsonASCIIPlain marks the bytes a JSON string holds as they are and a Go
+// string takes unchanged: printable ASCII but " and \.
+var jsonASCIIPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = false, false
+	return t
+}()
+
+// jsonStringPlain marks the bytes a JSON string holds as they are: all but ",
+// \ and control characters (encoding/json does not check UTF-8 here).
+var jsonStringPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = false, false
+	return t
+}()
+
+// maxScanDepth bounds the nesting scanValue follows; deeper values give up
+// (encoding/json allows 10000).
+const maxScanDepth = 256
+
+// scanValue returns the end of the JSON value starting at b[i], or -1 when
+// there is none (or it is nested deeper than maxScanDepth).
+func scanValue(b []byte, i, depth int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch c := b[i]; {
+	case c == '"':
+		return scanString(b, i)
+	case c == '{':
+		if depth >= maxScanDepth {
+			return -1
+		}
+		i = skipWS(b, i+1)
+		if i < len(b) && b[i] == '}' {
+			return i + 1
+		}
+		for {
+			if i >= len(b) || b[i] != '"' {
+				return -1
+			}
+			if i = scanString(b, i); i < 0 {
+				return -1
+			}
+			i = skipWS(b, i)
+			if i >= len(b) || b[i] != ':' {
+				return -1
+			}
+			if i = scanValue(b, skipWS(b, i+1), depth+1); i < 0 {
+				return -1
+			}
+			i = skipWS(b, i)
+			if i >= len(b) {
+				return -1
+			}
+			switch b[i] {
+			case '}':
+				return i + 1
+			case ',':
+				i = skipWS(b, i+1)
+			default:
+				return -1
+			}
+		}
+	case c == '[':
+		if depth >= maxScanDepth {
+			return -1
+		}
+		i = skipWS(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			return i + 1
+		}
+		for {
+			if i = scanValue(b, i, depth+1); i < 0 {
+				return -1
+			}
+			i = skipWS(b, i)
+			if i >= len(b) {
+				return -1
+			}
+			switch b[i] {
+			case ']':
+				return i + 1
+			case ',':
+				i = skipWS(b, i+1)
+			default:
+				return -1
+			}
+		}
+	case c == '-' || ('0' <= c && c <= '9'):
+		return scanNumber(b, i)
+	case c == 't':
+		return scanLit(b, i, "true")
+	case c == 'f':
+		return scanLit(b, i, "false")
+	case c == 'n':
+		return scanLit(b, i, "null")
+	}
+	return -1
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// scanLit returns the end of lit at b[i], or -1.
+func scanLit(b []byte, i int, lit string) int {
+	if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
+		return i + len(lit)
+	}
+	return -1
+}
+
+// scanString returns the end of the string starting at b[i] (a '"'), or -1.
+func scanString(b []byte, i int) int {
+	i++
+	for {
+		for i < len(b) && jsonStringPlain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			if i+1 >= len(b) {
+				return -1
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if len(b)-i < 6 || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return -1
+				}
+				i += 6
+			default:
+				return -1
+			}
+		default: // a control character
+			return -1
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// scanNumber returns the end of the number starting at b[i], or -1.
+func scanNumber(b []byte, i int) int {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return -1
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+		}
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+		}
+	}
+	return i
+}

@@ -1,0 +1,594 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+)
+
+// The pull feeds (sync/pull and forms/{form}/records) answer up to 1000 whole
+// records a page, and encoding them dominated a pull's CPU: apiRecord copied
+// every record into an api.Record, and encoding/json re-scanned and re-compacted
+// each json.RawMessage (the answers, stored as canonical compact JSON already).
+// The encoder here writes the JSON of api.Record straight from domain.Record into
+// a pooled buffer and copies the stored JSON verbatim after a fast validity
+// check. Its output decodes to exactly what encoding/json's encoding of
+// apiRecord(r) decodes to (recordjson_test.go checks that, a fuzz test
+// included): the same fields in the same order, the same omitempty rules, the
+// same string escaping (HTML characters included), times as Time.MarshalJSON
+// writes them. Only the bytes of the raw JSON values may differ: they are
+// copied as stored, where encoding/json would compact them and escape <, > and &.
+
+// pageBufs recycles the buffers pages are encoded into, a chunk at a time.
+var pageBufs = newFreeList(4, func() *[]byte {
+	b := make([]byte, 0, 256<<10)
+	return &b
+})
+
+// maxPooledPage is the largest buffer put back into pageBufs: a chunk of huge
+// records should not pin its memory for ever.
+const maxPooledPage = 2 << 20
+
+// freeList keeps up to a fixed number of costly values for reuse. Unlike a
+// sync.Pool it keeps them across garbage collections, which a busy pull feed
+// causes every few pages.
+type freeList[T any] struct {
+	free    chan T
+	newItem func() T
+}
+
+func newFreeList[T any](size int, newItem func() T) *freeList[T] {
+	return &freeList[T]{free: make(chan T, size), newItem: newItem}
+}
+
+// get returns a kept value, or a new one.
+func (l *freeList[T]) get() T {
+	select {
+	case v := <-l.free:
+		return v
+	default:
+		return l.newItem()
+	}
+}
+
+// put keeps v, or drops it when the list is full.
+func (l *freeList[T]) put(v T) {
+	select {
+	case l.free <- v:
+	default:
+	}
+}
+
+// pullChunk is how many records of a page the feeds read from the store at a
+// time: while one chunk is encoded, compressed and sent, the next is read.
+const pullChunk = 250
+
+// pageStream writes a page of records as its chunks come from the store:
+// head, the records comma-separated, then the tail given to finish. The first
+// chunk is encoded before anything is sent, so a failure up to then is still
+// a clean error; a later failure leaves the JSON unfinished, which no client
+// can mistake for a page (the adapter then only logs the error).
+type pageStream struct {
+	w    http.ResponseWriter
+	head string
+	bp   *[]byte
+	n    int // records written
+	sent bool
+}
+
+func newPageStream(w http.ResponseWriter, head string) *pageStream {
+	return &pageStream{w: w, head: head, bp: pageBufs.get()}
+}
+
+// records encodes and sends one chunk.
+func (p *pageStream) records(recs []domain.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	b := (*p.bp)[:0]
+	if !p.sent {
+		b = append(b, p.head...)
+	}
+	for i := range recs {
+		if p.n > 0 {
+			b = append(b, ',')
+		}
+		p.n++
+		var err error
+		if b, err = appendRecordJSON(b, &recs[i]); err != nil {
+			return fmt.Errorf("encoding record %q: %w", recs[i].ID, err)
+		}
+	}
+	*p.bp = b
+	if !p.sent {
+		h := p.w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("X-Content-Type-Options", "nosniff")
+		p.w.WriteHeader(http.StatusOK)
+		p.sent = true
+	}
+	if _, err := p.w.Write(b); err != nil {
+		return fmt.Errorf("writing answer: %w", err)
+	}
+	return nil
+}
+
+// finish sends the tail, or the whole page when no chunk came.
+func (p *pageStream) finish(tail []byte) error {
+	if !p.sent {
+		b := append(append((*p.bp)[:0], p.head...), tail...)
+		*p.bp = b
+		return writeEncoded(p.w, http.StatusOK, b)
+	}
+	if _, err := p.w.Write(tail); err != nil {
+		return fmt.Errorf("writing answer: %w", err)
+	}
+	return nil
+}
+
+// release returns the buffer; p is not used after.
+func (p *pageStream) release() {
+	putPageBuf(p.bp)
+	p.bp = nil
+}
+
+// pullTail is the end of a sync/pull page after its records.
+func pullTail(next string, more bool) []byte {
+	b := appendJSONString(append(make([]byte, 0, 64), `],"next":`...), next)
+	if more {
+		b = append(b, `,"more":true}`...)
+	} else {
+		b = append(b, `,"more":false}`...)
+	}
+	return append(b, '\n')
+}
+
+// recordPageTail is the end of a forms/{form}/records page after its records:
+// "next" only when it is not empty.
+func recordPageTail(next string) []byte {
+	b := append(make([]byte, 0, 64), ']')
+	if next != "" {
+		b = appendJSONString(append(b, `,"next":`...), next)
+	}
+	return append(b, '}', '\n')
+}
+
+func putPageBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooledPage {
+		pageBufs.put(bp)
+	}
+}
+
+// writeEncoded sends body, encoded JSON, as writeBody sends what it encoded.
+func writeEncoded(w http.ResponseWriter, status int, body []byte) error {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	if _, err := w.Write(body); err != nil {
+		// The status is sent; the adapter can only log this.
+		return fmt.Errorf("writing answer: %w", err)
+	}
+	return nil
+}
+
+// appendRecordJSON appends the JSON of apiRecord(*r), in api.Record's field
+// order and with its omitempty rules.
+func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
+	var err error
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, r.ID)
+	b = append(b, `,"form":`...)
+	b = appendJSONString(b, r.FormID)
+	b = append(b, `,"form_version":`...)
+	b = appendJSONString(b, r.FormVersion)
+	b = append(b, `,"rev":`...)
+	b = appendJSONString(b, r.Rev)
+	if r.Deleted {
+		b = append(b, `,"deleted":true,"data":`...)
+	} else {
+		b = append(b, `,"deleted":false,"data":`...)
+	}
+	if b, err = appendRawJSON(b, r.Data); err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	b = append(b, `,"created_by":`...)
+	b = appendJSONString(b, r.CreatedBy)
+	if r.DeviceID != "" {
+		b = append(b, `,"device_id":`...)
+		b = appendJSONString(b, r.DeviceID)
+	}
+	b = append(b, `,"client_modified_at":`...)
+	if b, err = appendJSONTime(b, r.ClientModifiedAt); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"created_at":`...)
+	if b, err = appendJSONTime(b, r.CreatedAt); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"updated_at":`...)
+	if b, err = appendJSONTime(b, r.UpdatedAt); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"review_state":`...)
+	b = appendJSONString(b, r.ReviewState)
+	if r.ReviewComment != "" {
+		b = append(b, `,"review_comment":`...)
+		b = appendJSONString(b, r.ReviewComment)
+	}
+	b = append(b, `,"conflicts":[`...)
+	for i := range r.Conflicts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = appendConflictJSON(b, &r.Conflicts[i]); err != nil {
+			return nil, fmt.Errorf("conflict %d: %w", i, err)
+		}
+	}
+	b = append(b, `],"assigned_to":[`...)
+	for i, s := range r.AssignedTo {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	b = append(b, ']')
+	if len(r.Attachments) > 0 {
+		b = append(b, `,"attachments":[`...)
+		for i, a := range r.Attachments {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"name":`...)
+			b = appendJSONString(b, a.Name)
+			b = append(b, `,"sha256":`...)
+			b = appendJSONString(b, a.SHA256)
+			b = append(b, `,"size":`...)
+			b = strconv.AppendInt(b, a.Size, 10)
+			if a.ContentType != "" {
+				b = append(b, `,"content_type":`...)
+				b = appendJSONString(b, a.ContentType)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+// appendConflictJSON appends an api.Conflict as apiRecord makes it: an absent
+// base or value is null.
+func appendConflictJSON(b []byte, c *domain.Conflict) ([]byte, error) {
+	var err error
+	b = append(b, `{"path":`...)
+	b = appendJSONString(b, c.Path)
+	b = append(b, `,"base":`...)
+	if b, err = appendRawJSON(b, c.Base); err != nil {
+		return nil, fmt.Errorf("base: %w", err)
+	}
+	b = append(b, `,"values":[`...)
+	for i := range c.Values {
+		v := &c.Values[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"rev":`...)
+		b = appendJSONString(b, v.Rev)
+		b = append(b, `,"value":`...)
+		if b, err = appendRawJSON(b, v.Value); err != nil {
+			return nil, fmt.Errorf("value %d: %w", i, err)
+		}
+		if v.Deleted {
+			b = append(b, `,"deleted":true`...)
+		}
+		b = append(b, `,"client_modified_at":`...)
+		if b, err = appendJSONTime(b, v.ClientModifiedAt); err != nil {
+			return nil, err
+		}
+		if v.DeviceID != "" {
+			b = append(b, `,"device_id":`...)
+			b = appendJSONString(b, v.DeviceID)
+		}
+		if v.By != "" {
+			b = append(b, `,"by":`...)
+			b = appendJSONString(b, v.By)
+		}
+		b = append(b, '}')
+	}
+	return append(b, `]}`...), nil
+}
+
+var errNotJSON = errors.New("stored value is not valid JSON")
+
+// appendRawJSON appends a stored JSON value as it is: null when it is nil, an
+// error when it is empty or not valid JSON (where encoding/json fails too).
+func appendRawJSON(b []byte, raw json.RawMessage) ([]byte, error) {
+	if raw == nil {
+		return append(b, "null"...), nil
+	}
+	if !validJSON(raw) && !json.Valid(raw) { // json.Valid: past fastMaxDepth
+		return nil, errNotJSON
+	}
+	return append(b, raw...), nil
+}
+
+// appendJSONTime appends t as Time.MarshalJSON writes it (and fails where it fails).
+func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
+	b = append(b, '"')
+	b2, err := t.AppendText(b)
+	if err != nil {
+		return nil, err
+	}
+	return append(b2, '"'), nil
+}
+
+// jsonPlain marks the bytes encoding/json writes into a string as they are (with
+// HTML escaping on, its default): printable ASCII but ", \, <, > and &.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s quoted as encoding/json quotes it: \", \\, \b, \f,
+// \n, \r, \t, other control characters and <, >, & as \u00XX, invalid UTF-8 as
+// \ufffd, U+2028 and U+2029 as \u2028 and \u2029.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// fastMaxDepth bounds the nesting validJSON follows; deeper values are left to
+// json.Valid (whose limit is 10000).
+const fastMaxDepth = 256
+
+// validJSON reports whether b is one JSON value, with optional whitespace
+// around it, nested at most fastMaxDepth deep. It accepts exactly what
+// json.Valid accepts up to that depth, at several times its speed.
+func validJSON(b []byte) bool {
+	i := skipSpace(b, 0)
+	i = scanJSONValue(b, i, 0)
+	return i >= 0 && skipSpace(b, i) == len(b)
+}
+
+// jsonStringPlain marks the bytes a JSON string holds as they are: all but ",
+// \ and control characters (UTF-8 is not checked, as encoding/json does not).
+var jsonStringPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = false, false
+	return t
+}()
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// scanJSONValue returns the end of the JSON value starting at b[i], or -1.
+func scanJSONValue(b []byte, i, depth int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch c := b[i]; {
+	case c == '"':
+		return scanJSONString(b, i)
+	case c == '{':
+		if depth >= fastMaxDepth {
+			return -1
+		}
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == '}' {
+			return i + 1
+		}
+		for {
+			if i >= len(b) || b[i] != '"' {
+				return -1
+			}
+			if i = scanJSONString(b, i); i < 0 {
+				return -1
+			}
+			i = skipSpace(b, i)
+			if i >= len(b) || b[i] != ':' {
+				return -1
+			}
+			if i = scanJSONValue(b, skipSpace(b, i+1), depth+1); i < 0 {
+				return -1
+			}
+			i = skipSpace(b, i)
+			if i >= len(b) {
+				return -1
+			}
+			switch b[i] {
+			case '}':
+				return i + 1
+			case ',':
+				i = skipSpace(b, i+1)
+			default:
+				return -1
+			}
+		}
+	case c == '[':
+		if depth >= fastMaxDepth {
+			return -1
+		}
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			return i + 1
+		}
+		for {
+			if i = scanJSONValue(b, i, depth+1); i < 0 {
+				return -1
+			}
+			i = skipSpace(b, i)
+			if i >= len(b) {
+				return -1
+			}
+			switch b[i] {
+			case ']':
+				return i + 1
+			case ',':
+				i = skipSpace(b, i+1)
+			default:
+				return -1
+			}
+		}
+	case c == '-' || ('0' <= c && c <= '9'):
+		return scanJSONNumber(b, i)
+	case c == 't':
+		return scanLiteral(b, i, "true")
+	case c == 'f':
+		return scanLiteral(b, i, "false")
+	case c == 'n':
+		return scanLiteral(b, i, "null")
+	}
+	return -1
+}
+
+func scanLiteral(b []byte, i int, lit string) int {
+	if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
+		return i + len(lit)
+	}
+	return -1
+}
+
+// scanJSONString returns the end of the string starting at b[i] (a '"'), or -1.
+func scanJSONString(b []byte, i int) int {
+	i++
+	for {
+		for i < len(b) && jsonStringPlain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			if i+1 >= len(b) {
+				return -1
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if len(b)-i < 6 || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return -1
+				}
+				i += 6
+			default:
+				return -1
+			}
+		default: // a control character
+			return -1
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// scanJSONNumber returns the end of the number starting at b[i], or -1.
+func scanJSONNumber(b []byte, i int) int {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return -1
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+		}
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+		}
+	}
+	return i
+}
