@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fieldsync/fieldsync/internal/jsonscan"
 )
 
 // Pages of records (PullResponse, RecordPage) are the large answers a client
@@ -158,7 +160,7 @@ func (d *pageDecoder) key(first bool) (key []byte, done, ok bool) {
 		return nil, false, false
 	}
 	start := d.i + 1
-	end := scanString(d.b, d.i)
+	end := jsonscan.String(d.b, d.i)
 	if end < 0 || bytes.IndexByte(d.b[start:end-1], '\\') >= 0 {
 		return nil, false, false
 	}
@@ -174,7 +176,7 @@ func (d *pageDecoder) key(first bool) (key []byte, done, ok bool) {
 func (d *pageDecoder) value() ([]byte, bool) {
 	d.ws()
 	start := d.i
-	end := scanValue(d.b, d.i, 0)
+	end := jsonscan.Value(d.b, d.i)
 	if end < 0 {
 		return nil, false
 	}
@@ -214,7 +216,7 @@ func (d *pageDecoder) str(s *string, cache *string) bool {
 		}
 		return true
 	}
-	end := scanString(d.b, d.i)
+	end := jsonscan.String(d.b, d.i)
 	if end < 0 {
 		return false
 	}
@@ -231,9 +233,9 @@ func (d *pageDecoder) str(s *string, cache *string) bool {
 // boolean reads true or false into *v (null leaves it).
 func (d *pageDecoder) boolean(v *bool) bool {
 	switch {
-	case scanLit(d.b, d.i, "true") > 0:
+	case jsonscan.Literal(d.b, d.i, "true") > 0:
 		*v, d.i = true, d.i+4
-	case scanLit(d.b, d.i, "false") > 0:
+	case jsonscan.Literal(d.b, d.i, "false") > 0:
 		*v, d.i = false, d.i+5
 	default:
 		return d.unmarshal(v)
@@ -477,191 +479,3 @@ var jsonASCIIPlain = func() (t [256]bool) {
 	t['"'], t['\\'] = false, false
 	return t
 }()
-
-// jsonStringPlain marks the bytes a JSON string holds as they are: all but ",
-// \ and control characters (encoding/json does not check UTF-8 here).
-var jsonStringPlain = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = true
-	}
-	t['"'], t['\\'] = false, false
-	return t
-}()
-
-// maxScanDepth bounds the nesting scanValue follows; deeper values give up
-// (encoding/json allows 10000).
-const maxScanDepth = 256
-
-// scanValue returns the end of the JSON value starting at b[i], or -1 when
-// there is none (or it is nested deeper than maxScanDepth).
-func scanValue(b []byte, i, depth int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch c := b[i]; {
-	case c == '"':
-		return scanString(b, i)
-	case c == '{':
-		if depth >= maxScanDepth {
-			return -1
-		}
-		i = skipWS(b, i+1)
-		if i < len(b) && b[i] == '}' {
-			return i + 1
-		}
-		for {
-			if i >= len(b) || b[i] != '"' {
-				return -1
-			}
-			if i = scanString(b, i); i < 0 {
-				return -1
-			}
-			i = skipWS(b, i)
-			if i >= len(b) || b[i] != ':' {
-				return -1
-			}
-			if i = scanValue(b, skipWS(b, i+1), depth+1); i < 0 {
-				return -1
-			}
-			i = skipWS(b, i)
-			if i >= len(b) {
-				return -1
-			}
-			switch b[i] {
-			case '}':
-				return i + 1
-			case ',':
-				i = skipWS(b, i+1)
-			default:
-				return -1
-			}
-		}
-	case c == '[':
-		if depth >= maxScanDepth {
-			return -1
-		}
-		i = skipWS(b, i+1)
-		if i < len(b) && b[i] == ']' {
-			return i + 1
-		}
-		for {
-			if i = scanValue(b, i, depth+1); i < 0 {
-				return -1
-			}
-			i = skipWS(b, i)
-			if i >= len(b) {
-				return -1
-			}
-			switch b[i] {
-			case ']':
-				return i + 1
-			case ',':
-				i = skipWS(b, i+1)
-			default:
-				return -1
-			}
-		}
-	case c == '-' || ('0' <= c && c <= '9'):
-		return scanNumber(b, i)
-	case c == 't':
-		return scanLit(b, i, "true")
-	case c == 'f':
-		return scanLit(b, i, "false")
-	case c == 'n':
-		return scanLit(b, i, "null")
-	}
-	return -1
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
-		i++
-	}
-	return i
-}
-
-// scanLit returns the end of lit at b[i], or -1.
-func scanLit(b []byte, i int, lit string) int {
-	if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
-		return i + len(lit)
-	}
-	return -1
-}
-
-// scanString returns the end of the string starting at b[i] (a '"'), or -1.
-func scanString(b []byte, i int) int {
-	i++
-	for {
-		for i < len(b) && jsonStringPlain[b[i]] {
-			i++
-		}
-		if i >= len(b) {
-			return -1
-		}
-		switch b[i] {
-		case '"':
-			return i + 1
-		case '\\':
-			if i+1 >= len(b) {
-				return -1
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if len(b)-i < 6 || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
-					return -1
-				}
-				i += 6
-			default:
-				return -1
-			}
-		default: // a control character
-			return -1
-		}
-	}
-}
-
-func isHex(c byte) bool {
-	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// scanNumber returns the end of the number starting at b[i], or -1.
-func scanNumber(b []byte, i int) int {
-	if b[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(b):
-		return -1
-	case b[i] == '0':
-		i++
-	case '1' <= b[i] && b[i] <= '9':
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
-	default:
-		return -1
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if i >= len(b) || !isDigit(b[i]) {
-			return -1
-		}
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i >= len(b) || !isDigit(b[i]) {
-			return -1
-		}
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
-	}
-	return i
-}
