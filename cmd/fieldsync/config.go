@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,12 +92,21 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		fmt.Fprintf(stderr, "Usage: fieldsync [flags]\n       fieldsync keys rotate [flags]\n\nEvery flag can also be set by its environment variable.\n\n")
 		fs.PrintDefaults()
 	}
-	// Durations given in the environment are validated by the flag package too,
-	// but an unparsable environment value would silently become 0: check them.
+	// Durations and numbers given in the environment become flag defaults, and
+	// an unparsable default would silently become 0: check them. (A setting is
+	// a duration or a number when its own default is one.)
 	for _, s := range settings(&c) {
-		if v := getenv(s.env); v != "" && (strings.HasSuffix(s.env, "_TTL") || strings.HasSuffix(s.env, "_GRACE")) {
+		v := getenv(s.env)
+		if v == "" {
+			continue
+		}
+		if _, err := time.ParseDuration(s.def); err == nil {
 			if _, err := time.ParseDuration(v); err != nil {
 				return c, fmt.Errorf("%s: %q is not a duration (like 15m or 720h)", s.env, v)
+			}
+		} else if _, err := strconv.ParseInt(s.def, 10, 64); err == nil {
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				return c, fmt.Errorf("%s: %q is not a whole number", s.env, v)
 			}
 		}
 	}
@@ -128,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshReuseGrace < 0 || c.RefreshReuseGrace > identity.MaxRefreshReuseGrace {
 		errs = append(errs, fmt.Errorf("refresh-reuse-grace must be between 0 and %s", identity.MaxRefreshReuseGrace))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("shutdown-timeout cannot be negative"))
 	}
 	if c.MaxBodyBytes < 1<<20 {
 		errs = append(errs, errors.New("max-body-bytes must be at least 1048576"))

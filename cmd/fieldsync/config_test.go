@@ -49,7 +49,10 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		{"grace in env", nil, map[string]string{"FIELDSYNC_REFRESH_REUSE_GRACE": "a bit"}, "FIELDSYNC_REFRESH_REUSE_GRACE"},
 		{"negative grace", []string{"-refresh-reuse-grace", "-1s"}, nil, "refresh-reuse-grace"},
 		{"grace too long", []string{"-refresh-reuse-grace", "1h"}, nil, "refresh-reuse-grace"},
+		{"shutdown timeout in env", nil, map[string]string{"FIELDSYNC_SHUTDOWN_TIMEOUT": "30"}, "FIELDSYNC_SHUTDOWN_TIMEOUT"},
+		{"negative shutdown timeout", []string{"-shutdown-timeout", "-1s"}, nil, "shutdown-timeout"},
 		{"small body cap", []string{"-max-body-bytes", "10"}, nil, "max-body-bytes"},
+		{"body cap in env", nil, map[string]string{"FIELDSYNC_MAX_BODY_BYTES": "lots"}, "FIELDSYNC_MAX_BODY_BYTES"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
