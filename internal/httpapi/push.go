@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -44,10 +43,6 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	}
 	if raws == nil {
 		return domain.Invalid("invalid_request", "submissions is required", []domain.Finding{{Path: "/submissions", Keyword: "required", Message: "submissions must be an array"}})
-	}
-	if len(raws) > api.MaxPushItems {
-		return &domain.Error{Kind: domain.KindTooLarge, Code: "too_many_items",
-			Title: fmt.Sprintf("A push holds at most %d items", api.MaxPushItems), Detail: fmt.Sprintf("this one holds %d; send the rest in another push", len(raws))}
 	}
 	// Items are decoded inside the push's pipeline (records.PushRaw), on
 	// every core and while the store writes the items before them.

@@ -100,7 +100,7 @@ func testInstancesKeepEveryConflictEntry(t *testing.T, st domain.Store, inst []*
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	id := uuid.NewString()
-	res, err := inst[0].Push(ctx, tablet(0), "p", []records.Submission{sub(id, nil, `{"name": "base"}`, t0)}, nil)
+	res, err := inst[0].Push(ctx, tablet(0), "p", []records.Submission{sub(id, nil, `{"name": "base"}`, t0)})
 	if err != nil || res[0].Status != records.StatusCreated {
 		t.Fatalf("create: %v %+v", err, res)
 	}
@@ -109,7 +109,7 @@ func testInstancesKeepEveryConflictEntry(t *testing.T, st domain.Store, inst []*
 			"(conflict entries, reviews, assignments) made at once through two instances can erase each other (internal/store/sqlite)")
 	}
 	r1 := res[0].Rev
-	res, err = inst[0].Push(ctx, tablet(0), "p", []records.Submission{sub(id, &r1, `{"name": "edited"}`, t0.Add(time.Hour))}, nil)
+	res, err = inst[0].Push(ctx, tablet(0), "p", []records.Submission{sub(id, &r1, `{"name": "edited"}`, t0.Add(time.Hour))})
 	if err != nil || res[0].Status != records.StatusUpdated {
 		t.Fatalf("edit: %v %+v", err, res)
 	}
@@ -119,7 +119,7 @@ func testInstancesKeepEveryConflictEntry(t *testing.T, st domain.Store, inst []*
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := inst[i%2].Push(ctx, tablet(i), "p", []records.Submission{sub(id, &r1, fmt.Sprintf(`{"name": "stale %d"}`, i), t0.Add(2*time.Hour))}, nil)
+			res, err := inst[i%2].Push(ctx, tablet(i), "p", []records.Submission{sub(id, &r1, fmt.Sprintf(`{"name": "stale %d"}`, i), t0.Add(2*time.Hour))})
 			if err != nil || res[0].Status != records.StatusConflict {
 				t.Errorf("stale edit %d: %v %+v", i, err, res)
 			}
@@ -147,7 +147,7 @@ func testInstancesKeepEveryConflictEntry(t *testing.T, st domain.Store, inst []*
 		}()
 		go func() {
 			defer wg.Done()
-			if _, err := inst[1].Push(ctx, tablet(0), "p", []records.Submission{sub(id, &base, fmt.Sprintf(`{"name": "round %d"}`, round), t0.Add(3*time.Hour))}, nil); err != nil {
+			if _, err := inst[1].Push(ctx, tablet(0), "p", []records.Submission{sub(id, &base, fmt.Sprintf(`{"name": "round %d"}`, round), t0.Add(3*time.Hour))}); err != nil {
 				t.Error(err)
 			}
 		}()

@@ -181,19 +181,13 @@ type item struct {
 // created, updated, unchanged, merged, conflict (kept on the record), rejected
 // (kept in quarantine) or forbidden. A non-nil error means the store failed and
 // nothing of the batch is acknowledged; a retry of the same batch is safe.
-//
-// bad holds the items the HTTP layer could not even decode, by index, with
-// their findings: they are rejected and quarantined like the others.
-func (s *Service) Push(ctx context.Context, c Caller, projectID string, subs []Submission, bad map[int][]domain.Finding) ([]Result, error) {
+func (s *Service) Push(ctx context.Context, c Caller, projectID string, subs []Submission) ([]Result, error) {
 	if len(subs) > MaxPushItems {
 		return nil, tooManyItems(len(subs))
 	}
 	items := make([]*item, len(subs))
 	for i := range subs {
 		items[i] = &item{idx: i, sub: subs[i], res: Result{ID: subs[i].ID}}
-		if f, ok := bad[i]; ok {
-			items[i].rejectUndecodable(f)
-		}
 	}
 	return s.push(ctx, c, projectID, items)
 }
@@ -219,7 +213,7 @@ func (s *Service) PushRaw(ctx context.Context, c Caller, projectID string, raws 
 
 func tooManyItems(n int) error {
 	return &domain.Error{Kind: domain.KindTooLarge, Code: "too_many_items",
-		Title: fmt.Sprintf("A push holds at most %d items", MaxPushItems), Detail: fmt.Sprintf("this one holds %d", n)}
+		Title: fmt.Sprintf("A push holds at most %d items", MaxPushItems), Detail: fmt.Sprintf("this one holds %d; send the rest in another push", n)}
 }
 
 // rejectUndecodable rejects an item that could not be decoded, with findings.
@@ -313,11 +307,6 @@ func (fc *formCache) prepare(ctx context.Context, it *item, now time.Time) error
 			return nil
 		}
 	}
-	if it.done {
-		// Rejected already (the HTTP layer could not decode it): its own
-		// findings say why, and must not be replaced by shape findings.
-		return nil
-	}
 	sub := &it.sub
 	if sub.ClientModifiedAt.IsZero() {
 		// Without the device's clock the push's arrival is the best
@@ -366,16 +355,7 @@ func (s *Service) apply(ctx context.Context, c Caller, projectID string, items [
 	size := firstChunk
 	for lo := 0; lo < len(items); lo, size = lo+size, size*chunkGrowth {
 		ch := &chunk{items: items[lo:min(lo+size, len(items))], ready: make(chan struct{})}
-		n := 0
-		for _, it := range ch.items {
-			if !it.done {
-				n++
-			}
-		}
-		ch.pending.Store(int64(n))
-		if n == 0 {
-			close(ch.ready)
-		}
+		ch.pending.Store(int64(len(ch.items)))
 		chunks = append(chunks, ch)
 	}
 	type job struct {
@@ -385,9 +365,7 @@ func (s *Service) apply(ctx context.Context, c Caller, projectID string, items [
 	jobs := make(chan job, len(items))
 	for _, ch := range chunks {
 		for _, it := range ch.items {
-			if !it.done {
-				jobs <- job{it, ch}
-			}
+			jobs <- job{it, ch}
 		}
 	}
 	close(jobs)
