@@ -284,24 +284,12 @@ func (r *loadRun) report(w io.Writer, elapsed time.Duration) {
 // pullAll pulls every change of the project visible to the session's user.
 func pullAll(ctx context.Context, s *session, project string) (records, pages int, took time.Duration, err error) {
 	start := time.Now()
-	cursor := ""
-	for {
-		var page api.PullResponse
-		err := s.do(ctx, func(c *api.Client) error {
-			var err error
-			page, err = c.Pull(ctx, project, cursor, api.MaxPullLimit)
-			return err
-		})
-		if err != nil {
-			return records, pages, time.Since(start), err
-		}
+	_, err = pullPages(ctx, s, project, "", api.MaxPullLimit, func(page api.PullResponse) error {
 		records += len(page.Changes)
 		pages++
-		cursor = page.Next
-		if !page.More {
-			return records, pages, time.Since(start), nil
-		}
-	}
+		return nil
+	})
+	return records, pages, time.Since(start), err
 }
 
 // rate words n per d as a whole number per second.

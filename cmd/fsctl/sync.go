@@ -294,27 +294,18 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	enc := json.NewEncoder(bw)
-	cursor, n := *since, 0
-	for {
-		var page api.PullResponse
-		err := s.do(ctx, func(c *api.Client) error {
-			var err error
-			page, err = c.Pull(ctx, *project, cursor, *limit)
-			return err
-		})
-		if err != nil {
-			return err
-		}
+	n := 0
+	cursor, err := pullPages(ctx, s, *project, *since, *limit, func(page api.PullResponse) error {
 		for _, r := range page.Changes {
 			if err := enc.Encode(r); err != nil {
 				return err
 			}
 		}
 		n += len(page.Changes)
-		cursor = page.Next
-		if !page.More {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -335,4 +326,28 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stderr, "Pulled %d records into %s.\n", n, *outPath)
 	fmt.Fprintln(e.stdout, cursor)
 	return nil
+}
+
+// pullPages pulls page after page from the cursor since until the server has
+// no more, handing each page to f, and returns the final cursor.
+func pullPages(ctx context.Context, s *session, project, since string, limit int, f func(api.PullResponse) error) (string, error) {
+	cursor := since
+	for {
+		var page api.PullResponse
+		err := s.do(ctx, func(c *api.Client) error {
+			var err error
+			page, err = c.Pull(ctx, project, cursor, limit)
+			return err
+		})
+		if err != nil {
+			return cursor, err
+		}
+		if err := f(page); err != nil {
+			return cursor, err
+		}
+		cursor = page.Next
+		if !page.More {
+			return cursor, nil
+		}
+	}
 }
