@@ -250,12 +250,13 @@ func (d *pageDecoder) time(t *time.Time) bool {
 	return ok && t.UnmarshalJSON(raw) == nil
 }
 
-// pullResponse reads a PullResponse.
-func (d *pageDecoder) pullResponse(out *PullResponse) bool {
+// object reads an object, handing each member's key to member, which reads
+// the value and reports whether it took it. A key member does not take, a
+// duplicate (member's once) or anything unexpected gives up.
+func (d *pageDecoder) object(member func(key []byte) bool) bool {
 	if !d.byte('{') {
 		return false
 	}
-	var seen uint8
 	for first := true; ; first = false {
 		key, done, ok := d.key(first)
 		switch {
@@ -264,48 +265,40 @@ func (d *pageDecoder) pullResponse(out *PullResponse) bool {
 		case done:
 			return true
 		}
-		switch string(key) {
-		case "changes":
-			ok = once(&seen, 1) && d.records(&out.Changes)
-		case "next":
-			ok = once(&seen, 2) && d.str(&out.Next, nil)
-		case "more":
-			ok = once(&seen, 4) && d.boolean(&out.More)
-		default:
-			ok = false
-		}
-		if !ok {
+		if !member(key) {
 			return false
 		}
 	}
 }
 
+// pullResponse reads a PullResponse.
+func (d *pageDecoder) pullResponse(out *PullResponse) bool {
+	var seen uint8
+	return d.object(func(key []byte) bool {
+		switch string(key) {
+		case "changes":
+			return once(&seen, 1) && d.records(&out.Changes)
+		case "next":
+			return once(&seen, 2) && d.str(&out.Next, nil)
+		case "more":
+			return once(&seen, 4) && d.boolean(&out.More)
+		}
+		return false
+	})
+}
+
 // recordPage reads a RecordPage.
 func (d *pageDecoder) recordPage(out *RecordPage) bool {
-	if !d.byte('{') {
-		return false
-	}
 	var seen uint8
-	for first := true; ; first = false {
-		key, done, ok := d.key(first)
-		switch {
-		case !ok:
-			return false
-		case done:
-			return true
-		}
+	return d.object(func(key []byte) bool {
 		switch string(key) {
 		case "records":
-			ok = once(&seen, 1) && d.records(&out.Records)
+			return once(&seen, 1) && d.records(&out.Records)
 		case "next":
-			ok = once(&seen, 2) && d.str(&out.Next, nil)
-		default:
-			ok = false
+			return once(&seen, 2) && d.str(&out.Next, nil)
 		}
-		if !ok {
-			return false
-		}
-	}
+		return false
+	})
 }
 
 // once marks bit in *seen and reports whether it was clear: a key seen twice
@@ -360,18 +353,9 @@ func (d *pageDecoder) records(out *[]Record) bool {
 
 // record reads one Record.
 func (d *pageDecoder) record(r *Record) bool {
-	if !d.byte('{') {
-		return false
-	}
 	var seen uint32
-	for first := true; ; first = false {
-		key, done, ok := d.key(first)
-		switch {
-		case !ok:
-			return false
-		case done:
-			return true
-		}
+	return d.object(func(key []byte) bool {
+		ok := false
 		switch string(key) {
 		case "id":
 			ok = once(&seen, 1<<0) && d.str(&r.ID, nil)
@@ -415,13 +399,9 @@ func (d *pageDecoder) record(r *Record) bool {
 			ok = once(&seen, 1<<15) && d.unmarshal(&r.Attachments)
 		case "revs":
 			ok = once(&seen, 1<<16) && d.unmarshal(&r.Revs)
-		default:
-			ok = false
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 // emptyArray consumes [] and reports whether it was there.
