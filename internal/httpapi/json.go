@@ -159,13 +159,17 @@ func writeBody(w http.ResponseWriter, status int, contentType string, v any) err
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
 		return fmt.Errorf("encoding %T: %w", v, err)
 	}
+	return writeEncoded(w, status, contentType, buf.Bytes())
+}
+
+// writeEncoded sends body, already encoded, with its length.
+func writeEncoded(w http.ResponseWriter, status int, contentType string, body []byte) error {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
-	if err != nil {
+	if _, err := w.Write(body); err != nil {
 		// The client is gone or the connection broke; the status is sent, so the
 		// adapter can only log it.
 		return fmt.Errorf("writing answer: %w", err)

@@ -125,7 +125,7 @@ func (p *pageStream) finish(tail []byte) error {
 	if !p.sent {
 		b := append(append((*p.bp)[:0], p.head...), tail...)
 		*p.bp = b
-		return writeEncoded(p.w, http.StatusOK, b)
+		return writeEncoded(p.w, http.StatusOK, "application/json", b)
 	}
 	if _, err := p.w.Write(tail); err != nil {
 		return fmt.Errorf("writing answer: %w", err)
@@ -164,20 +164,6 @@ func putPageBuf(bp *[]byte) {
 	if cap(*bp) <= maxPooledPage {
 		pageBufs.put(bp)
 	}
-}
-
-// writeEncoded sends body, encoded JSON, as writeBody sends what it encoded.
-func writeEncoded(w http.ResponseWriter, status int, body []byte) error {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	if _, err := w.Write(body); err != nil {
-		// The status is sent; the adapter can only log this.
-		return fmt.Errorf("writing answer: %w", err)
-	}
-	return nil
 }
 
 // appendRecordJSON appends the JSON of apiRecord(*r), in api.Record's field
