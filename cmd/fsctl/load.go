@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -146,19 +144,14 @@ func readSamples(e *env, path string) ([]json.RawMessage, error) {
 		in = f
 	}
 	var out []json.RawMessage
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), api.MaxBodyBytes)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
+	err := eachLine(in, func(n int, line []byte) error {
 		if !json.Valid(line) || line[0] != '{' {
-			return nil, fmt.Errorf("%s line %d: not a JSON object on one line", path, n)
+			return fmt.Errorf("%s line %d: not a JSON object on one line", path, n)
 		}
 		out = append(out, append(json.RawMessage(nil), line...))
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {

@@ -105,17 +105,11 @@ func runPush(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), api.MaxBodyBytes)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
+	err = eachLine(in, func(n int, line []byte) error {
 		if !json.Valid(line) {
 			invalid++
 			fmt.Fprintf(e.stderr, "line %d: not valid JSON; not pushed\n", n)
-			continue
+			return nil
 		}
 		if len(pending) == *batch || (len(pending) > 0 && size+len(line) > maxBatchBytes) {
 			if err := flush(); err != nil {
@@ -124,11 +118,9 @@ func runPush(ctx context.Context, e *env, args []string) error {
 		}
 		pending = append(pending, pushLine{n: n, raw: append(json.RawMessage(nil), line...)})
 		size += len(line) + 1
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return fmt.Errorf("a line is longer than %d bytes, more than one push may carry", api.MaxBodyBytes)
-		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	if err := flush(); err != nil {
@@ -350,4 +342,26 @@ func pullPages(ctx context.Context, s *session, project, since string, limit int
 			return cursor, nil
 		}
 	}
+}
+
+// eachLine calls f with every line of in that is not blank, trimmed, and its
+// number from 1; line is valid only during the call. A line may be as long as
+// a push body.
+func eachLine(in io.Reader, f func(n int, line []byte) error) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), api.MaxBodyBytes)
+	for n := 1; sc.Scan(); n++ {
+		if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
+			if err := f(n, line); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("a line is longer than %d bytes, more than one push may carry", api.MaxBodyBytes)
+		}
+		return err
+	}
+	return nil
 }
