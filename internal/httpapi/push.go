@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -115,36 +114,17 @@ func splitPush(body []byte) ([]json.RawMessage, bool) {
 	return items, true
 }
 
-// fastSubmission is api.Submission for encoding/json/v2.
-type fastSubmission struct {
-	ID               string           `json:"id"`
-	Form             string           `json:"form"`
-	FormVersion      string           `json:"form_version"`
-	BaseRev          *string          `json:"base_rev"`
-	ClientModifiedAt time.Time        `json:"client_modified_at"`
-	Deleted          bool             `json:"deleted"`
-	Data             jsontext.Value   `json:"data"`
-	Attachments      []api.Attachment `json:"attachments"`
-}
-
 // decodeSubmissionFast decodes one pushed item with encoding/json/v2, which is
 // stricter than encoding/json (it refuses repeated members, invalid UTF-8 and
 // names in another case): whatever it accepts, decodeSubmission accepts with
 // the same values (FuzzDecodeSubmissionFast checks it). It reports false for
 // anything else, and the caller asks decodeSubmission for the verdict.
 func decodeSubmissionFast(raw json.RawMessage) (records.Submission, bool) {
-	var it fastSubmission
+	var it api.Submission
 	if err := jsonv2.Unmarshal(raw, &it, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return records.Submission{}, false
 	}
-	sub := records.Submission{
-		ID: it.ID, Form: it.Form, FormVersion: it.FormVersion, BaseRev: it.BaseRev,
-		ClientModifiedAt: it.ClientModifiedAt, Deleted: it.Deleted, Data: json.RawMessage(it.Data), Raw: raw,
-	}
-	for _, a := range it.Attachments {
-		sub.Attachments = append(sub.Attachments, domain.Attachment(a))
-	}
-	return sub, true
+	return submissionOf(it, raw), true
 }
 
 // decodeItem decodes one pushed item: with encoding/json/v2 when it can, with
@@ -173,6 +153,11 @@ func decodeSubmission(raw json.RawMessage) (records.Submission, []domain.Finding
 		_ = json.Unmarshal(raw, &loose)
 		return records.Submission{ID: loose.ID, Form: loose.Form, FormVersion: loose.FormVersion, Raw: raw}, f
 	}
+	return submissionOf(it, raw), nil
+}
+
+// submissionOf is a decoded pushed item as the sync service takes it.
+func submissionOf(it api.Submission, raw json.RawMessage) records.Submission {
 	sub := records.Submission{
 		ID: it.ID, Form: it.Form, FormVersion: it.FormVersion, BaseRev: it.BaseRev,
 		ClientModifiedAt: it.ClientModifiedAt, Deleted: it.Deleted, Data: it.Data, Raw: raw,
@@ -180,5 +165,5 @@ func decodeSubmission(raw json.RawMessage) (records.Submission, []domain.Finding
 	for _, a := range it.Attachments {
 		sub.Attachments = append(sub.Attachments, domain.Attachment(a))
 	}
-	return sub, nil
+	return sub
 }
