@@ -37,6 +37,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"wrong type nested", `{"count": "7"}`, "field count: expected integer, got string at byte 13"},
 		{"array for object", `[1,2]`, "field (top level): expected object, got array at byte 1"},
 		{"unknown field", `{"nmae": "x"}`, `unknown field "nmae" at byte 13`},
+		{"repeated member", `{"name": "x", "count": 1, "name": "y"}`, `member "name" appears more than once in one object (/name, byte 32): send it once`},
 		{"trailing data", `{"name": "x"} {"name": "y"}`, "unexpected data after the JSON value at byte 14"},
 		{"trailing bracket", `{"name": "x"}]`, "unexpected data after the JSON value at byte 13"},
 		{"empty", ``, "request body is empty"},

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/internal/domain"
 )
@@ -73,12 +75,17 @@ func readJSONBody(r *http.Request) ([]byte, error) {
 }
 
 // decodeJSONBytes decodes a body read by readJSONBody into v, strictly, with
-// the bad_json errors decodeJSON describes.
-func decodeJSONBytes(data []byte, v any) error {
+// the bad_json errors decodeJSON describes. A member repeated in one object is
+// refused too (see duplicateMember), except inside the members at the JSON
+// pointers in skip, which their readers check.
+func decodeJSONBytes(data []byte, v any, skip ...jsontext.Pointer) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badJSON(describeJSONError(err, dec, len(data)))
+	}
+	if dup := duplicateMember(data, skip...); dup != "" {
+		return badJSON(dup)
 	}
 	if dec.More() {
 		return badJSON(fmt.Sprintf("unexpected data after the JSON value at byte %d", dec.InputOffset()))

@@ -35,7 +35,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
 		// strict decoder, which accepts what it always accepted and words
 		// the errors with their byte offsets.
 		var env pushEnvelope
-		if err := decodeJSONBytes(body, &env); err != nil {
+		if err := decodeJSONBytes(body, &env, "/submissions"); err != nil {
 			return err
 		}
 		raws = env.Submissions
@@ -152,6 +152,12 @@ func decodeSubmission(raw json.RawMessage) (records.Submission, []domain.Finding
 		}
 		_ = json.Unmarshal(raw, &loose)
 		return records.Submission{ID: loose.ID, Form: loose.Form, FormVersion: loose.FormVersion, Raw: raw}, f
+	}
+	if dup := duplicateMember(raw, "/data"); dup != "" {
+		// Which of the repeated values was meant is unknown: keep the item as
+		// sent, findable by the values encoding/json took.
+		sub := submissionOf(it, raw)
+		return sub, []domain.Finding{{Path: "", Keyword: "json", Message: dup}}
 	}
 	return submissionOf(it, raw), nil
 }
