@@ -61,6 +61,10 @@ func validRequestID(id string) bool {
 // X-Request-Id, so one id follows a request through a proxy and the server),
 // echoes the id before anything else can answer, and wraps the writer in the
 // recorder the log, metrics and panic layers read.
+//
+// It also marks every answer Cache-Control: no-store. Answers carry survey
+// data, tokens, or names of people and places; none is worth a copy in a
+// browser's, proxy's or CDN's cache, where it would outlive the session.
 func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -73,6 +77,7 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 			id = u.String()
 		}
 		w.Header().Set("X-Request-Id", id)
+		w.Header().Set("Cache-Control", "no-store")
 		rec := &recorder{ResponseWriter: w}
 		info := &requestInfo{requestID: id, rec: rec}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
