@@ -89,8 +89,9 @@ const MaxDepth = 1000
 // Canonical refuses, with an *Error matching ErrInvalidJSON: anything that is
 // not RFC 8259 JSON, trailing data, invalid UTF-8, escapes of unpaired UTF-16
 // surrogates (JCS forbids them; they cannot be represented in UTF-8), numbers
-// beyond the double range (1e400), nesting deeper than MaxDepth, and duplicate
-// keys (also matching ErrDuplicateKey).
+// beyond the double range (1e400) or with a decimal exponent beyond ±2^30,
+// nesting deeper than MaxDepth, and duplicate keys (also matching
+// ErrDuplicateKey).
 func Canonical(raw []byte) ([]byte, error) {
 	c := getCanonicalizer()
 	defer putCanonicalizer(c)

@@ -93,7 +93,7 @@ func validLiteral(b []byte, i int, lit string) int {
 func validString(b []byte, i int) int {
 	i++
 	for {
-		for i < len(b) && (plain[b[i]] || b[i] >= 0x80) {
+		for i < len(b) && validPlain[b[i]] {
 			i++
 		}
 		if i >= len(b) {
@@ -122,3 +122,13 @@ func validString(b []byte, i int) int {
 		}
 	}
 }
+
+// validPlain marks the bytes a string holds as they are for Valid: all but
+// '"', '\\' and control characters (UTF-8 is not checked, as json.Valid does
+// not check it).
+var validPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
