@@ -45,7 +45,10 @@ func validValue(b []byte, i, depth int) int {
 				if i >= len(b) || b[i] != '"' {
 					return -1
 				}
-				if i = skipSpace(b, validString(b, i)); i < 0 || i >= len(b) || b[i] != ':' {
+				if i = validString(b, i); i < 0 {
+					return -1
+				}
+				if i = skipSpace(b, i); i >= len(b) || b[i] != ':' {
 					return -1
 				}
 				i = skipSpace(b, i+1)
