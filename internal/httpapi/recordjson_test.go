@@ -328,10 +328,11 @@ func BenchmarkRecordJSON(b *testing.B) {
 }
 
 // TestAppendRawJSONMatchesJSONValid: the encoder takes stored data exactly when
-// json.Valid does (jsonscan first, json.Valid past its depth).
+// json.Valid does (canonjson.Valid first, json.Valid past its depth).
 func TestAppendRawJSONMatchesJSONValid(t *testing.T) {
 	for _, s := range []string{`null`, `{"a":[1,2,{"b":"\u00e9"}]}`, `{"a":1,}`, `[1 2]`, `"\x"`, "\"\x7f\xff\"",
-		strings.Repeat("[", 300) + strings.Repeat("]", 300), strings.Repeat("[", 300)} {
+		`{"`, `{"a`, strings.Repeat("[", 300) + strings.Repeat("]", 300), strings.Repeat("[", 300),
+		strings.Repeat("[", 1001) + strings.Repeat("]", 1001)} {
 		checkAppendRawJSON(t, []byte(s))
 	}
 }

@@ -6,9 +6,34 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 )
+
+// TestPageDecodesAsEncodingJSON: the client (json/v2) decodes a page with
+// every shape the server writes (null data, conflicts, escapes, attachments,
+// history) to what encoding/json makes of it.
+func TestPageDecodesAsEncodingJSON(t *testing.T) {
+	in := []byte(`{"changes":[` +
+		`{"id":"a","form":"f","form_version":"1","rev":"1-x","deleted":true,"data":null,"created_by":"user:\u00e9<","client_modified_at":"2026-01-01T00:00:00.123+03:00","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","review_state":"received","conflicts":[],"assigned_to":[]},` +
+		`{"id":"b","form":"f","form_version":"2","rev":"2-y","deleted":false,"data":{"n":12345678901234567891,"s":"\n"},"created_by":"device:d","device_id":"d","client_modified_at":"2026-01-01T00:00:00Z","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","review_state":"has_issues","review_comment":"x\u2028","conflicts":[{"path":"/n","base":null,"values":[{"rev":"2-y","value":1,"client_modified_at":"2026-01-01T00:00:00Z","by":"user:u"},{"rev":"2-z","value":null,"deleted":true,"client_modified_at":"2026-01-01T00:00:00Z","device_id":"e"}]}],"assigned_to":["user:u"],"attachments":[{"name":"p.jpg","sha256":"00","size":3,"content_type":"image/jpeg"}],"revs":[{"rev":"1-x","deleted":false,"data":{}}]}` +
+		`],"next":"c1","more":true}` + "\n")
+	c, err := NewClient("http://fieldsync.invalid", WithHTTPClient(&http.Client{Transport: answer(in)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want PullResponse
+	if err := c.Do(context.Background(), http.MethodGet, "/v1/projects/p/sync/pull", nil, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(in, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("client decodes\n%+v\nencoding/json\n%+v", got, want)
+	}
+}
 
 // BenchmarkPageDecode decodes a pull page of 1000 survey records through
 // Client.Do (json/v2), next to encoding/json on the same bytes: the figures
