@@ -14,8 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Client speaks the v1 protocol to one server. It is safe for concurrent use;
@@ -30,10 +31,6 @@ type Client struct {
 
 	mu    sync.RWMutex
 	token string
-
-	// pageSize is the length of the last page of records answered, to size
-	// the buffer of the next (decodePage).
-	pageSize atomic.Int64
 }
 
 // Option configures a Client.
@@ -112,7 +109,8 @@ func (c *Client) Ready(ctx context.Context) error {
 // is the body: nil for none, []byte or json.RawMessage sent as JSON as is, an
 // io.Reader streamed as is without a Content-Type (attachments), anything else
 // encoded as JSON. out receives a 2xx body: nil discards it, *[]byte takes the
-// raw bytes, anything else is decoded from JSON.
+// raw bytes, anything else is decoded from JSON by json/v2 (member names
+// match exactly, duplicate names and invalid UTF-8 are errors).
 //
 // Every answer outside 2xx is returned as a *Problem: the server's problem
 // document when it sent one, otherwise one made from the status line (a proxy's
@@ -155,11 +153,11 @@ func (c *Client) Exchange(ctx context.Context, method, path string, header http.
 		if resp.StatusCode == http.StatusNoContent {
 			break
 		}
-		var paged bool
-		if paged, err = c.decodePage(resp, out); !paged {
-			err = json.NewDecoder(resp.Body).Decode(out)
-		}
-		if err != nil {
+		// json/v2 (go-json-experiment, the mirror of Go's encoding/json/v2)
+		// decodes a page of 1000 records in about a third of encoding/json's
+		// CPU, which keeps a pull within ~20% of the hand-written page decoder
+		// it replaced (issue 9 has the figures).
+		if err = jsonv2.UnmarshalRead(resp.Body, out); err != nil {
 			err = fmt.Errorf("api: %s %s: decoding answer: %w", method, path, err)
 		}
 	}

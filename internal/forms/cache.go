@@ -81,7 +81,7 @@ func (c *Cache) Get(hash string, definition []byte) (*Definition, error) {
 		close(call.ready)
 	}()
 	def, err := c.parse(definition)
-	if err == nil && def.Hash != hash {
+	if err == nil && !def.hasHash(hash) {
 		err = &domain.Error{Kind: domain.KindInternal, Code: "definition_hash_mismatch",
 			Title: "Stored form definition does not match its hash",
 			Err:   fmt.Errorf("forms: definition hashes to %s, expected %s", def.Hash, hash)}

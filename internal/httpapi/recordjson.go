@@ -7,10 +7,9 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/fieldsync/fieldsync/internal/canonjson"
 	"github.com/fieldsync/fieldsync/internal/domain"
-	"github.com/fieldsync/fieldsync/internal/jsonscan"
 )
 
 // The pull feeds (sync/pull and forms/{form}/records) answer up to 1000 whole
@@ -22,9 +21,12 @@ import (
 // check. Its output decodes to exactly what encoding/json's encoding of
 // apiRecord(r) decodes to (recordjson_test.go checks that, a fuzz test
 // included): the same fields in the same order, the same omitempty rules, the
-// same string escaping (HTML characters included), times as Time.MarshalJSON
-// writes them. Only the bytes of the raw JSON values may differ: they are
-// copied as stored, where encoding/json would compact them and escape <, > and &.
+// same strings, times as Time.MarshalJSON writes them. Only bytes may differ:
+// the raw JSON values are copied as stored, where encoding/json would compact
+// them, and strings are escaped as the canonical form of record data escapes
+// them (canonjson.AppendString), without encoding/json's \u003c for <, > and
+// &: the pages are served as application/json with nosniff, and the stored
+// data in them never had that escaping anyway.
 
 // pageBufs recycles the buffers pages are encoded into, a chunk at a time.
 var pageBufs = newFreeList(4, func() *[]byte {
@@ -141,7 +143,7 @@ func (p *pageStream) release() {
 
 // pullTail is the end of a sync/pull page after its records.
 func pullTail(next string, more bool) []byte {
-	b := appendJSONString(append(make([]byte, 0, 64), `],"next":`...), next)
+	b := canonjson.AppendString(append(make([]byte, 0, 64), `],"next":`...), next)
 	if more {
 		b = append(b, `,"more":true}`...)
 	} else {
@@ -155,7 +157,7 @@ func pullTail(next string, more bool) []byte {
 func recordPageTail(next string) []byte {
 	b := append(make([]byte, 0, 64), ']')
 	if next != "" {
-		b = appendJSONString(append(b, `,"next":`...), next)
+		b = canonjson.AppendString(append(b, `,"next":`...), next)
 	}
 	return append(b, '}', '\n')
 }
@@ -171,13 +173,13 @@ func putPageBuf(bp *[]byte) {
 func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
 	var err error
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, r.ID)
+	b = canonjson.AppendString(b, r.ID)
 	b = append(b, `,"form":`...)
-	b = appendJSONString(b, r.FormID)
+	b = canonjson.AppendString(b, r.FormID)
 	b = append(b, `,"form_version":`...)
-	b = appendJSONString(b, r.FormVersion)
+	b = canonjson.AppendString(b, r.FormVersion)
 	b = append(b, `,"rev":`...)
-	b = appendJSONString(b, r.Rev)
+	b = canonjson.AppendString(b, r.Rev)
 	if r.Deleted {
 		b = append(b, `,"deleted":true,"data":`...)
 	} else {
@@ -187,10 +189,10 @@ func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	b = append(b, `,"created_by":`...)
-	b = appendJSONString(b, r.CreatedBy)
+	b = canonjson.AppendString(b, r.CreatedBy)
 	if r.DeviceID != "" {
 		b = append(b, `,"device_id":`...)
-		b = appendJSONString(b, r.DeviceID)
+		b = canonjson.AppendString(b, r.DeviceID)
 	}
 	b = append(b, `,"client_modified_at":`...)
 	if b, err = appendJSONTime(b, r.ClientModifiedAt); err != nil {
@@ -205,10 +207,10 @@ func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
 		return nil, err
 	}
 	b = append(b, `,"review_state":`...)
-	b = appendJSONString(b, r.ReviewState)
+	b = canonjson.AppendString(b, r.ReviewState)
 	if r.ReviewComment != "" {
 		b = append(b, `,"review_comment":`...)
-		b = appendJSONString(b, r.ReviewComment)
+		b = canonjson.AppendString(b, r.ReviewComment)
 	}
 	b = append(b, `,"conflicts":[`...)
 	for i := range r.Conflicts {
@@ -224,7 +226,7 @@ func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = canonjson.AppendString(b, s)
 	}
 	b = append(b, ']')
 	if len(r.Attachments) > 0 {
@@ -234,14 +236,14 @@ func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"name":`...)
-			b = appendJSONString(b, a.Name)
+			b = canonjson.AppendString(b, a.Name)
 			b = append(b, `,"sha256":`...)
-			b = appendJSONString(b, a.SHA256)
+			b = canonjson.AppendString(b, a.SHA256)
 			b = append(b, `,"size":`...)
 			b = strconv.AppendInt(b, a.Size, 10)
 			if a.ContentType != "" {
 				b = append(b, `,"content_type":`...)
-				b = appendJSONString(b, a.ContentType)
+				b = canonjson.AppendString(b, a.ContentType)
 			}
 			b = append(b, '}')
 		}
@@ -255,7 +257,7 @@ func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
 func appendConflictJSON(b []byte, c *domain.Conflict) ([]byte, error) {
 	var err error
 	b = append(b, `{"path":`...)
-	b = appendJSONString(b, c.Path)
+	b = canonjson.AppendString(b, c.Path)
 	b = append(b, `,"base":`...)
 	if b, err = appendRawJSON(b, c.Base); err != nil {
 		return nil, fmt.Errorf("base: %w", err)
@@ -267,7 +269,7 @@ func appendConflictJSON(b []byte, c *domain.Conflict) ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = append(b, `{"rev":`...)
-		b = appendJSONString(b, v.Rev)
+		b = canonjson.AppendString(b, v.Rev)
 		b = append(b, `,"value":`...)
 		if b, err = appendRawJSON(b, v.Value); err != nil {
 			return nil, fmt.Errorf("value %d: %w", i, err)
@@ -281,11 +283,11 @@ func appendConflictJSON(b []byte, c *domain.Conflict) ([]byte, error) {
 		}
 		if v.DeviceID != "" {
 			b = append(b, `,"device_id":`...)
-			b = appendJSONString(b, v.DeviceID)
+			b = canonjson.AppendString(b, v.DeviceID)
 		}
 		if v.By != "" {
 			b = append(b, `,"by":`...)
-			b = appendJSONString(b, v.By)
+			b = canonjson.AppendString(b, v.By)
 		}
 		b = append(b, '}')
 	}
@@ -300,7 +302,7 @@ func appendRawJSON(b []byte, raw json.RawMessage) ([]byte, error) {
 	if raw == nil {
 		return append(b, "null"...), nil
 	}
-	if !jsonscan.Valid(raw) && !json.Valid(raw) { // json.Valid: past fastMaxDepth
+	if !canonjson.Valid(raw) && !json.Valid(raw) { // json.Valid: past canonjson.MaxDepth
 		return nil, errNotJSON
 	}
 	return append(b, raw...), nil
@@ -314,73 +316,4 @@ func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
 		return nil, err
 	}
 	return append(b2, '"'), nil
-}
-
-// jsonPlain marks the bytes encoding/json writes into a string as they are (with
-// HTML escaping on, its default): printable ASCII but ", \, <, > and &.
-var jsonPlain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = true
-	}
-	for _, c := range `"\<>&` {
-		t[c] = false
-	}
-	return t
-}()
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s quoted as encoding/json quotes it: \", \\, \b, \f,
-// \n, \r, \t, other control characters and <, >, & as \u00XX, invalid UTF-8 as
-// \ufffd, U+2028 and U+2029 as \u2028 and \u2029.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if jsonPlain[c] {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

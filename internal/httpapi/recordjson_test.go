@@ -227,10 +227,34 @@ func TestRecordJSONErrorsWhereEncodingJSONDoes(t *testing.T) {
 	}
 }
 
-func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", "\"\\/", "<>&", "\u2028\u2029\u2027", "\x00\x07\x08\x0c\x1b\x7f", "é日本😀", "\xff", "a\xc3", "\xed\xa0\x80", "\xf4\x90\x80\x80"} {
-		if got, want := appendJSONString(nil, s), mustMarshal(s); !bytes.Equal(got, want) {
-			t.Errorf("appendJSONString(%q) = %s, encoding/json %s", s, got, want)
+// TestRecordStringsDecodeAsEncodingJSON: the page escapes strings as canonical
+// JSON does, not as encoding/json does (no \u003c for <, no \u2028), and a
+// client decodes the same text either way, invalid UTF-8 included (U+FFFD).
+// The answer is application/json with nosniff, so no browser reads the
+// unescaped < as HTML.
+func TestRecordStringsDecodeAsEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", "\"\\/", "<script>&</script>", "\u2028\u2029\u2027", "\x00\x07\x08\x0c\x1b\x7f", "é日本😀", "\xff", "a\xc3", "\xed\xa0\x80", "\xf4\x90\x80\x80"} {
+		r := variedRecords()[0]
+		r.ID, r.ReviewComment = s, s
+		page, header, err := encodedPull([]domain.Record{r}, s, false, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct, nosniff := header.Get("Content-Type"), header.Get("X-Content-Type-Options"); ct != "application/json" || nosniff != "nosniff" {
+			t.Fatalf("Content-Type %q, X-Content-Type-Options %q", ct, nosniff)
+		}
+		var got, want api.PullResponse
+		if err := json.Unmarshal(page, &got); err != nil {
+			t.Fatalf("%q: %v\n%s", s, err, page)
+		}
+		if err := json.Unmarshal(mustMarshal(api.PullResponse{Changes: []api.Record{apiRecord(r)}, Next: s}), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got.Next != want.Next || got.Changes[0].ID != want.Changes[0].ID || got.Changes[0].ReviewComment != want.Changes[0].ReviewComment {
+			t.Errorf("%q decodes to %q, encoding/json's to %q", s, got.Changes[0].ID, want.Changes[0].ID)
+		}
+		if strings.Contains(s, "<") && !bytes.Contains(page, []byte("<script>")) {
+			t.Errorf("< escaped: %s", page)
 		}
 	}
 }
@@ -304,10 +328,11 @@ func BenchmarkRecordJSON(b *testing.B) {
 }
 
 // TestAppendRawJSONMatchesJSONValid: the encoder takes stored data exactly when
-// json.Valid does (jsonscan first, json.Valid past its depth).
+// json.Valid does (canonjson.Valid first, json.Valid past its depth).
 func TestAppendRawJSONMatchesJSONValid(t *testing.T) {
 	for _, s := range []string{`null`, `{"a":[1,2,{"b":"\u00e9"}]}`, `{"a":1,}`, `[1 2]`, `"\x"`, "\"\x7f\xff\"",
-		strings.Repeat("[", 300) + strings.Repeat("]", 300), strings.Repeat("[", 300)} {
+		`{"`, `{"a`, strings.Repeat("[", 300) + strings.Repeat("]", 300), strings.Repeat("[", 300),
+		strings.Repeat("[", 1001) + strings.Repeat("]", 1001)} {
 		checkAppendRawJSON(t, []byte(s))
 	}
 }

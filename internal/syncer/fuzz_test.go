@@ -6,150 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 )
-
-// FuzzCanonical checks that Canonical never panics, accepts what RFC 8259
-// accepts except what it documents refusing, is idempotent, and keeps the
-// meaning of the document.
-func FuzzCanonical(f *testing.F) {
-	for _, tc := range canonicalCases {
-		f.Add([]byte(tc.in))
-	}
-	for _, tc := range canonicalErrorCases {
-		if len(tc.in) < 100 {
-			f.Add([]byte(tc.in))
-		}
-	}
-	f.Add([]byte(surveyRecord))
-	if raw, err := os.ReadFile("testdata/jcs/documents.jsonl"); err == nil {
-		for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
-			var pair [2]string
-			if json.Unmarshal(line, &pair) == nil {
-				f.Add([]byte(pair[0]))
-			}
-		}
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		out, err := Canonical(in)
-		if err != nil {
-			var je *JSONError
-			if !errors.As(err, &je) || !errors.Is(err, ErrInvalidJSON) {
-				t.Fatalf("error %v (%T) is not a *JSONError matching ErrInvalidJSON", err, err)
-			}
-			if je.Offset < 0 || je.Offset > len(in) {
-				t.Fatalf("offset %d outside the input of %d bytes", je.Offset, len(in))
-			}
-			if json.Valid(in) && utf8.Valid(in) && !documentedRefusal(je.Msg) {
-				t.Fatalf("valid JSON %q refused: %v", in, err)
-			}
-			return
-		}
-		if !json.Valid(in) {
-			t.Fatalf("invalid JSON %q accepted as %q", in, out)
-		}
-		again, err := Canonical(out)
-		if err != nil || !bytes.Equal(again, out) {
-			t.Fatalf("not idempotent: %q → %q → %q, %v", in, out, again, err)
-		}
-		if msg := sameMeaning(t, in, out); msg != "" {
-			t.Fatalf("%q → %q changed meaning: %s", in, out, msg)
-		}
-	})
-}
-
-// documentedRefusal lists why Canonical may refuse RFC 8259 JSON.
-func documentedRefusal(msg string) bool {
-	for _, why := range []string{"duplicate object key", "out of range", "unpaired UTF-16 surrogate", "nesting deeper"} {
-		if strings.Contains(msg, why) {
-			return true
-		}
-	}
-	return false
-}
-
-// sameMeaning decodes both documents with encoding/json and compares them: equal
-// strings and structure, integer literals kept exactly (-0 as 0), other numbers
-// equal as doubles. It returns "" when they mean the same.
-func sameMeaning(t *testing.T, in, out []byte) string {
-	t.Helper()
-	decode := func(b []byte) any {
-		d := json.NewDecoder(bytes.NewReader(b))
-		d.UseNumber()
-		var v any
-		if err := d.Decode(&v); err != nil {
-			t.Fatalf("encoding/json cannot decode %q: %v", b, err)
-		}
-		return v
-	}
-	return compareMeaning(decode(in), decode(out), "")
-}
-
-func compareMeaning(a, b any, path string) string {
-	switch a := a.(type) {
-	case map[string]any:
-		bm, ok := b.(map[string]any)
-		if !ok || len(a) != len(bm) {
-			return path + ": object differs"
-		}
-		for k, v := range a {
-			w, ok := bm[k]
-			if !ok {
-				return path + ": lost key " + strconv.Quote(k)
-			}
-			if msg := compareMeaning(v, w, path+"/"+k); msg != "" {
-				return msg
-			}
-		}
-	case []any:
-		bs, ok := b.([]any)
-		if !ok || len(a) != len(bs) {
-			return path + ": array differs"
-		}
-		for i := range a {
-			if msg := compareMeaning(a[i], bs[i], path+"/"+strconv.Itoa(i)); msg != "" {
-				return msg
-			}
-		}
-	case json.Number:
-		bn, ok := b.(json.Number)
-		if !ok {
-			return path + ": number became something else"
-		}
-		lit, got := string(a), string(bn)
-		if !strings.ContainsAny(lit, ".eE") {
-			if lit == "-0" {
-				lit = "0"
-			}
-			if got != lit {
-				return fmt.Sprintf("%s: integer %s written %s", path, a, bn)
-			}
-			return ""
-		}
-		x, err1 := strconv.ParseFloat(lit, 64)
-		y, err2 := strconv.ParseFloat(got, 64)
-		if err1 != nil || err2 != nil || x != y {
-			return fmt.Sprintf("%s: number %s written %s", path, a, bn)
-		}
-		if want := string(appendES6(nil, x)); got != want {
-			return fmt.Sprintf("%s: number %s written %s, want %s", path, a, bn, want)
-		}
-	default:
-		if !reflect.DeepEqual(a, b) {
-			return fmt.Sprintf("%s: %v became %v", path, a, b)
-		}
-	}
-	return ""
-}
 
 // FuzzMerge checks Merge on arbitrary triples of documents.
 func FuzzMerge(f *testing.F) {

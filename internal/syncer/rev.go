@@ -43,9 +43,10 @@ const revDomain = "fieldsync rev v1\x00"
 // NewRev returns a *JSONError if data is not acceptable to Canonical, and an
 // error matching ErrBadRev if parent is neither "" nor a valid revision.
 func NewRev(parent string, data []byte, deleted bool) (string, error) {
-	c := getCanonicalizer()
-	defer putCanonicalizer(c)
-	canon, err := canonicalData(c, data)
+	if len(data) == 0 {
+		data = []byte("null")
+	}
+	canon, err := Canonical(data)
 	if err != nil {
 		return "", err
 	}
@@ -61,14 +62,6 @@ func NewRevCanonical(parent string, canon []byte, deleted bool) (string, error) 
 		canon = []byte("null")
 	}
 	return revOf(parent, canon, deleted)
-}
-
-// canonicalData canonicalises record data into c, reading empty data as null.
-func canonicalData(c *canonicalizer, data []byte) ([]byte, error) {
-	if len(data) == 0 {
-		data = []byte("null")
-	}
-	return c.canonical(data)
 }
 
 // revOf is NewRev for data that is already canonical.

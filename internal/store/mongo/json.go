@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/fieldsync/fieldsync/internal/canonjson"
 )
 
 // JSON values (record data, revisions, conflict values, form definitions,
@@ -23,8 +25,8 @@ import (
 //     rounded through a double;
 //   - any other number is a double.
 //
-// Reading back writes the BSON as JSON in the form syncer.Canonical produces (no
-// whitespace, minimal string escaping, doubles as ECMAScript prints them), so the
+// Reading back writes the BSON as JSON in the canonical form (internal/canonjson:
+// no whitespace, minimal string escaping, doubles as ECMAScript prints them), so the
 // canonical JSON the services store comes back byte for byte. Whenever that is not
 // so — the input was not canonical, held a key MongoDB-compatible servers refuse
 // (one with '.', a leading '$' or NUL), a duplicate key, or a number no BSON type
@@ -195,7 +197,8 @@ func safeKey(k string) bool {
 	return !strings.HasPrefix(k, "$") && !strings.ContainsAny(k, ".\x00") && utf8.ValidString(k)
 }
 
-// renderJSON appends v as canonical JSON (the syncer.Canonical form) to b.
+// renderJSON appends v as canonical JSON (canonjson's strings and numbers) to b,
+// its members in stored order.
 func renderJSON(b []byte, v bson.RawValue) ([]byte, error) {
 	switch v.Type {
 	case bson.TypeEmbeddedDocument:
@@ -208,7 +211,7 @@ func renderJSON(b []byte, v bson.RawValue) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, e.Key())
+			b = canonjson.AppendString(b, e.Key())
 			b = append(b, ':')
 			if b, err = renderJSON(b, e.Value()); err != nil {
 				return nil, err
@@ -231,7 +234,7 @@ func renderJSON(b []byte, v bson.RawValue) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	case bson.TypeString:
-		return appendString(b, v.StringValue()), nil
+		return canonjson.AppendString(b, v.StringValue()), nil
 	case bson.TypeBoolean:
 		return strconv.AppendBool(b, v.Boolean()), nil
 	case bson.TypeNull, bson.TypeUndefined:
@@ -241,70 +244,14 @@ func renderJSON(b []byte, v bson.RawValue) ([]byte, error) {
 	case bson.TypeInt64:
 		return strconv.AppendInt(b, v.Int64(), 10), nil
 	case bson.TypeDouble:
-		return appendDouble(b, v.Double())
+		return canonjson.AppendFloat(b, v.Double())
 	case bson.TypeDecimal128:
 		return append(b, v.Decimal128().String()...), nil
 	case bson.TypeDateTime:
 		// Not written by this store; an analyst may have set one by hand.
-		return appendString(b, v.Time().UTC().Format("2006-01-02T15:04:05.000Z07:00")), nil
+		return canonjson.AppendString(b, v.Time().UTC().Format("2006-01-02T15:04:05.000Z07:00")), nil
 	}
 	// Other BSON types are never written by this store; show them as their
 	// extended-JSON text rather than failing the read.
-	return appendString(b, v.String()), nil
-}
-
-// appendDouble writes f as ECMAScript's Number.prototype.toString does, which is
-// what RFC 8785 and syncer.Canonical prescribe.
-func appendDouble(b []byte, f float64) ([]byte, error) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return nil, fmt.Errorf("unsupported number %v", f)
-	}
-	if f == 0 {
-		return append(b, '0'), nil // also -0
-	}
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs < 1e-6 || abs >= 1e21 {
-		format = 'e'
-	}
-	start := len(b)
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// Go writes e-07 and e+07; ECMAScript writes e-7 and e+7.
-		n := len(b) - start
-		if n >= 4 && b[len(b)-4] == 'e' && b[len(b)-2] == '0' {
-			b[len(b)-2] = b[len(b)-1]
-			b = b[:len(b)-1]
-		}
-	}
-	return b, nil
-}
-
-// appendString writes s as a JSON string with minimal escaping: '"', '\\' and
-// control characters only, as syncer.Canonical does.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c == '\b':
-			b = append(b, '\\', 'b')
-		case c == '\t':
-			b = append(b, '\\', 't')
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c == '\f':
-			b = append(b, '\\', 'f')
-		case c == '\r':
-			b = append(b, '\\', 'r')
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
+	return canonjson.AppendString(b, v.String()), nil
 }

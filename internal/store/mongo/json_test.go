@@ -34,6 +34,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		{name: "dotted key", in: `{"a.b":1}`, exact: true},
 		{name: "dollar key", in: `{"$where":1}`, exact: true},
 		{name: "duplicate key", in: `{"a":1,"a":2}`, exact: true},
+		{name: "precise decimal", in: `3.14159265358979323846`, exact: true, bson: true},
 		{name: "huge integer", in: `1234567890123456789012345678901234567890`, exact: true},
 		{name: "not JSON", in: `{"a":`, exact: true},
 	}
@@ -84,5 +85,27 @@ func TestIntegersStayIntegers(t *testing.T) {
 		if got := doc.Lookup(k).Type; got != want {
 			t.Errorf("%s stored as %v, want %v", k, got, want)
 		}
+	}
+}
+
+// TestRenderedJSONIsCanonical: what the store writes back from BSON is the
+// canonical form, even for a document an analyst edited by hand in MongoDB
+// (keys out of order aside): invalid UTF-8 in a string comes back as U+FFFD,
+// not as bytes that make the whole page invalid JSON.
+func TestRenderedJSONIsCanonical(t *testing.T) {
+	raw, err := bson.Marshal(bson.D{{Key: "s", Value: "a\xffb<\u2028"}, {Key: "d", Value: 1e21}, {Key: "t", Value: 0.1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeJSON(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: raw}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "{\"s\":\"a\ufffdb<\u2028\",\"d\":1e+21,\"t\":0.1}"
+	if string(got) != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if !json.Valid(got) {
+		t.Errorf("not JSON: %q", got)
 	}
 }
