@@ -128,8 +128,8 @@ func (c Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Store != "sqlite" && !strings.HasPrefix(c.Store, "mongodb://") && !strings.HasPrefix(c.Store, "mongodb+srv://") {
-		errs = append(errs, fmt.Errorf("store: %q is neither \"sqlite\" nor a mongodb:// URI", redactURI(c.Store)))
+	if _, err := backendFor(c.Store); err != nil {
+		errs = append(errs, err)
 	}
 	for name, d := range map[string]time.Duration{"access-token-ttl": c.AccessTTL, "refresh-token-ttl": c.RefreshTTL, "device-refresh-token-ttl": c.DeviceRefreshTTL, "enrollment-ttl": c.EnrollmentTTL} {
 		if d <= 0 {

@@ -43,7 +43,8 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		want string
 	}{
 		{"log level", []string{"-log-level", "loud"}, nil, "log-level"},
-		{"store", nil, map[string]string{"FIELDSYNC_STORE": "postgres://x"}, "store"},
+		{"store", nil, map[string]string{"FIELDSYNC_STORE": "postgres://x"}, `store: "postgres://x" is not one of "sqlite", a mongodb+srv:// URI, a mongodb:// URI`},
+		{"store name", []string{"-store", "sqlite3"}, nil, `store: "sqlite3" is not one of`},
 		{"ttl in env", nil, map[string]string{"FIELDSYNC_ACCESS_TOKEN_TTL": "soon"}, "FIELDSYNC_ACCESS_TOKEN_TTL"},
 		{"negative ttl", []string{"-enrollment-ttl", "-1h"}, nil, "enrollment-ttl"},
 		{"grace in env", nil, map[string]string{"FIELDSYNC_REFRESH_REUSE_GRACE": "a bit"}, "FIELDSYNC_REFRESH_REUSE_GRACE"},
@@ -93,6 +94,22 @@ func TestRefreshReuseGrace(t *testing.T) {
 				t.Errorf("identity RefreshReuseGrace = %s, want %s", got, tc.wantIdentity)
 			}
 		})
+	}
+}
+
+// TestStoreBackends: each accepted setting selects a backend of the map.
+func TestStoreBackends(t *testing.T) {
+	for setting, want := range map[string]string{
+		"sqlite": "sqlite", "mongodb://db/fs": "mongodb://", "mongodb+srv://u:p@cluster/fs": "mongodb+srv://",
+	} {
+		c, err := ParseConfig([]string{"-store", setting}, env(nil), io.Discard)
+		if err != nil {
+			t.Errorf("%s: %v", setting, err)
+			continue
+		}
+		if _, err := backendFor(c.Store); err != nil || storeKind(c.Store) != want {
+			t.Errorf("%s: kind %q, %v; want %q", setting, storeKind(c.Store), err, want)
+		}
 	}
 }
 
