@@ -2,10 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
