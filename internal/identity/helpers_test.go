@@ -208,7 +208,7 @@ func (e *env) project(id string) {
 func (e *env) device(project string) (TokenPair, domain.Device, domain.Principal) {
 	e.t.Helper()
 	ctx := context.Background()
-	d, code, err := e.svc.CreateDevice(ctx, e.admin, project, "tablet")
+	_, code, err := e.svc.CreateDevice(ctx, e.admin, project, "tablet")
 	if err != nil {
 		e.t.Fatalf("CreateDevice: %v", err)
 	}
