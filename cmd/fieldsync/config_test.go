@@ -55,6 +55,7 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		{"small body cap", []string{"-max-body-bytes", "10"}, nil, "max-body-bytes"},
 		{"body cap in env", nil, map[string]string{"FIELDSYNC_MAX_BODY_BYTES": "lots"}, "FIELDSYNC_MAX_BODY_BYTES"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
+		{"fast path", nil, map[string]string{"FIELDSYNC_VALIDATION_FAST_PATH": "false"}, `validation-fast-path: "false" is neither on nor off`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig(tc.args, env(tc.env), io.Discard)
@@ -92,6 +93,33 @@ func TestRefreshReuseGrace(t *testing.T) {
 			m := &Main{Config: c}
 			if got := m.identityConfig().RefreshReuseGrace; got != tc.wantIdentity {
 				t.Errorf("identity RefreshReuseGrace = %s, want %s", got, tc.wantIdentity)
+			}
+		})
+	}
+}
+
+// TestValidationFastPath: on by default; "off" (variable or flag) reaches the
+// forms service.
+func TestValidationFastPath(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		noFast bool
+	}{
+		{"default", nil, nil, false},
+		{"off in env", nil, map[string]string{"FIELDSYNC_VALIDATION_FAST_PATH": "off"}, true},
+		{"flag beats env", []string{"-validation-fast-path", "on"}, map[string]string{"FIELDSYNC_VALIDATION_FAST_PATH": "off"}, false},
+		{"off by flag", []string{"-validation-fast-path=off"}, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig(tc.args, env(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := &Main{Config: c}
+			if got := m.formsConfig().NoFastPath; got != tc.noFast {
+				t.Errorf("forms NoFastPath = %v, want %v", got, tc.noFast)
 			}
 		})
 	}

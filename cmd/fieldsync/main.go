@@ -125,7 +125,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Logger.Warn("created user admin with a generated password; change it after logging in", "username", "admin", "password", generated)
 	}
 
-	fs := forms.NewService(forms.ServiceConfig{Store: m.Store})
+	fs := forms.NewService(m.formsConfig())
 	recs := records.New(records.Config{Store: m.Store, Forms: records.FormsOf(fs), Logger: m.Logger})
 	h, err := httpapi.New(httpapi.Config{
 		Store:         m.Store,
@@ -190,6 +190,10 @@ func (m *Main) RotateKeys(ctx context.Context) error {
 	}
 	m.Logger.Info("signing key rotated", "kid", kid)
 	return nil
+}
+
+func (m *Main) formsConfig() forms.ServiceConfig {
+	return forms.ServiceConfig{Store: m.Store, NoFastPath: m.Config.ValidationFastPath == "off"}
 }
 
 func (m *Main) identityConfig() identity.Config {
