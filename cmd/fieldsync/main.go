@@ -192,6 +192,7 @@ func (m *Main) RotateKeys(ctx context.Context) error {
 	return nil
 }
 
+// formsConfig is the forms service's part of the configuration.
 func (m *Main) formsConfig() forms.ServiceConfig {
 	return forms.ServiceConfig{Store: m.Store, NoFastPath: m.Config.ValidationFastPath == "off"}
 }

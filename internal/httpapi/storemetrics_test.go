@@ -118,7 +118,7 @@ func TestStoreMetricsSQLite(t *testing.T) {
 			t.Errorf("op %q is not a method of domain.Store (counts: %v)", op, counts)
 		}
 	}
-	for op, want := range map[string]uint64{"migrate": 1, "CreateUser": 2, "GetUser": 2, "ListUsers": 1, "Changes": 1} {
+	for op, want := range map[string]uint64{"migrate": 1, "CreateUser": 2, "GetUser": 2, "ListUsers": 1, "Changes": 1, "Ping": 1} {
 		if counts[op] != want {
 			t.Errorf("op %q counted %d times, want %d (counts: %v)", op, counts[op], want, counts)
 		}

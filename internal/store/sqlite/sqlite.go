@@ -234,6 +234,9 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Ping checks that the file answers a query.
 func (s *Store) Ping(ctx context.Context) error {
+	if s.observe != nil { // timed too: it runs no transaction, but is the readiness probe
+		defer s.observed("Ping", time.Now())
+	}
 	var one int
 	return dbErr(ctx, s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one))
 }
