@@ -32,6 +32,8 @@ type Config struct {
 	RefreshReuseGrace time.Duration
 	ShutdownTimeout   time.Duration
 	MaxBodyBytes      int64
+	// ValidationFastPath is "on" or "off" (forms.ServiceConfig.NoFastPath).
+	ValidationFastPath string
 }
 
 // flagHelp is returned for -h: print usage and exit 0.
@@ -73,6 +75,7 @@ func settings(c *Config) []setting {
 			fmt.Sscan(def, &n)
 			fs.Int64Var(&c.MaxBodyBytes, name, n, help)
 		}},
+		{"FIELDSYNC_VALIDATION_FAST_PATH", "validation-fast-path", "on", `"off" validates every record with the JSON Schema library alone: same verdicts, slower pushes (a way around a suspected fast-path bug)`, str(&c.ValidationFastPath)},
 	}
 }
 
@@ -128,8 +131,11 @@ func (c Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Store != "sqlite" && !strings.HasPrefix(c.Store, "mongodb://") && !strings.HasPrefix(c.Store, "mongodb+srv://") {
-		errs = append(errs, fmt.Errorf("store: %q is neither \"sqlite\" nor a mongodb:// URI", redactURI(c.Store)))
+	if c.ValidationFastPath != "on" && c.ValidationFastPath != "off" {
+		errs = append(errs, fmt.Errorf("validation-fast-path: %q is neither on nor off", c.ValidationFastPath))
+	}
+	if _, err := backendFor(c.Store); err != nil {
+		errs = append(errs, err)
 	}
 	for name, d := range map[string]time.Duration{"access-token-ttl": c.AccessTTL, "refresh-token-ttl": c.RefreshTTL, "device-refresh-token-ttl": c.DeviceRefreshTTL, "enrollment-ttl": c.EnrollmentTTL} {
 		if d <= 0 {

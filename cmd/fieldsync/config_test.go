@@ -43,7 +43,8 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		want string
 	}{
 		{"log level", []string{"-log-level", "loud"}, nil, "log-level"},
-		{"store", nil, map[string]string{"FIELDSYNC_STORE": "postgres://x"}, "store"},
+		{"store", nil, map[string]string{"FIELDSYNC_STORE": "postgres://x"}, `store: "postgres://x" is not one of "sqlite", a mongodb+srv:// URI, a mongodb:// URI`},
+		{"store name", []string{"-store", "sqlite3"}, nil, `store: "sqlite3" is not one of`},
 		{"ttl in env", nil, map[string]string{"FIELDSYNC_ACCESS_TOKEN_TTL": "soon"}, "FIELDSYNC_ACCESS_TOKEN_TTL"},
 		{"negative ttl", []string{"-enrollment-ttl", "-1h"}, nil, "enrollment-ttl"},
 		{"grace in env", nil, map[string]string{"FIELDSYNC_REFRESH_REUSE_GRACE": "a bit"}, "FIELDSYNC_REFRESH_REUSE_GRACE"},
@@ -54,6 +55,7 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		{"small body cap", []string{"-max-body-bytes", "10"}, nil, "max-body-bytes"},
 		{"body cap in env", nil, map[string]string{"FIELDSYNC_MAX_BODY_BYTES": "lots"}, "FIELDSYNC_MAX_BODY_BYTES"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
+		{"fast path", nil, map[string]string{"FIELDSYNC_VALIDATION_FAST_PATH": "false"}, `validation-fast-path: "false" is neither on nor off`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig(tc.args, env(tc.env), io.Discard)
@@ -93,6 +95,49 @@ func TestRefreshReuseGrace(t *testing.T) {
 				t.Errorf("identity RefreshReuseGrace = %s, want %s", got, tc.wantIdentity)
 			}
 		})
+	}
+}
+
+// TestValidationFastPath: on by default; "off" (variable or flag) reaches the
+// forms service.
+func TestValidationFastPath(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		noFast bool
+	}{
+		{"default", nil, nil, false},
+		{"off in env", nil, map[string]string{"FIELDSYNC_VALIDATION_FAST_PATH": "off"}, true},
+		{"flag beats env", []string{"-validation-fast-path", "on"}, map[string]string{"FIELDSYNC_VALIDATION_FAST_PATH": "off"}, false},
+		{"off by flag", []string{"-validation-fast-path=off"}, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig(tc.args, env(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := &Main{Config: c}
+			if got := m.formsConfig().NoFastPath; got != tc.noFast {
+				t.Errorf("forms NoFastPath = %v, want %v", got, tc.noFast)
+			}
+		})
+	}
+}
+
+// TestStoreBackends: each accepted setting selects a backend of the map.
+func TestStoreBackends(t *testing.T) {
+	for setting, want := range map[string]string{
+		"sqlite": "sqlite", "mongodb://db/fs": "mongodb://", "mongodb+srv://u:p@cluster/fs": "mongodb+srv://",
+	} {
+		c, err := ParseConfig([]string{"-store", setting}, env(nil), io.Discard)
+		if err != nil {
+			t.Errorf("%s: %v", setting, err)
+			continue
+		}
+		if _, err := backendFor(c.Store); err != nil || storeKind(c.Store) != want {
+			t.Errorf("%s: kind %q, %v; want %q", setting, storeKind(c.Store), err, want)
+		}
 	}
 }
 

@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -32,8 +31,6 @@ import (
 	"github.com/fieldsync/fieldsync/internal/httpapi"
 	"github.com/fieldsync/fieldsync/internal/identity"
 	"github.com/fieldsync/fieldsync/internal/records"
-	"github.com/fieldsync/fieldsync/internal/store/mongo"
-	"github.com/fieldsync/fieldsync/internal/store/sqlite"
 )
 
 func main() {
@@ -91,27 +88,28 @@ func NewMain(cfg Config, w io.Writer) *Main {
 	return &Main{Config: cfg, Logger: newLogger(w, cfg.LogLevel), Ready: make(chan struct{})}
 }
 
-// OpenStore opens the store the configuration names.
-func (m *Main) OpenStore(ctx context.Context) (domain.Store, error) {
-	if m.Config.Store == "sqlite" || m.Config.Store == "" {
-		path := filepath.Join(m.Config.DataDir, "fieldsync.db")
-		m.Logger.Info("opening store", "store", "sqlite", "path", path)
-		return sqlite.Open(ctx, path)
+// OpenStore opens the store the configuration names (see storeBackends);
+// observe, when set, times its operations.
+func (m *Main) OpenStore(ctx context.Context, observe func(op string, took time.Duration)) (domain.Store, error) {
+	b, err := backendFor(m.Config.Store)
+	if err != nil {
+		return nil, err
 	}
-	m.Logger.Info("opening store", "store", "mongodb", "uri", redactURI(m.Config.Store))
-	return mongo.Open(ctx, mongo.Config{URI: m.Config.Store, Logger: m.Logger})
+	return b.open(ctx, storeParams{Setting: m.Config.Store, DataDir: m.Config.DataDir, Logger: m.Logger, Observe: observe})
 }
 
 // Run opens the store, bootstraps it, serves until ctx ends (SIGINT/SIGTERM), then
 // lets in-flight requests finish. The store is closed by Close.
 func (m *Main) Run(ctx context.Context) error {
-	st, err := m.OpenStore(ctx)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.Store = httpapi.Instrument(st, reg)
+	observe, err := httpapi.StoreMetrics(reg)
+	if err != nil {
+		return err
+	}
+	if m.Store, err = m.OpenStore(ctx, observe); err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
 
 	ids, err := identity.New(ctx, m.identityConfig())
 	if err != nil {
@@ -127,7 +125,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Logger.Warn("created user admin with a generated password; change it after logging in", "username", "admin", "password", generated)
 	}
 
-	fs := forms.NewService(forms.ServiceConfig{Store: m.Store})
+	fs := forms.NewService(m.formsConfig())
 	recs := records.New(records.Config{Store: m.Store, Forms: records.FormsOf(fs), Logger: m.Logger})
 	h, err := httpapi.New(httpapi.Config{
 		Store:         m.Store,
@@ -177,7 +175,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 // RotateKeys makes a new signing key in the store (fieldsync keys rotate).
 func (m *Main) RotateKeys(ctx context.Context) error {
-	st, err := m.OpenStore(ctx)
+	st, err := m.OpenStore(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -192,6 +190,11 @@ func (m *Main) RotateKeys(ctx context.Context) error {
 	}
 	m.Logger.Info("signing key rotated", "kid", kid)
 	return nil
+}
+
+// formsConfig is the forms service's part of the configuration.
+func (m *Main) formsConfig() forms.ServiceConfig {
+	return forms.ServiceConfig{Store: m.Store, NoFastPath: m.Config.ValidationFastPath == "off"}
 }
 
 func (m *Main) identityConfig() identity.Config {

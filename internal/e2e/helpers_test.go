@@ -59,9 +59,9 @@ type instance struct {
 func startInstance(tb testing.TB, name string, st domain.Store, logger *slog.Logger) *instance {
 	tb.Helper()
 	ctx := context.Background()
-	reg := prometheus.NewRegistry()
+	reg := registryOf(st)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store := httpapi.Instrument(st, reg)
+	store := st
 
 	ids, err := identity.New(ctx, identity.Config{Store: store, Logger: logger, Issuer: "fieldsync"})
 	if err != nil {
@@ -126,6 +126,34 @@ func (in *instance) storeTimings(ops ...string) string {
 	return in.name + ": " + strings.Join(parts, ", ")
 }
 
+// storeRegistries holds the metrics registry of each store the pair openers
+// opened (domain.Store → *prometheus.Registry): a store reports its timings to
+// the observer it is opened with, before the instance that serves it exists.
+var storeRegistries sync.Map
+
+// storeMetrics makes the registry and store observer of a store to be opened;
+// remember hands the opened store to startInstance.
+func storeMetrics(tb testing.TB) (observe func(string, time.Duration), remember func(domain.Store)) {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	observe, err := httpapi.StoreMetrics(reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return observe, func(st domain.Store) {
+		storeRegistries.Store(st, reg)
+		tb.Cleanup(func() { storeRegistries.Delete(st) })
+	}
+}
+
+// registryOf returns the registry storeMetrics made for st, or a new one.
+func registryOf(st domain.Store) *prometheus.Registry {
+	if reg, ok := storeRegistries.Load(st); ok {
+		return reg.(*prometheus.Registry)
+	}
+	return prometheus.NewRegistry()
+}
+
 // backend opens two independent stores on one fresh database.
 type backend struct {
 	name string
@@ -149,10 +177,12 @@ func openSQLitePair(tb testing.TB) [2]domain.Store {
 	path := filepath.Join(tb.TempDir(), "fieldsync.db")
 	var out [2]domain.Store
 	for i := range out {
-		st, err := sqlite.Open(context.Background(), path)
+		observe, remember := storeMetrics(tb)
+		st, err := sqlite.OpenConfig(context.Background(), sqlite.Config{Path: path, Observe: observe})
 		if err != nil {
 			tb.Fatalf("sqlite.Open #%d: %v", i, err)
 		}
+		remember(st)
 		tb.Cleanup(func() {
 			if err := st.Close(); err != nil {
 				tb.Errorf("close sqlite store #%d: %v", i, err)
@@ -179,11 +209,14 @@ func openMongoPair(tb testing.TB) [2]domain.Store {
 	var out [2]domain.Store
 	for i := range out {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		observe, remember := storeMetrics(tb)
+		cfg.Observe = observe
 		st, err := mongo.Open(ctx, cfg)
 		cancel()
 		if err != nil {
 			tb.Fatalf("mongo.Open #%d: %v", i, err)
 		}
+		remember(st)
 		tb.Cleanup(func() {
 			if err := st.Close(); err != nil {
 				tb.Errorf("close mongo store #%d: %v", i, err)

@@ -19,6 +19,10 @@ type Cache struct {
 	// parse compiles a definition; ParseDefinition except in tests, which count
 	// calls.
 	parse func([]byte) (*Definition, error)
+	// onWait, when set (by tests), is called when a caller starts waiting for
+	// another's compilation of hash: tests hold a compilation until the callers
+	// they expect are waiting, instead of sleeping.
+	onWait func(hash string)
 
 	// done maps hash → *Definition for finished compilations; read without
 	// locking, because every pushed record looks its form up here.
@@ -60,6 +64,9 @@ func (c *Cache) Get(hash string, definition []byte) (*Definition, error) {
 	}
 	if call, ok := c.inflight[hash]; ok {
 		c.mu.Unlock()
+		if c.onWait != nil {
+			c.onWait(hash)
+		}
 		<-call.ready
 		return call.def, call.err
 	}

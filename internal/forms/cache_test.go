@@ -5,22 +5,53 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 )
 
-// countingCache returns a cache whose compilations are counted (and slowed
-// down, to make the concurrent callers overlap).
-func countingCache(delay time.Duration) (*Cache, *atomic.Int64) {
+// countingCache returns a cache whose compilations are counted.
+func countingCache() (*Cache, *atomic.Int64) {
 	c := NewCache()
 	var n atomic.Int64
 	c.parse = func(b []byte) (*Definition, error) {
 		n.Add(1)
-		time.Sleep(delay)
 		return ParseDefinition(b)
 	}
 	return c, &n
+}
+
+// holdCompilations makes c's compilations of a hash wait until waiters other
+// callers wait for it, so that the test's callers surely overlap: sleeping in
+// the compilation would only make that likely.
+func holdCompilations(c *Cache, waiters int) {
+	var mu sync.Mutex
+	waiting := map[string]int{}
+	arrived := map[string]chan struct{}{}
+	ch := func(hash string) chan struct{} { // under mu
+		if arrived[hash] == nil {
+			arrived[hash] = make(chan struct{})
+		}
+		return arrived[hash]
+	}
+	c.onWait = func(hash string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if waiting[hash]++; waiting[hash] == waiters {
+			close(ch(hash))
+		}
+	}
+	parse := c.parse
+	c.parse = func(b []byte) (*Definition, error) {
+		d, err := parse(b)
+		if err != nil {
+			return d, err
+		}
+		mu.Lock()
+		done := ch(d.Hash)
+		mu.Unlock()
+		<-done
+		return d, err
+	}
 }
 
 func TestCacheCompilesOnceUnderConcurrency(t *testing.T) {
@@ -34,10 +65,12 @@ func TestCacheCompilesOnceUnderConcurrency(t *testing.T) {
 		forms[name] = mustParseExample(t, name)
 		good[name] = readSample(t, name, file)
 	}
-	c, compiles := countingCache(20 * time.Millisecond)
+	const callers = 100 // per definition
+	c, compiles := countingCache()
+	holdCompilations(c, callers-1)
 	var wg sync.WaitGroup
-	errs := make(chan error, 300)
-	for i := 0; i < 100; i++ {
+	errs := make(chan error, callers*len(forms))
+	for i := range callers {
 		for name, d := range forms {
 			wg.Go(func() {
 				// Half of the callers pass the source, half the canonical form:
@@ -85,7 +118,7 @@ func TestCacheCompilesOnceUnderConcurrency(t *testing.T) {
 
 func TestCacheErrors(t *testing.T) {
 	d := mustParseExample(t, "incident-report")
-	c, compiles := countingCache(0)
+	c, compiles := countingCache()
 
 	t.Run("hash mismatch", func(t *testing.T) {
 		_, err := c.Get(d.Hash, []byte(`{"title": "other", "schema": {"type": "object"}}`))
@@ -120,23 +153,25 @@ func TestCacheErrors(t *testing.T) {
 
 func TestCachePanicReleasesWaiters(t *testing.T) {
 	c := NewCache()
-	release := make(chan struct{})
+	compiling, release, waiting := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	c.parse = func([]byte) (*Definition, error) {
+		close(compiling)
 		<-release
 		panic("boom")
 	}
+	c.onWait = func(string) { close(waiting) }
 	var wg sync.WaitGroup
 	var waiterErr atomic.Value
 	wg.Go(func() {
 		defer func() { _ = recover() }()
 		_, _ = c.Get("h", nil)
 	})
-	time.Sleep(10 * time.Millisecond)
+	<-compiling
 	wg.Go(func() {
 		_, err := c.Get("h", nil)
 		waiterErr.Store(err)
 	})
-	time.Sleep(10 * time.Millisecond)
+	<-waiting
 	close(release)
 	wg.Wait()
 	if err, _ := waiterErr.Load().(error); err == nil {

@@ -72,7 +72,7 @@ type Definition struct {
 	Schema json.RawMessage
 
 	// Source is the whole definition as given with insignificant whitespace
-	// removed. Unlike Canonical it keeps the key order, which Columns needs to
+	// removed. Unlike Canonical it keeps the key order, which the exports need to
 	// list answers in the order the designer wrote them: store and serve Source,
 	// and use Hash (from Canonical) as the identity.
 	Source []byte

@@ -14,11 +14,10 @@
 //     document.
 //   - The result carries Source (the bytes as given, whitespace removed, key
 //     order kept), Canonical (RFC 8785) and Hash (sha256 of Canonical). Store
-//     Source: Columns needs the designer's key order, which canonical JSON
-//     sorts away. Cache.Get accepts either and checks the hash.
+//     Source: the exports list answers in the designer's key order, which
+//     canonical JSON sorts away. Cache.Get accepts either and checks the hash.
 //   - Cache keeps compiled definitions by hash for the whole process, so a
 //     pushed record is validated (ValidateJSON) without recompiling anything.
-//   - Columns and GeoFields describe the dataset for the exports.
 //
 // The definition may carry "title", "description", "conflict_policy", "shared",
 // "ui" and "schema", nothing else. "description" is allowed because designers

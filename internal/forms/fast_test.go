@@ -1,7 +1,9 @@
 package forms
 
 import (
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -409,10 +411,41 @@ func TestNumbers(t *testing.T) {
 }
 
 // FuzzFastAgreesWithLibrary checks the fast path against the strict decoder
-// and the library, on arbitrary schemas and records: whenever the fast path
-// gives a verdict, the decoder must accept the bytes and the library must give
-// the same verdict.
+// and the library: whenever the fast path gives a verdict, the decoder must
+// accept the bytes and the library must give the same verdict. The fuzzer's
+// bytes choose a form schema and records for it (fastgen_test.go), so every
+// input reaches the fast path; FuzzFastRawSchemas mutates raw bytes instead.
 func FuzzFastAgreesWithLibrary(f *testing.F) {
+	for _, seed := range []string{"", "\x00", "\x01\x02\x03\x04", "\xff\xfe\xfd\xfc\xfb\xfa", strings.Repeat("\x07\x03", 40), strings.Repeat("\x02\x05\x01", 60)} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, choices []byte) {
+		if len(choices) > 4<<10 {
+			return
+		}
+		g := &genSource{b: choices}
+		root := genFormSchema(g)
+		schema, err := json.Marshal(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := fuzzDefinition(schema)
+		if d == nil {
+			t.Fatalf("the generator made a schema ParseDefinition refuses:\n%s", schema)
+		}
+		if d.fast == nil {
+			t.Fatalf("the generator made a schema without a fast path:\n%s", schema)
+		}
+		for range 4 {
+			data := []byte(genRecord(g, root))
+			checkFastAgrees(t, d, schema, data)
+		}
+	})
+}
+
+// FuzzFastRawSchemas is FuzzFastAgreesWithLibrary on arbitrary schema and
+// record bytes, seeded with the example forms and the keyword table.
+func FuzzFastRawSchemas(f *testing.F) {
 	for _, name := range schemas.ExampleNames() {
 		d := mustParseExample(f, name)
 		for _, data := range exampleSamples(f, name) {
@@ -429,20 +462,27 @@ func FuzzFastAgreesWithLibrary(f *testing.F) {
 		if len(schema) > 8<<10 || len(data) > 8<<10 {
 			return // keep the library's own worst cases out
 		}
-		watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("WATCHDOG slow input %q %q", schema, data)) })
-		defer watchdog.Stop()
 		d := fuzzDefinition(schema)
 		if d == nil || d.fast == nil {
 			return
 		}
-		got := fastVerdict(d.fast, data)
-		if got == unsure {
-			return
-		}
-		if lib := libraryVerdict(t, d, data); lib != got {
-			t.Fatalf("fast %v, library %v\nschema: %s\ndata: %q", got, lib, schema, data)
-		}
+		checkFastAgrees(t, d, schema, data)
 	})
+}
+
+// checkFastAgrees fails when the fast path's verdict on data is definite and
+// not the library's.
+func checkFastAgrees(t *testing.T, d *Definition, schema, data []byte) {
+	t.Helper()
+	watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("WATCHDOG slow input %q %q", schema, data)) })
+	defer watchdog.Stop()
+	got := fastVerdict(d.fast, data)
+	if got == unsure {
+		return
+	}
+	if lib := libraryVerdict(t, d, data); lib != got {
+		t.Fatalf("fast %v, library %v\nschema: %s\ndata: %s", got, lib, schema, data)
+	}
 }
 
 // fuzzDefinitions caches parsed definitions across fuzz inputs: parsing costs
@@ -467,4 +507,36 @@ func fuzzDefinition(schema []byte) *Definition {
 	}
 	fuzzDefinitions.m[string(schema)] = d
 	return d
+}
+
+// TestFastGeneratedAgrees runs FuzzFastAgreesWithLibrary's check on a fixed set
+// of pseudo-random inputs in every test run, and checks that the generator
+// keeps making schemas with a fast path and records of both verdicts.
+func TestFastGeneratedAgrees(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	verdicts := map[verdict]int{}
+	for range 500 {
+		choices := make([]byte, 50+r.IntN(400))
+		for j := range choices {
+			choices[j] = byte(r.IntN(256))
+		}
+		g := &genSource{b: choices}
+		root := genFormSchema(g)
+		schema, err := json.Marshal(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := fuzzDefinition(schema)
+		if d == nil || d.fast == nil {
+			t.Fatalf("generated schema refused or without a fast path:\n%s", schema)
+		}
+		for range 4 {
+			data := []byte(genRecord(g, root))
+			verdicts[fastVerdict(d.fast, data)]++
+			checkFastAgrees(t, d, schema, data)
+		}
+	}
+	if verdicts[valid] < 200 || verdicts[invalid] < 200 {
+		t.Errorf("verdicts %v: the generator should make many valid and many invalid records", verdicts)
+	}
 }

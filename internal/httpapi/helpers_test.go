@@ -79,14 +79,18 @@ func withRoutes(f func(s *Server)) testOption {
 // test ends. The log goes to a buffer tests can search (ts.logs).
 func newTestServer(t testing.TB, opts ...testOption) *testServer {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "fieldsync.db"))
+	reg := prometheus.NewRegistry()
+	observe, err := StoreMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.OpenConfig(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "fieldsync.db"), Observe: observe})
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
-	reg := prometheus.NewRegistry()
 	logs := &syncBuffer{}
 	setup := &testSetup{cfg: Config{
-		Store:    Instrument(st, reg),
+		Store:    st,
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registry: reg,
 	}}

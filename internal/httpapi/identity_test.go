@@ -504,7 +504,8 @@ func TestDeviceLifecycle(t *testing.T) {
 }
 
 func TestRevokeUser(t *testing.T) {
-	ts := newTestServer(t)
+	clock := newIdentityClock()
+	ts := newTestServer(t, withIdentity(func(c *identity.Config) { c.Now = clock.Now }))
 	admin := ts.adminToken(t)
 	amina := ts.addUser(t, admin, "amina", "", "")
 
@@ -516,15 +517,16 @@ func TestRevokeUser(t *testing.T) {
 	ts.want(t, http.StatusNoContent, http.MethodPost, "/v1/users/amina/revoke", admin, nil, nil)
 	resp, body = ts.call(t, http.MethodGet, "/v1/projects", amina, nil)
 	problemOf(t, resp, body, http.StatusUnauthorized, api.CodeUnauthorized)
-	// Revoked is not disabled: amina may log in again. The new token must come
-	// from a later second than the revocation (iat has whole seconds).
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	// Revoked is not disabled: amina may log in again, in the very second of
+	// the revocation (the clock stands still): iat has whole seconds, and the
+	// service dates the new token past the revocation's second.
 	again := ts.login(t, "amina", "pw-of-amina-1234").AccessToken
 	ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects", again, nil, nil)
 }
 
 func TestDisableUser(t *testing.T) {
-	ts := newTestServer(t)
+	clock := newIdentityClock()
+	ts := newTestServer(t, withIdentity(func(c *identity.Config) { c.Now = clock.Now }))
 	admin := ts.adminToken(t)
 	amina := ts.addUser(t, admin, "amina", "", "")
 
@@ -543,7 +545,7 @@ func TestDisableUser(t *testing.T) {
 	problemOf(t, resp, body, http.StatusUnauthorized, "invalid_credentials")
 
 	ts.want(t, http.StatusNoContent, http.MethodPost, "/v1/users/amina/enable", admin, nil, nil)
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	// A login in the same second as the disabling works (the clock stands still).
 	again := ts.login(t, "amina", "pw-of-amina-1234").AccessToken
 	ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects", again, nil, nil)
 	// The token from before the disabling stays dead.

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/store/mongo"
+	"github.com/fieldsync/fieldsync/internal/store/mongo/mongotest"
 	"github.com/fieldsync/fieldsync/internal/store/sqlite"
 )
 
@@ -59,20 +62,74 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// env is one store file with a first service instance on it, bootstrapped.
+// TestMain stops the embedded MongoDB-protocol server the MongoDB runs start.
+func TestMain(m *testing.M) { os.Exit(mongotest.RunMain(m)) }
+
+// backend makes databases of one store kind for the tests.
+type backend struct {
+	name string
+	// database makes a new, empty database and returns the function that opens
+	// a handle on it, closed when the test ends: each handle is what one server
+	// instance holds.
+	database func(t testing.TB) func() domain.Store
+}
+
+// backends are both stores: every test of the service that touches the store
+// runs on each. The MongoDB one is embedded FerretDB (see mongotest), slow with
+// much data, so the tests keep theirs small.
+var backends = []backend{
+	{name: "sqlite", database: func(t testing.TB) func() domain.Store {
+		path := filepath.Join(t.TempDir(), "fieldsync.db")
+		return func() domain.Store {
+			t.Helper()
+			st, err := sqlite.Open(context.Background(), path)
+			if err != nil {
+				t.Fatalf("sqlite.Open: %v", err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+	}},
+	{name: "mongodb", database: func(t testing.TB) func() domain.Store {
+		cfg := mongotest.Config(t)
+		return func() domain.Store {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			st, err := mongo.Open(ctx, cfg)
+			if err != nil {
+				t.Fatalf("mongo.Open: %v", err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+	}},
+}
+
+// eachStore runs f as one subtest per backend.
+func eachStore(t *testing.T, f func(t *testing.T, be backend)) {
+	t.Helper()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// env is one database with a first service instance on it, bootstrapped.
 type env struct {
 	t     testing.TB
 	clock *fakeClock
-	path  string
-	store *sqlite.Store
+	open  func() domain.Store // another handle on the database
+	store domain.Store
 	svc   *Service
 	logs  *syncBuffer
 	admin domain.Principal
 }
 
-func newEnv(t testing.TB, opts ...func(*Config)) *env {
+// newEnv makes an empty database of b's kind, an instance on it, bootstraps
+// it and logs admin in.
+func newEnv(t testing.TB, b backend, opts ...func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, clock: newFakeClock(), path: filepath.Join(t.TempDir(), "fieldsync.db"), logs: &syncBuffer{}}
+	e := bareEnv(t, b)
 	e.store, e.svc = e.instance(opts...)
 	if _, err := e.svc.Bootstrap(context.Background(), adminPassword); err != nil {
 		t.Fatalf("Bootstrap: %v", err)
@@ -81,16 +138,17 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	return e
 }
 
-// instance opens another store handle on the same file and a Service on it: a
-// second server instance sharing the store.
-func (e *env) instance(opts ...func(*Config)) (*sqlite.Store, *Service) {
+// bareEnv is an env without an instance: not bootstrapped, nobody logged in.
+func bareEnv(t testing.TB, b backend) *env {
+	return &env{t: t, clock: newFakeClock(), open: b.database(t), logs: &syncBuffer{}}
+}
+
+// instance opens another store handle on the same database and a Service on
+// it: another server instance sharing the store.
+func (e *env) instance(opts ...func(*Config)) (domain.Store, *Service) {
 	e.t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, e.path)
-	if err != nil {
-		e.t.Fatalf("sqlite.Open: %v", err)
-	}
-	e.t.Cleanup(func() { st.Close() })
+	st := e.open()
 	p := cheapParams
 	cfg := Config{
 		Store:      st,
@@ -150,7 +208,7 @@ func (e *env) project(id string) {
 func (e *env) device(project string) (TokenPair, domain.Device, domain.Principal) {
 	e.t.Helper()
 	ctx := context.Background()
-	d, code, err := e.svc.CreateDevice(ctx, e.admin, project, "tablet")
+	_, code, err := e.svc.CreateDevice(ctx, e.admin, project, "tablet")
 	if err != nil {
 		e.t.Fatalf("CreateDevice: %v", err)
 	}

@@ -73,10 +73,23 @@ const (
 // and iat. Small on purpose: it also lengthens every token's life by that much.
 const clockLeeway = 10 * time.Second
 
+// Store is the part of the store contract the identity service uses: the
+// people, places and keys of access, and the audit log. Both backends'
+// stores satisfy it; the records and forms of a project are not its concern.
+type Store interface {
+	domain.UserStore
+	domain.ProjectStore
+	domain.DeviceStore
+	domain.TokenStore
+	domain.KeyStore
+	domain.SettingStore
+	domain.AuditStore
+}
+
 // Config configures a Service. Zero fields take the defaults named beside them.
 type Config struct {
 	// Store holds everything shared between instances; required.
-	Store domain.Store
+	Store Store
 	// Now is the clock (time.Now); tests pass a controllable one.
 	Now func() time.Time
 	// Issuer and Audience are the iss and aud of access tokens ("fieldsync").
@@ -140,7 +153,7 @@ type ThrottleConfig struct {
 
 // Service is the identity and access service. It is safe for concurrent use.
 type Service struct {
-	store  domain.Store
+	store  Store
 	cfg    Config
 	log    *slog.Logger
 	params argonParams

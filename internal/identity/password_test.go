@@ -11,10 +11,13 @@ import (
 	"github.com/fieldsync/fieldsync/internal/domain"
 )
 
-// TestPasswordHashDefaults hashes with the production parameters once.
+// TestPasswordHashDefaults hashes with the production parameters once. It runs
+// on SQLite only: what it checks is argon2id, which the store has no part in,
+// and each production-strength hash costs ~20 MiB and tens of milliseconds
+// (far more under the race detector).
 func TestPasswordHashDefaults(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
+	e := newEnv(t, backends[0])
 	_, svc := e.instance(func(c *Config) { c.hashParams = nil })
 	if svc.params != defaultArgonParams {
 		t.Fatalf("params = %+v, want the defaults", svc.params)
@@ -45,23 +48,25 @@ func TestPasswordHashDefaults(t *testing.T) {
 }
 
 func TestPasswordHashRoundTrip(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t)
-	h1, err := e.svc.hashPassword(ctx, "same password here")
-	wantNoErr(t, err)
-	h2, err := e.svc.hashPassword(ctx, "same password here")
-	wantNoErr(t, err)
-	if h1 == h2 {
-		t.Fatal("two hashes of one password are equal: the salt is not random")
-	}
-	for _, h := range []string{h1, h2} {
-		if ok, err := e.svc.verifyPassword(ctx, "same password here", h); err != nil || !ok {
-			t.Fatalf("verify(%q) = %v, %v", h, ok, err)
+	eachStore(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		e := newEnv(t, be)
+		h1, err := e.svc.hashPassword(ctx, "same password here")
+		wantNoErr(t, err)
+		h2, err := e.svc.hashPassword(ctx, "same password here")
+		wantNoErr(t, err)
+		if h1 == h2 {
+			t.Fatal("two hashes of one password are equal: the salt is not random")
 		}
-		if ok, _ := e.svc.verifyPassword(ctx, "same password herE", h); ok {
-			t.Fatal("a wrong password verified")
+		for _, h := range []string{h1, h2} {
+			if ok, err := e.svc.verifyPassword(ctx, "same password here", h); err != nil || !ok {
+				t.Fatalf("verify(%q) = %v, %v", h, ok, err)
+			}
+			if ok, _ := e.svc.verifyPassword(ctx, "same password herE", h); ok {
+				t.Fatal("a wrong password verified")
+			}
 		}
-	}
+	})
 }
 
 func TestDecodeHashRejects(t *testing.T) {
@@ -95,138 +100,142 @@ func TestDecodeHashRejects(t *testing.T) {
 // every failed login, whatever the reason, runs exactly one, as a success does.
 // The other costs (one user lookup, one audit write) are the same on every path.
 func TestLoginTimingParity(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t)
-	e.user("alice", "", "")
-	e.user("dora", "", "")
-	wantNoErr(t, e.svc.SetUserDisabled(ctx, e.admin, "dora", true))
-	var calls atomic.Int64
-	e.svc.onVerify = func() { calls.Add(1) }
-	tests := []struct {
-		name, username, password string
-		wantErr                  bool
-	}{
-		{name: "success", username: "alice", password: "alice-password-123"},
-		{name: "wrong password", username: "alice", password: "not-the-password", wantErr: true},
-		{name: "unknown user", username: "mallory", password: "whatever-password", wantErr: true},
-		{name: "username that cannot exist", username: "Not A Username!", password: "whatever-password", wantErr: true},
-		{name: "disabled user, right password", username: "dora", password: "dora-password-123", wantErr: true},
-	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			calls.Store(0)
-			_, err := e.svc.Login(ctx, tt.username, tt.password, "203.0.113."+string(rune('1'+i)))
-			if tt.wantErr {
-				wantErr(t, err, domain.KindUnauthorized, "invalid_credentials")
-			} else {
-				wantNoErr(t, err)
-			}
-			if n := calls.Load(); n != 1 {
-				t.Fatalf("%d argon2id verifications, want 1", n)
-			}
-		})
-	}
-	if e.svc.dummyHash == "" || !strings.HasPrefix(e.svc.dummyHash, "$argon2id$") {
-		t.Fatalf("dummy hash = %q", e.svc.dummyHash)
-	}
+	eachStore(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		e := newEnv(t, be)
+		e.user("alice", "", "")
+		e.user("dora", "", "")
+		wantNoErr(t, e.svc.SetUserDisabled(ctx, e.admin, "dora", true))
+		var calls atomic.Int64
+		e.svc.onVerify = func() { calls.Add(1) }
+		tests := []struct {
+			name, username, password string
+			wantErr                  bool
+		}{
+			{name: "success", username: "alice", password: "alice-password-123"},
+			{name: "wrong password", username: "alice", password: "not-the-password", wantErr: true},
+			{name: "unknown user", username: "mallory", password: "whatever-password", wantErr: true},
+			{name: "username that cannot exist", username: "Not A Username!", password: "whatever-password", wantErr: true},
+			{name: "disabled user, right password", username: "dora", password: "dora-password-123", wantErr: true},
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				calls.Store(0)
+				_, err := e.svc.Login(ctx, tt.username, tt.password, "203.0.113."+string(rune('1'+i)))
+				if tt.wantErr {
+					wantErr(t, err, domain.KindUnauthorized, "invalid_credentials")
+				} else {
+					wantNoErr(t, err)
+				}
+				if n := calls.Load(); n != 1 {
+					t.Fatalf("%d argon2id verifications, want 1", n)
+				}
+			})
+		}
+		if e.svc.dummyHash == "" || !strings.HasPrefix(e.svc.dummyHash, "$argon2id$") {
+			t.Fatalf("dummy hash = %q", e.svc.dummyHash)
+		}
+	})
 }
 
 func TestLoginThrottle(t *testing.T) {
-	ctx := context.Background()
+	eachStore(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
 
-	t.Run("per username, with Retry-After, reset on success", func(t *testing.T) {
-		e := newEnv(t)
-		e.user("alice", "", "")
-		// Four failures, a success, four failures: never throttled (reset).
-		for round := 0; round < 2; round++ {
-			for i := 0; i < 4; i++ {
-				_, err := e.svc.Login(ctx, "alice", "wrong-password", "10.0.0.1")
-				wantErr(t, err, domain.KindUnauthorized, "invalid_credentials")
-			}
-			if round == 0 {
-				if _, err := e.svc.Login(ctx, "alice", "alice-password-123", "10.0.0.1"); err != nil {
-					t.Fatalf("login after 4 failures: %v", err)
+		t.Run("per username, with Retry-After, reset on success", func(t *testing.T) {
+			e := newEnv(t, be)
+			e.user("alice", "", "")
+			// Four failures, a success, four failures: never throttled (reset).
+			for round := 0; round < 2; round++ {
+				for i := 0; i < 4; i++ {
+					_, err := e.svc.Login(ctx, "alice", "wrong-password", "10.0.0.1")
+					wantErr(t, err, domain.KindUnauthorized, "invalid_credentials")
+				}
+				if round == 0 {
+					if _, err := e.svc.Login(ctx, "alice", "alice-password-123", "10.0.0.1"); err != nil {
+						t.Fatalf("login after 4 failures: %v", err)
+					}
 				}
 			}
-		}
-		// The fifth failure in the window fills the budget...
-		_, err := e.svc.Login(ctx, "alice", "wrong-password", "10.0.0.2")
-		wantErr(t, err, domain.KindUnauthorized, "invalid_credentials")
-		e.clock.Advance(5 * time.Minute)
-		// ...and now even the right password from another address is refused.
-		_, err = e.svc.Login(ctx, "Alice ", "alice-password-123", "10.0.0.3")
-		de := wantErr(t, err, domain.KindTooManyRequests, "too_many_attempts")
-		if de.RetryAfter != 10*time.Minute {
-			t.Fatalf("RetryAfter = %v, want 10m (the oldest failure leaves the window then)", de.RetryAfter)
-		}
-		// Other users are not affected.
-		e.user("bob", "", "")
-		// Once the window has passed, alice may log in.
-		e.clock.Advance(10 * time.Minute)
-		if _, err := e.svc.Login(ctx, "alice", "alice-password-123", "10.0.0.3"); err != nil {
-			t.Fatalf("login after the window: %v", err)
-		}
-		// A lockout is audited once, not once per refused request.
-		for i := 0; i < 5; i++ {
-			e.svc.Login(ctx, "alice", "wrong-password", "10.0.0.4")
-		}
-		for i := 0; i < 3; i++ {
-			e.svc.Login(ctx, "alice", "wrong-password", "10.0.0.4")
-		}
-		throttled := 0
-		for _, ev := range e.audits(domain.AuditFilter{Type: AuditLoginFailed}) {
-			if ev.Detail["reason"] == "throttled" {
-				throttled++
-			}
-		}
-		if throttled != 2 { // one per lockout: the one above and this one
-			t.Fatalf("%d throttled audit events, want 2", throttled)
-		}
-	})
-
-	t.Run("per address", func(t *testing.T) {
-		e := newEnv(t)
-		e.user("alice", "", "")
-		// A password spray: 20 usernames, one try each, from one address.
-		for i := 0; i < 20; i++ {
-			_, err := e.svc.Login(ctx, "user"+string(rune('a'+i)), "password-guess-1", "198.51.100.9:4000")
+			// The fifth failure in the window fills the budget...
+			_, err := e.svc.Login(ctx, "alice", "wrong-password", "10.0.0.2")
 			wantErr(t, err, domain.KindUnauthorized, "invalid_credentials")
-			e.clock.Advance(time.Second)
-		}
-		_, err := e.svc.Login(ctx, "alice", "alice-password-123", "198.51.100.9:4001")
-		de := wantErr(t, err, domain.KindTooManyRequests, "too_many_attempts")
-		if de.RetryAfter != 15*time.Minute-20*time.Second {
-			t.Fatalf("RetryAfter = %v", de.RetryAfter)
-		}
-		// Another address is fine, and a success does not reset the address.
-		if _, err := e.svc.Login(ctx, "alice", "alice-password-123", "198.51.100.10"); err != nil {
-			t.Fatalf("login from another address: %v", err)
-		}
-		_, err = e.svc.Login(ctx, "alice", "alice-password-123", "198.51.100.9")
-		wantErr(t, err, domain.KindTooManyRequests, "too_many_attempts")
-	})
-
-	t.Run("successes do not count", func(t *testing.T) {
-		// A whole office behind one NAT address logs in all morning.
-		e := newEnv(t)
-		e.user("alice", "", "")
-		for i := 0; i < 30; i++ {
-			if _, err := e.svc.Login(ctx, "alice", "alice-password-123", "192.0.2.200"); err != nil {
-				t.Fatalf("login %d: %v", i, err)
+			e.clock.Advance(5 * time.Minute)
+			// ...and now even the right password from another address is refused.
+			_, err = e.svc.Login(ctx, "Alice ", "alice-password-123", "10.0.0.3")
+			de := wantErr(t, err, domain.KindTooManyRequests, "too_many_attempts")
+			if de.RetryAfter != 10*time.Minute {
+				t.Fatalf("RetryAfter = %v, want 10m (the oldest failure leaves the window then)", de.RetryAfter)
 			}
-		}
-	})
+			// Other users are not affected.
+			e.user("bob", "", "")
+			// Once the window has passed, alice may log in.
+			e.clock.Advance(10 * time.Minute)
+			if _, err := e.svc.Login(ctx, "alice", "alice-password-123", "10.0.0.3"); err != nil {
+				t.Fatalf("login after the window: %v", err)
+			}
+			// A lockout is audited once, not once per refused request.
+			for i := 0; i < 5; i++ {
+				e.svc.Login(ctx, "alice", "wrong-password", "10.0.0.4")
+			}
+			for i := 0; i < 3; i++ {
+				e.svc.Login(ctx, "alice", "wrong-password", "10.0.0.4")
+			}
+			throttled := 0
+			for _, ev := range e.audits(domain.AuditFilter{Type: AuditLoginFailed}) {
+				if ev.Detail["reason"] == "throttled" {
+					throttled++
+				}
+			}
+			if throttled != 2 { // one per lockout: the one above and this one
+				t.Fatalf("%d throttled audit events, want 2", throttled)
+			}
+		})
 
-	t.Run("IPv6 counts per /64", func(t *testing.T) {
-		e := newEnv(t, func(c *Config) { c.Throttle.AddrFailures = 3 })
-		for i := 0; i < 3; i++ {
-			_, err := e.svc.Login(ctx, "ghost", "password-guess-1", "[2001:db8:1:2::"+string(rune('a'+i))+"]:443")
+		t.Run("per address", func(t *testing.T) {
+			e := newEnv(t, be)
+			e.user("alice", "", "")
+			// A password spray: 20 usernames, one try each, from one address.
+			for i := 0; i < 20; i++ {
+				_, err := e.svc.Login(ctx, "user"+string(rune('a'+i)), "password-guess-1", "198.51.100.9:4000")
+				wantErr(t, err, domain.KindUnauthorized, "invalid_credentials")
+				e.clock.Advance(time.Second)
+			}
+			_, err := e.svc.Login(ctx, "alice", "alice-password-123", "198.51.100.9:4001")
+			de := wantErr(t, err, domain.KindTooManyRequests, "too_many_attempts")
+			if de.RetryAfter != 15*time.Minute-20*time.Second {
+				t.Fatalf("RetryAfter = %v", de.RetryAfter)
+			}
+			// Another address is fine, and a success does not reset the address.
+			if _, err := e.svc.Login(ctx, "alice", "alice-password-123", "198.51.100.10"); err != nil {
+				t.Fatalf("login from another address: %v", err)
+			}
+			_, err = e.svc.Login(ctx, "alice", "alice-password-123", "198.51.100.9")
+			wantErr(t, err, domain.KindTooManyRequests, "too_many_attempts")
+		})
+
+		t.Run("successes do not count", func(t *testing.T) {
+			// A whole office behind one NAT address logs in all morning.
+			e := newEnv(t, be)
+			e.user("alice", "", "")
+			for i := 0; i < 30; i++ {
+				if _, err := e.svc.Login(ctx, "alice", "alice-password-123", "192.0.2.200"); err != nil {
+					t.Fatalf("login %d: %v", i, err)
+				}
+			}
+		})
+
+		t.Run("IPv6 counts per /64", func(t *testing.T) {
+			e := newEnv(t, be, func(c *Config) { c.Throttle.AddrFailures = 3 })
+			for i := 0; i < 3; i++ {
+				_, err := e.svc.Login(ctx, "ghost", "password-guess-1", "[2001:db8:1:2::"+string(rune('a'+i))+"]:443")
+				wantErr(t, err, domain.KindUnauthorized, "invalid_credentials")
+			}
+			_, err := e.svc.Login(ctx, "ghost2", "password-guess-1", "[2001:db8:1:2:ffff::1]:443")
+			wantErr(t, err, domain.KindTooManyRequests, "too_many_attempts")
+			_, err = e.svc.Login(ctx, "ghost2", "password-guess-1", "[2001:db8:1:3::1]:443")
 			wantErr(t, err, domain.KindUnauthorized, "invalid_credentials")
-		}
-		_, err := e.svc.Login(ctx, "ghost2", "password-guess-1", "[2001:db8:1:2:ffff::1]:443")
-		wantErr(t, err, domain.KindTooManyRequests, "too_many_attempts")
-		_, err = e.svc.Login(ctx, "ghost2", "password-guess-1", "[2001:db8:1:3::1]:443")
-		wantErr(t, err, domain.KindUnauthorized, "invalid_credentials")
+		})
 	})
 }
 

@@ -64,6 +64,13 @@ type Config struct {
 	// SweepInterval is how often the background sweep looks for pending records.
 	// Zero means DefaultSweepInterval.
 	SweepInterval time.Duration
+	// Observe, when set, is called after every command the driver sends, with
+	// the command and its collection (such as "findAndModify records") and the
+	// time until the answer came. It must be quick and safe for concurrent use;
+	// the server feeds its store-operation histogram from it. The driver's
+	// command monitor reports it (see commandMonitor), so the store's methods
+	// need no code of their own for it.
+	Observe func(op string, took time.Duration)
 }
 
 // Store is the MongoDB implementation of domain.Store. It is safe for concurrent
@@ -139,6 +146,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		SetReadConcern(readconcern.Majority()).
 		SetReadPreference(readpref.Primary()).
 		SetAppName("fieldsync")
+	if cfg.Observe != nil {
+		opts.SetMonitor(commandMonitor(cfg.Observe))
+	}
 	client, err := mongodrv.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("mongo: connect: %w", translate(err))
