@@ -74,16 +74,7 @@ var plain = func() (t [256]bool) {
 
 // decodeRune is utf8.DecodeRune for strings and byte slices alike.
 func decodeRune[T ~string | ~[]byte](s T) (rune, int) {
-	// Ranging over string(s) does not copy a byte slice.
-	for _, r := range string(s) {
-		if r == utf8.RuneError {
-			// Tell a real U+FFFD (3 bytes) from an invalid byte.
-			n := min(len(s), utf8.UTFMax)
-			var b [utf8.UTFMax]byte
-			copy(b[:], s[:n])
-			return utf8.DecodeRune(b[:n])
-		}
-		return r, utf8.RuneLen(r)
-	}
-	return utf8.RuneError, 0
+	var b [utf8.UTFMax]byte
+	n := copy(b[:], s[:min(len(s), utf8.UTFMax)])
+	return utf8.DecodeRune(b[:n])
 }

@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"go/build"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -37,7 +37,7 @@ func TestSIGTERMLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "fieldsync")
-	gocmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gocmd := filepath.Join(build.Default.GOROOT, "bin", "go")
 	if out, err := exec.Command(gocmd, "build", "-o", bin, "github.com/fieldsync/fieldsync/cmd/fieldsync").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
