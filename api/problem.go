@@ -49,9 +49,12 @@ type Finding struct {
 // Problem codes the HTTP layer itself answers with. Services add their own
 // (for example "form_not_found"); these are the ones every route can produce.
 const (
-	CodeBadJSON              = "bad_json"
-	CodeBadGzip              = "bad_gzip"
-	CodeBodyTooLarge         = "body_too_large"
+	CodeBadJSON      = "bad_json"
+	CodeBadGzip      = "bad_gzip"
+	CodeBodyTooLarge = "body_too_large"
+	// CodeBodyTooSlow (408): the body arrived slower than the server's minimum
+	// average pace; send the request again.
+	CodeBodyTooSlow          = "body_too_slow"
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeUnsupportedEncoding  = "unsupported_encoding"
 	CodeNotFound             = "not_found"

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/internal/domain"
@@ -24,8 +25,12 @@ func (s *Server) decompressRequest(next http.Handler) http.Handler {
 			return
 		}
 		// The raw body is capped too: a body sent as is must not exceed the limit,
-		// and a compressed body larger than it is never worth reading.
-		raw := http.MaxBytesReader(w, r.Body, s.maxBodyBytes)
+		// and a compressed body larger than it is never worth reading. It must
+		// also keep a pace (see pacedBody), or a slow client holds the
+		// connection for ever.
+		// Network time, not the injectable clock: deadlines are real.
+		paced := &pacedBody{body: r.Body, rc: http.NewResponseController(w), start: time.Now(), grace: s.bodyGrace, rate: s.minBodyRate}
+		raw := http.MaxBytesReader(w, paced, s.maxBodyBytes)
 		enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
 		switch enc {
 		case "", "identity":

@@ -26,6 +26,7 @@ var kindStatus = map[domain.Kind]int{
 	domain.KindForbidden:            http.StatusForbidden,
 	domain.KindNotFound:             http.StatusNotFound,
 	kindMethodNotAllowed:            http.StatusMethodNotAllowed,
+	kindRequestTimeout:              http.StatusRequestTimeout,
 	domain.KindConflict:             http.StatusConflict,
 	domain.KindPrecondition:         http.StatusPreconditionFailed,
 	domain.KindTooLarge:             http.StatusRequestEntityTooLarge,
@@ -134,8 +135,9 @@ func (s *Server) adapt(h handlerFunc) http.Handler {
 func (s *Server) writeError(w *trackingWriter, r *http.Request, err error) {
 	ctx := r.Context()
 	info := infoFrom(ctx)
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		// The client went away; nobody reads the answer, and it is no server fault.
+	if (ctx.Err() != nil && errors.Is(err, context.Canceled)) || isClientGone(err) {
+		// The client went away (on 2G, often mid-body); nobody reads the
+		// answer, and it is no server fault.
 		s.logger.LogAttrs(ctx, slog.LevelInfo, "client closed request",
 			slog.String("request_id", info.requestID), slog.String("route", info.route))
 		if !w.wrote {

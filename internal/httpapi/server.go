@@ -45,6 +45,13 @@ type Config struct {
 	// MaxBodyBytes caps every request body after decompression; 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MinBodyRate is the average pace, in bytes per second, below which a
+	// request body is cut with 408 body_too_slow once BodyGrace is spent (see
+	// pacedBody); 0 means DefaultMinBodyRate.
+	MinBodyRate int64
+	// BodyGrace is the time a body may take before the pace counts; 0 means
+	// DefaultBodyGrace.
+	BodyGrace time.Duration
 	// Registry receives the server's metrics and is served on GET /metrics.
 	// nil means a fresh registry with the Go and process collectors, so tests can
 	// build many servers in one process.
@@ -70,6 +77,8 @@ type Server struct {
 	logger       *slog.Logger
 	now          func() time.Time
 	maxBodyBytes int64
+	minBodyRate  int64
+	bodyGrace    time.Duration
 	registry     Registry
 	auth         Authenticator
 	readyTimeout time.Duration
@@ -101,6 +110,8 @@ func New(cfg Config) (*Server, error) {
 		logger:       cfg.Logger,
 		now:          cfg.Now,
 		maxBodyBytes: cfg.MaxBodyBytes,
+		minBodyRate:  cfg.MinBodyRate,
+		bodyGrace:    cfg.BodyGrace,
 		registry:     cfg.Registry,
 		auth:         cfg.Authenticator,
 		readyTimeout: cfg.ReadyTimeout,
@@ -116,6 +127,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.maxBodyBytes <= 0 {
 		s.maxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.minBodyRate <= 0 {
+		s.minBodyRate = DefaultMinBodyRate
+	}
+	if s.bodyGrace <= 0 {
+		s.bodyGrace = DefaultBodyGrace
 	}
 	if s.readyTimeout <= 0 {
 		s.readyTimeout = DefaultReadyTimeout
