@@ -494,10 +494,7 @@ func validate(it *item) {
 	// work even when its last data no longer fits a newer version.
 	if !it.sub.Deleted {
 		if f := it.fv.Validator.ValidateJSON(canon); len(f) > 0 {
-			for i := range f {
-				f[i].Path = "/data" + f[i].Path
-			}
-			it.reject(f...)
+			it.reject(dataFindings(f)...)
 			return
 		}
 	}
