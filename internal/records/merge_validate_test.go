@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/records"
 	"github.com/fieldsync/fieldsync/internal/store/mongo/mongotest"
 	"github.com/fieldsync/fieldsync/internal/store/sqlite"
+	"github.com/fieldsync/fieldsync/internal/syncer"
 )
 
 // bothStores are the two backends, MongoDB always included: the tests of
@@ -174,4 +176,145 @@ func TestMergeRefusedBySchema(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOfflineEditsStayValid is the property the merge promises: for random
+// valid edits of one base, made by several devices offline and pushed in
+// random order, every push ends as valid data on the record or as a recorded
+// conflict, under every policy. After each push the stored record is checked
+// against the form again, the pushed edit is in the record's history, and a
+// push answered conflict has added a conflict entry.
+func TestOfflineEditsStayValid(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	for _, b := range bothStores {
+		for _, policy := range []string{domain.PolicyMerge, domain.PolicyLastWriteWins, domain.PolicyReject} {
+			t.Run(b.name+"/"+policy, func(t *testing.T) {
+				recordsN, devices, rounds := 24, 4, 3
+				if b.name == "mongo" {
+					recordsN = 6 // the embedded FerretDB is slow; the property is the store's too
+				}
+				e := newFormEnv(t, b.open(t), policy, consentSchema)
+				rng := rand.New(rand.NewPCG(seed, uint64(len(b.name)+len(policy))))
+				counts := map[string]int{}
+				for range recordsN {
+					for status, n := range e.offlineEdits(t, rng, devices, rounds) {
+						counts[status] += n
+					}
+				}
+				t.Logf("outcomes: %v", counts)
+			})
+		}
+	}
+}
+
+// offlineEdits plays one record: a device creates it, then in each round
+// every device edits it offline from the rev it last heard of, and the
+// edits are pushed in random order. It returns how many pushes ended in each
+// status.
+func (e formEnv) offlineEdits(t *testing.T, rng *rand.Rand, devices, rounds int) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	id := uuid.NewString()
+	clock := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	tick := func() time.Time {
+		clock = clock.Add(time.Duration(rng.IntN(120)-30) * time.Second) // device clocks disagree
+		return clock
+	}
+	counts := map[string]int{}
+	res, err := e.svc.Push(ctx, tablet(0), "p", []records.Submission{sub(id, nil, string(e.randomData(t, rng)), tick())})
+	if err != nil || res[0].Status != records.StatusCreated {
+		t.Fatalf("create: %v %+v", err, res)
+	}
+	known := make([]string, devices) // the rev each device last heard of
+	for d := range known {
+		known[d] = res[0].Rev
+	}
+	for range rounds {
+		type edit struct {
+			dev int
+			s   records.Submission
+		}
+		var edits []edit
+		for d := range devices {
+			s := sub(id, &known[d], string(e.randomData(t, rng)), tick())
+			if rng.IntN(10) == 0 {
+				s.Deleted, s.Data = true, nil
+			}
+			edits = append(edits, edit{d, s})
+		}
+		rng.Shuffle(len(edits), func(i, j int) { edits[i], edits[j] = edits[j], edits[i] })
+		for _, ed := range edits {
+			before, _ := e.stored(t, id)
+			res, err := e.svc.Push(ctx, tablet(ed.dev), "p", []records.Submission{ed.s})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := res[0]
+			counts[r.Status]++
+			after, findings := e.stored(t, id)
+			what := fmt.Sprintf("device %d pushed %s (deleted %v) on %s onto %s (deleted %v): %s", ed.dev, ed.s.Data, ed.s.Deleted,
+				*ed.s.BaseRev, before.Data, before.Deleted, r.Status)
+			if len(findings) > 0 {
+				t.Fatalf("%s; stored %s, which the form refuses: %+v", what, after.Data, findings)
+			}
+			switch r.Status {
+			case records.StatusUpdated, records.StatusMerged, records.StatusUnchanged:
+			case records.StatusConflict:
+				if len(after.Conflicts) <= len(before.Conflicts) {
+					t.Fatalf("%s; no conflict entry was recorded", what)
+				}
+			default:
+				t.Fatalf("%s %+v", what, r.Errors)
+			}
+			if r.Rev != after.Rev {
+				t.Fatalf("%s; answered rev %s, the record holds %s", what, r.Rev, after.Rev)
+			}
+			data := ed.s.Data
+			if ed.s.Deleted {
+				data = json.RawMessage(`{}`)
+			}
+			rev, err := syncer.NewRev(*ed.s.BaseRev, data, ed.s.Deleted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.st.GetRevision(ctx, "p", id, rev); err != nil && r.Status != records.StatusUnchanged {
+				// Nothing is kept only when the merge made what the record holds
+				// already (the edit changed nothing, made the current content,
+				// or only did what the current content did too).
+				if r.Status != records.StatusMerged || after.Rev != before.Rev {
+					t.Fatalf("%s; the edit %s is not in the history: %v", what, rev, err)
+				}
+			}
+			known[ed.dev] = r.Rev
+		}
+	}
+	return counts
+}
+
+// randomData is a random document the form accepts: random answers to its
+// questions, drawn until the schema takes them.
+func (e formEnv) randomData(t *testing.T, rng *rand.Rand) json.RawMessage {
+	t.Helper()
+	for range 1000 {
+		m := map[string]any{"consent": rng.IntN(3) > 0}
+		maybe := func(key string, vals ...any) {
+			if i := rng.IntN(len(vals) + 1); i < len(vals) {
+				m[key] = vals[i]
+			}
+		}
+		maybe("age", 17, 30, 64)
+		maybe("smoker", true, false)
+		maybe("cigarettes", 5, 20)
+		maybe("note", "a", "b")
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(e.fv.Validator.ValidateJSON(b)) == 0 {
+			return b
+		}
+	}
+	t.Fatal("no valid data drawn")
+	return nil
 }
