@@ -172,8 +172,8 @@ type Result struct {
 	ID                 string
 	Status             string
 	Rev                string
-	Errors             []domain.Finding
-	Current            *domain.Record // for merged and conflict
+	Errors             []domain.Finding // rejected, forbidden, or a conflict whose merge the form refused
+	Current            *domain.Record   // for merged and conflict
 	MissingAttachments []string
 }
 
