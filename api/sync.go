@@ -65,7 +65,8 @@ type PushResult struct {
 	Rev string `json:"rev,omitempty"`
 	// Current is what the server holds now, for merged and conflict.
 	Current *Record `json:"current,omitempty"`
-	// Errors are the findings of a rejected item.
+	// Errors are the findings of a rejected item, or of a merge the form's
+	// schema refused (status conflict: the edit is kept as a conflict entry).
 	Errors []Finding `json:"errors,omitempty"`
 	// MissingAttachments names the declared files the server does not hold yet.
 	MissingAttachments []string `json:"missing_attachments,omitempty"`

@@ -2,24 +2,29 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
 )
 
-// handlePull is GET /v1/projects/{project}/sync/pull?since=&limit=. The page is
-// read from the store in chunks and written by a pageStream (recordjson.go)
-// while the next chunk is read: it is the hottest answer of the server.
+// handlePull is GET /v1/projects/{project}/sync/pull?since=&limit=. It is the
+// hottest answer of the server: the page is read with one store call and
+// written by a pageStream (recordjson.go), chunk by chunk (pageStream.page).
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) error {
 	limit, err := queryLimit(r)
 	if err != nil {
 		return err
 	}
-	ps := newPageStream(w, `{"changes":[`)
-	defer ps.release()
-	next, more, err := s.records.PullChunked(r.Context(), caller(r), pathVar(r, "project"), r.URL.Query().Get("since"), limit, "",
-		pullChunk, ps.records)
+	page, err := s.records.Pull(r.Context(), caller(r), pathVar(r, "project"), r.URL.Query().Get("since"), limit, "")
 	if err != nil {
 		return err
 	}
-	return ps.finish(pullTail(next, more))
+	ps := newPageStream(w, `{"changes":[`)
+	defer ps.release()
+	if err := ps.page(page.Records); err != nil {
+		return err
+	}
+	return ps.finish(pullTail(page.Next, page.More))
 }
 
 // handleFormRecords is GET /v1/projects/{project}/forms/{form}/records: the
@@ -29,15 +34,36 @@ func (s *Server) handleFormRecords(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	ps := newPageStream(w, `{"records":[`)
-	defer ps.release()
-	next, more, err := s.records.PullChunked(r.Context(), caller(r), pathVar(r, "project"), r.URL.Query().Get("cursor"), limit,
-		pathVar(r, "form"), pullChunk, ps.records)
+	page, err := s.records.Pull(r.Context(), caller(r), pathVar(r, "project"), r.URL.Query().Get("cursor"), limit, pathVar(r, "form"))
 	if err != nil {
 		return err
 	}
-	if !more {
+	ps := newPageStream(w, `{"records":[`)
+	defer ps.release()
+	if err := ps.page(page.Records); err != nil {
+		return err
+	}
+	next := page.Next
+	if !page.More {
 		next = ""
 	}
 	return ps.finish(recordPageTail(next))
+}
+
+// page encodes and sends a page's records pullChunk at a time, so that the
+// encoding buffer stays small and the client receives the first records
+// while the rest are encoded.
+//
+// The page itself is one store read (records.Service.Pull): each record at
+// most once, in one state. Reading it in chunks while sending, as the feeds
+// did, let a record updated between two chunk reads appear twice in a page;
+// and a read kept open until the page is sent would hold the store's read
+// snapshot for as long as a slow 2G client takes to receive it.
+func (p *pageStream) page(recs []domain.Record) error {
+	for c := range slices.Chunk(recs, pullChunk) {
+		if err := p.records(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -199,24 +199,32 @@ func TestPullStreamMatchesPull(t *testing.T) {
 	}
 }
 
-// failingChanges fails the Changes call number failAt (counting from 1) with err.
+// failingChanges fails the Changes call number failAt (counting from 1) with
+// err; with corrupt set, it spoils the data of the page's record number
+// pullChunk+1 instead, as a damaged stored value would.
 type failingChanges struct {
 	domain.Store
-	calls  atomic.Int64
-	failAt atomic.Int64
-	err    error
+	calls   atomic.Int64
+	failAt  atomic.Int64
+	corrupt atomic.Bool
+	err     error
 }
 
 func (f *failingChanges) Changes(ctx context.Context, q domain.ChangesQuery) (domain.ChangesPage, error) {
 	if f.calls.Add(1) == f.failAt.Load() {
 		return domain.ChangesPage{}, f.err
 	}
-	return f.Store.Changes(ctx, q)
+	p, err := f.Store.Changes(ctx, q)
+	if err == nil && f.corrupt.Load() && len(p.Records) > pullChunk {
+		p.Records[pullChunk].Data = json.RawMessage(`{"broken`)
+	}
+	return p, err
 }
 
-// TestPullStreamStoreFailure: a store failure on the first chunk is a clean
-// problem; on a later chunk, when part of the page is sent, the answer breaks
-// off as JSON no client takes for a page, and the error is logged.
+// TestPullStreamStoreFailure: a store failure is a clean problem (a page is
+// one store read, done before anything is sent); a failure after part of the
+// page is sent (a damaged record past the first chunk) breaks the answer off
+// as JSON no client takes for a page, and the error is logged.
 func TestPullStreamStoreFailure(t *testing.T) {
 	var fc *failingChanges
 	broken := errors.New("disk on fire")
@@ -233,17 +241,19 @@ func TestPullStreamStoreFailure(t *testing.T) {
 	e.analyst = ts.addUser(t, e.admin, "ana", syncProject, api.RoleAnalyst)
 	fillProject(t, e, 2*pullChunk+1)
 
-	// The first chunk: nothing is sent yet, so the answer is a problem.
 	fc.calls.Store(0)
 	fc.failAt.Store(1)
 	resp, body := ts.get(t, "/v1/projects/"+syncProject+"/sync/pull?limit=1000", "Authorization", "Bearer "+e.analyst)
 	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "internal_error") {
-		t.Fatalf("first chunk failing: %d %s", resp.StatusCode, body)
+		t.Fatalf("store failing: %d %s", resp.StatusCode, body)
 	}
+	if !strings.Contains(ts.logs.String(), broken.Error()) {
+		t.Error("the failure is not logged")
+	}
+	fc.failAt.Store(0)
 
+	fc.corrupt.Store(true)
 	for _, enc := range []string{"gzip", ""} {
-		fc.calls.Store(0)
-		fc.failAt.Store(2)
 		req := ts.newRequest(t, http.MethodGet, "/v1/projects/"+syncProject+"/sync/pull?limit=1000", nil)
 		req.Header.Set("Authorization", "Bearer "+e.analyst)
 		req.Header.Set("Accept-Encoding", enc)
@@ -265,18 +275,114 @@ func TestPullStreamStoreFailure(t *testing.T) {
 			t.Fatalf("%q: a broken page decodes", enc)
 		}
 	}
-	if !strings.Contains(ts.logs.String(), broken.Error()) {
-		t.Error("the failure is not logged")
+	if !strings.Contains(ts.logs.String(), "encoding record") {
+		t.Error("the broken answer is not logged")
 	}
 
 	// The client sees an error, not a short page.
-	fc.calls.Store(0)
-	fc.failAt.Store(2)
 	cl, err := api.NewClient(ts.URL, api.WithToken(e.analyst))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p, err := cl.Pull(context.Background(), syncProject, "", 1000); err == nil {
 		t.Fatalf("the client took a broken page of %d records", len(p.Changes))
+	}
+}
+
+// movingChanges runs a hook once, after the next Changes call that succeeds:
+// a write that lands while a page is being answered.
+type movingChanges struct {
+	domain.Store
+	after atomic.Pointer[func(domain.ChangesPage)]
+}
+
+func (m *movingChanges) Changes(ctx context.Context, q domain.ChangesQuery) (domain.ChangesPage, error) {
+	p, err := m.Store.Changes(ctx, q)
+	if err == nil {
+		if f := m.after.Swap(nil); f != nil {
+			(*f)(p)
+		}
+	}
+	return p, err
+}
+
+// TestPullPageOneState: a record updated while a page of several chunks is
+// being answered is in that page once, and the next page brings its new
+// state: a page is one read of the feed, not chunks read at different times.
+func TestPullPageOneState(t *testing.T) {
+	var mc *movingChanges
+	ts := newTestServer(t, withConfig(func(c *Config) {
+		mc = &movingChanges{Store: c.Store}
+		c.Store = mc
+	}))
+	e := &syncEnv{ts: ts, admin: ts.adminToken(t)}
+	ts.want(t, http.StatusCreated, http.MethodPost, "/v1/projects", e.admin, api.CreateProjectRequest{ID: syncProject, Title: "Safety"}, nil)
+	e.putForm(t, "survey", "1", "merge", false, true)
+	e.putForm(t, "household", "1", "merge", true, true)
+	e.devA = e.enroll(t, "tablet A")
+	e.devB = e.enroll(t, "tablet B")
+	e.analyst = ts.addUser(t, e.admin, "ana", syncProject, api.RoleAnalyst)
+	fillProject(t, e, 3*pullChunk+10)
+
+	// move updates the first record of the page the store just read, so that
+	// it moves to the end of the feed.
+	moved := map[string]string{} // record id → its rev after the move
+	move := func(p domain.ChangesPage) {
+		if len(p.Records) == 0 {
+			t.Error("the hook saw an empty page")
+			return
+		}
+		r := p.Records[0]
+		next := r
+		next.Rev, next.Data = specRev(2), json.RawMessage(`{"name":"moved"}`)
+		res, err := mc.Store.WriteRecords(context.Background(), []domain.RecordWrite{{Record: next, ExpectRev: r.Rev, ExpectVersion: r.Version,
+			Revisions: []domain.Revision{{ProjectID: syncProject, RecordID: r.ID, Rev: next.Rev, Parent: r.Rev, Data: next.Data, FormVersion: r.FormVersion,
+				ClientModifiedAt: r.ClientModifiedAt, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt}}}})
+		if err != nil || res[0] != nil {
+			t.Errorf("moving %s: %v %v", r.ID, err, res)
+			return
+		}
+		moved[r.ID] = next.Rev
+	}
+	once := func(records []api.Record) map[string]api.Record {
+		t.Helper()
+		seen := map[string]api.Record{}
+		for _, r := range records {
+			if _, dup := seen[r.ID]; dup {
+				t.Errorf("record %s twice in one page of %d", r.ID, len(records))
+			}
+			seen[r.ID] = r
+		}
+		return seen
+	}
+
+	// The sync feed.
+	mc.after.Store(&move)
+	var page api.PullResponse
+	ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects/"+syncProject+"/sync/pull?limit=1000", e.analyst, nil, &page)
+	if len(moved) != 1 {
+		t.Fatal("no record was moved")
+	}
+	if got := once(page.Changes); len(got) != 3*pullChunk+10 {
+		t.Errorf("the page holds %d of %d records", len(got), 3*pullChunk+10)
+	}
+	var rest api.PullResponse
+	ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects/"+syncProject+"/sync/pull?limit=1000&since="+url.QueryEscape(page.Next), e.analyst, nil, &rest)
+	for id, rev := range moved {
+		if r, ok := once(rest.Changes)[id]; !ok || r.Rev != rev {
+			t.Errorf("the next page does not bring %s at %s: %+v", id, rev, rest.Changes)
+		}
+	}
+
+	// The form feed.
+	clear(moved)
+	mc.after.Store(&move)
+	var recs api.RecordPage
+	ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects/"+syncProject+"/forms/survey/records?limit=1000", e.analyst, nil, &recs)
+	if len(moved) != 1 {
+		t.Fatal("no record was moved")
+	}
+	if got := once(recs.Records); len(got) <= pullChunk {
+		t.Errorf("the form's page holds %d records, no more than a chunk", len(got))
 	}
 }

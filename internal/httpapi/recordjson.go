@@ -68,12 +68,11 @@ func (l *freeList[T]) put(v T) {
 	}
 }
 
-// pullChunk is how many records of a page the feeds read from the store at a
-// time: while one chunk is encoded, compressed and sent, the next is read.
+// pullChunk is how many records of a page the feeds encode and send at a time
+// (pageStream.page), which bounds the encoding buffer.
 const pullChunk = 250
 
-// pageStream writes a page of records as its chunks come from the store:
-// head, the records comma-separated, then the tail given to finish. The first
+// pageStream writes a page of records chunk by chunk: head, the records comma-separated, then the tail given to finish. The first
 // chunk is encoded before anything is sent, so a failure up to then is still
 // a clean error; a later failure leaves the JSON unfinished, which no client
 // can mistake for a page (the adapter then only logs the error).

@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -161,6 +162,9 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 		Base:     syncer.Version{Rev: parent},
 		Current:  syncer.Version{Rev: cur.Rev, Data: cur.Data, Deleted: cur.Deleted, ClientModifiedAt: cur.ClientModifiedAt, DeviceID: cur.DeviceID, By: cur.CreatedBy},
 		Incoming: syncer.Version{Rev: inRev, Data: it.canonical, Deleted: in.Deleted, ClientModifiedAt: incoming.ClientModifiedAt, DeviceID: c.Principal.DeviceID, By: c.Principal.Subject},
+		// The outcome carries the incoming edit's form version: its data must
+		// fit that version, merged or not.
+		Validate: func(data json.RawMessage) []domain.Finding { return fv.Validator.ValidateJSON(data) },
 	}
 	if parent != "" {
 		b, err := s.store.GetRevision(ctx, projectID, in.ID, parent)
@@ -203,7 +207,21 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 	}
 	it.res.Status, it.res.Rev = out.Status, next.Rev
 	it.res.Current = &next
+	if len(out.Findings) > 0 {
+		// The merge was refused by the schema: say why, as a rejection does.
+		it.res.Errors = dataFindings(out.Findings)
+	}
 	return &domain.RecordWrite{Record: next, ExpectRev: cur.Rev, ExpectVersion: cur.Version, Revisions: revs}, nil
+}
+
+// dataFindings makes findings on a record's data relative to the pushed item.
+func dataFindings(f []domain.Finding) []domain.Finding {
+	out := make([]domain.Finding, len(f))
+	for i, x := range f {
+		x.Path = "/data" + x.Path
+		out[i] = x
+	}
+	return out
 }
 
 // missing lists the declared attachments the server does not hold yet. Until

@@ -42,7 +42,11 @@ type Page struct {
 }
 
 // Pull returns the changes visible to the caller after the cursor, in commit
-// order, each record in its current state (tombstones included). formID
+// order, each record in its current state (tombstones included). A page is
+// one store read, so it holds each record at most once and in one state,
+// however many writers there are: a caller that streams a page (the HTTP
+// feeds) reads it whole first, rather than in chunks that each see another
+// state of the feed. formID
 // restricts the page to one form ("" for all); an unknown form answers 404
 // form_not_found. A cursor this server did not make answers 400
 // invalid_cursor, a limit outside 1..MaxPullLimit 400 invalid_limit (0 means
@@ -57,78 +61,6 @@ func (s *Service) Pull(ctx context.Context, c Caller, projectID, cursor string, 
 		return Page{}, err
 	}
 	return Page{Records: p.Records, Next: EncodeCursor(p.Next), More: p.More}, nil
-}
-
-// PullChunked is Pull for a caller that handles the page while it is read, to
-// overlap reading the store with encoding and sending (the HTTP feeds). The
-// page is read in chunks of chunk records (chunk <= 0: in one go), each one
-// from where the one before ended, exactly as a client pulling pages of that
-// size would read them, so the feed's guarantee holds for the page as a
-// whole. emit gets the chunks in order, in the calling goroutine, while the
-// next chunk is being read. PullChunked returns the page's cursor and more
-// after the last chunk.
-//
-// The errors of the arguments (as Pull's) come before any emit. A store error,
-// or an error of emit, stops the reading and is returned; chunks emitted before
-// it stay emitted.
-func (s *Service) PullChunked(ctx context.Context, c Caller, projectID, cursor string, limit int, formID string, chunk int,
-	emit func([]domain.Record) error) (next string, more bool, err error) {
-	since, limit, err := s.pullArgs(ctx, projectID, cursor, limit, formID)
-	if err != nil {
-		return "", false, err
-	}
-	if chunk <= 0 {
-		chunk = limit
-	}
-	type result struct {
-		page domain.ChangesPage
-		err  error
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	pages := make(chan result, 1)
-	defer func() {
-		// The reader stops at its next step; wait for it, so no store call
-		// outlives the request.
-		cancel()
-		for range pages {
-		}
-	}()
-	go func() {
-		defer close(pages)
-		q := domain.ChangesQuery{ProjectID: projectID, Since: since, Subjects: c.subjects(), FormID: formID}
-		for left := limit; left > 0; {
-			q.Limit = min(chunk, left)
-			p, err := s.store.Changes(ctx, q)
-			select {
-			case pages <- result{p, err}:
-			case <-ctx.Done():
-				return
-			}
-			// A chunk that is not full ends the visible feed (its Next is past
-			// everything the store examined); More false ends it too.
-			if err != nil || len(p.Records) < q.Limit || !p.More {
-				return
-			}
-			left -= len(p.Records)
-			q.Since = p.Next
-		}
-	}()
-	last := domain.ChangesPage{Next: since}
-	for res := range pages {
-		if res.err != nil {
-			return "", false, res.err
-		}
-		if err := emit(res.page.Records); err != nil {
-			return "", false, err
-		}
-		last = res.page
-	}
-	if err := ctx.Err(); err != nil {
-		// The request ended (only the deferred cancel is ours): the reader may
-		// have stopped early.
-		return "", false, err
-	}
-	return EncodeCursor(last.Next), last.More, nil
 }
 
 // pullArgs checks Pull's arguments: the position of the cursor, the limit to

@@ -151,10 +151,7 @@ func (s *Service) rewrite(ctx context.Context, c Caller, projectID, id, expect s
 				return domain.Record{}, err
 			}
 			if f := fv.Validator.ValidateJSON(canon); len(f) > 0 {
-				for i := range f {
-					f[i].Path = "/data" + f[i].Path
-				}
-				return domain.Record{}, domain.Invalid("invalid_data", "The data does not match the form's schema", f)
+				return domain.Record{}, domain.Invalid("invalid_data", "The data does not match the form's schema", dataFindings(f))
 			}
 		}
 		now := s.clock()

@@ -65,9 +65,24 @@ type Forms interface {
 	LookupVersion(ctx context.Context, projectID, formID, version string) (FormVersion, error)
 }
 
+// Store is what the sync service needs of the storage contract: the records
+// with their history and changes feed, the quarantine of rejected items, and
+// the forms (only to tell a pull of an unknown form). Both backends' full
+// domain.Store satisfies it; a narrow interface says what the service
+// touches, and lets a test wrap just these methods.
+type Store interface {
+	domain.RecordStore
+	domain.QuarantineStore
+	// GetForm is domain.FormStore's: ErrNotFound for an unknown form.
+	GetForm(ctx context.Context, projectID, formID string) (domain.Form, error)
+}
+
+// Every backend's store is a records Store.
+var _ Store = domain.Store(nil)
+
 // Config wires a Service.
 type Config struct {
-	Store  domain.Store
+	Store  Store
 	Forms  Forms
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -75,7 +90,7 @@ type Config struct {
 
 // Service is the sync service.
 type Service struct {
-	store   domain.Store
+	store   Store
 	forms   Forms
 	log     *slog.Logger
 	now     func() time.Time
@@ -157,8 +172,8 @@ type Result struct {
 	ID                 string
 	Status             string
 	Rev                string
-	Errors             []domain.Finding
-	Current            *domain.Record // for merged and conflict
+	Errors             []domain.Finding // rejected, forbidden, or a conflict whose merge the form refused
+	Current            *domain.Record   // for merged and conflict
 	MissingAttachments []string
 }
 
@@ -494,10 +509,7 @@ func validate(it *item) {
 	// work even when its last data no longer fits a newer version.
 	if !it.sub.Deleted {
 		if f := it.fv.Validator.ValidateJSON(canon); len(f) > 0 {
-			for i := range f {
-				f[i].Path = "/data" + f[i].Path
-			}
-			it.reject(f...)
+			it.reject(dataFindings(f)...)
 			return
 		}
 	}

@@ -53,6 +53,13 @@ type ResolveInput struct {
 	// Incoming is the pushed edit. Its Rev may be left empty; when set it must be
 	// NewRev(Base.Rev, Incoming.Data, Incoming.Deleted).
 	Incoming Version
+	// Validate, when set, checks data the outcome would apply against the
+	// schema of the form version the new revision will carry (the incoming
+	// edit's), returning its findings, none when the data is valid. Each side
+	// may be valid on its own and their field-level merge still break a rule
+	// that ties fields together ("no age without consent"), so the outcome is
+	// checked, not only the pushed edit. See Resolve for what a refusal does.
+	Validate func(data json.RawMessage) []domain.Finding
 }
 
 // ResolveOutput is the outcome of a stale push.
@@ -76,6 +83,9 @@ type ResolveOutput struct {
 	// Conflicts are the entries to append to the record's conflicts, in a
 	// deterministic order; nil when there are none.
 	Conflicts []domain.Conflict
+	// Findings are why Validate refused the data the policy would have
+	// applied (JSON pointers relative to the data); nil when it did not.
+	Findings []domain.Finding
 }
 
 // Resolve applies the form's conflict policy (protocol.md §3) to an edit pushed on
@@ -122,6 +132,14 @@ type ResolveOutput struct {
 // applies without a conflict whatever the clocks say: nothing is overridden.
 // Whole-record entries hold the side that did not make it, Base being the base
 // data (nil when missing or when Base.Rev is "").
+//
+// Validate: whatever the policy, data that would be applied (not a tombstone)
+// and that Validate refuses is not applied. The outcome is then the reject
+// policy's: nothing applied, StatusConflict, one whole-record Conflict holding
+// the incoming edit, with Validate's findings in Findings. So with Validate
+// set, Resolve never applies data the form refuses; it only ever has to
+// refuse a merge (the other policies apply the incoming data, which the
+// caller checked against the same schema before).
 //
 // Resolve returns an error, and no outcome, for an unknown policy, a Base.Rev
 // equal to Current.Rev (ErrNotStale), malformed revisions (ErrBadRev), an
@@ -232,7 +250,27 @@ func Resolve(in ResolveInput) (ResolveOutput, error) {
 	if err != nil {
 		return ResolveOutput{}, err
 	}
+	if in.Validate != nil && r.out.Applied && !r.out.Deleted {
+		if f := in.Validate(r.out.Data); len(f) > 0 {
+			r.refuse(f)
+		}
+	}
 	return r.out, nil
+}
+
+// refuse undoes the outcome the policy chose, whose data the form refuses
+// (findings f), and keeps the incoming edit as a whole-record conflict, as the
+// reject policy does: the record stays valid, and an analyst decides.
+func (r *resolver) refuse(f []domain.Finding) {
+	r.out = ResolveOutput{
+		Status:      StatusConflict,
+		Rev:         r.in.Current.Rev,
+		Data:        r.cur.data,
+		Deleted:     r.cur.deleted,
+		IncomingRev: r.incomingRev,
+		Findings:    f,
+	}
+	r.wholeRecord(r.incomingValue())
 }
 
 // state is a record's content: canonical data and the deleted flag.
