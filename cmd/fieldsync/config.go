@@ -32,6 +32,11 @@ type Config struct {
 	RefreshReuseGrace time.Duration
 	ShutdownTimeout   time.Duration
 	MaxBodyBytes      int64
+	// MinBodyRate is httpapi.Config.MinBodyRate (bytes per second).
+	MinBodyRate int64
+	// MaxConnections caps the connections served at once; more wait to be
+	// accepted.
+	MaxConnections int
 	// ValidationFastPath is "on" or "off" (forms.ServiceConfig.NoFastPath).
 	ValidationFastPath string
 }
@@ -74,6 +79,16 @@ func settings(c *Config) []setting {
 			var n int64
 			fmt.Sscan(def, &n)
 			fs.Int64Var(&c.MaxBodyBytes, name, n, help)
+		}},
+		{"FIELDSYNC_MIN_BODY_RATE", "min-body-rate", "512", "slowest average pace, in bytes per second, at which a request body may arrive after its first 30 seconds; slower bodies are cut with 408 (keep it below your worst 2G links' rate)", func(fs *flag.FlagSet, name, def, help string) {
+			var n int64
+			fmt.Sscan(def, &n)
+			fs.Int64Var(&c.MinBodyRate, name, n, help)
+		}},
+		{"FIELDSYNC_MAX_CONNECTIONS", "max-connections", "2048", "most connections served at once; further clients wait to be accepted (bounds what slow or idle clients can hold)", func(fs *flag.FlagSet, name, def, help string) {
+			var n int
+			fmt.Sscan(def, &n)
+			fs.IntVar(&c.MaxConnections, name, n, help)
 		}},
 		{"FIELDSYNC_VALIDATION_FAST_PATH", "validation-fast-path", "on", `"off" validates every record with the JSON Schema library alone: same verdicts, slower pushes (a way around a suspected fast-path bug)`, str(&c.ValidationFastPath)},
 	}
@@ -150,6 +165,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1<<20 {
 		errs = append(errs, errors.New("max-body-bytes must be at least 1048576"))
+	}
+	if c.MinBodyRate < 1 {
+		errs = append(errs, errors.New("min-body-rate must be at least 1 (byte per second)"))
+	}
+	if c.MaxConnections < 16 {
+		errs = append(errs, errors.New("max-connections must be at least 16"))
 	}
 	return errors.Join(errs...)
 }

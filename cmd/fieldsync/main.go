@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/forms"
@@ -131,6 +132,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Store:         m.Store,
 		Logger:        m.Logger,
 		MaxBodyBytes:  m.Config.MaxBodyBytes,
+		MinBodyRate:   m.Config.MinBodyRate,
 		Registry:      reg,
 		Authenticator: ids,
 		Identity:      ids,
@@ -145,6 +147,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.Listener = ln
+	// Past the cap, clients wait in the kernel's accept queue instead of
+	// each taking a goroutine and a file descriptor.
+	ln = netutil.LimitListener(ln, m.Config.MaxConnections)
 	m.Server = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
