@@ -188,7 +188,6 @@ type item struct {
 	fv         *FormVersion
 	res        Result
 	done       bool
-	attempts   int
 	quarantine bool
 }
 

@@ -350,7 +350,6 @@ type built struct {
 	baseRev, curRev    string
 	incRev             string
 	curTime, incTime   time.Time
-	curDevice, curUser string
 }
 
 func build(tb testing.TB, tc resolveCase) built {

@@ -284,7 +284,7 @@ func feedWrite(ctx context.Context, st domain.Store, log *feedLog, w domain.Reco
 	case results[0] != nil:
 		return false, results[0]
 	case writes[0].Record.Seq <= 0:
-		return false, fmt.Errorf("Seq %d not set on the applied write", writes[0].Record.Seq)
+		return false, fmt.Errorf("applied write left with Seq %d", writes[0].Record.Seq)
 	}
 	log.ack(ackedWrite{id: w.Record.ID, gen: generation(w.Record.Rev), seq: writes[0].Record.Seq, start: start, end: end})
 	return true, nil
@@ -328,7 +328,7 @@ func feedReaderPass(ctx context.Context, st domain.Store, log *feedLog, subjects
 		}
 		q.Since = page.Next
 	}
-	return fmt.Errorf("More after %d pages", maxPages)
+	return fmt.Errorf("still More after %d pages", maxPages)
 }
 
 // feedReplica is a reader's copy of the feed, kept as a tablet keeps it: it pulls
@@ -362,7 +362,7 @@ func (rp *feedReplica) pull(ctx context.Context, st domain.Store, subjects []str
 			return nil
 		}
 	}
-	return fmt.Errorf("More after %d pages", maxPages)
+	return fmt.Errorf("still More after %d pages", maxPages)
 }
 
 // isOwnedBy reports whether a record id of RunConcurrentFeed belongs to the
@@ -394,7 +394,7 @@ func pageErr(q domain.ChangesQuery, page domain.ChangesPage) error {
 	for _, r := range page.Records {
 		switch {
 		case r.ProjectID != q.ProjectID:
-			return fmt.Errorf("Changes of %s returned a record of project %q", q.ProjectID, r.ProjectID)
+			return fmt.Errorf("a page of project %s held a record of project %q", q.ProjectID, r.ProjectID)
 		case r.Seq <= last:
 			return fmt.Errorf("Changes(since %d): record %s at Seq %d, not above %d", q.Since, r.ID, r.Seq, last)
 		case r.Seq > page.Next:
