@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -216,14 +217,43 @@ func decodeBody(t testing.TB, h http.Header, raw []byte) []byte {
 
 // syncBuffer is a log sink that many request goroutines may write at once.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{} // closed and replaced at every write (see waitFor)
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.written != nil {
+		close(b.written)
+		b.written = nil
+	}
 	return b.buf.Write(p)
+}
+
+// waitFor waits until the log holds s, or fails t after a minute (a bound on
+// a test gone wrong, not a measurement).
+func (b *syncBuffer) waitFor(t testing.TB, s string) {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		b.mu.Lock()
+		if strings.Contains(b.buf.String(), s) {
+			b.mu.Unlock()
+			return
+		}
+		if b.written == nil {
+			b.written = make(chan struct{})
+		}
+		written := b.written
+		b.mu.Unlock()
+		select {
+		case <-written:
+		case <-timeout:
+			t.Fatalf("the log never said %q:\n%s", s, b.String())
+		}
+	}
 }
 
 func (b *syncBuffer) String() string {
