@@ -115,6 +115,7 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 			ReviewState: domain.ReviewReceived, Shared: fv.Version.Shared,
 			Attachments: in.Attachments,
 		}
+		flagClockAhead(&rec, incoming.ClientModifiedAt, now)
 		it.res.Status, it.res.Rev = StatusCreated, inRev
 		it.res.MissingAttachments = missing(in.Attachments)
 		return &domain.RecordWrite{Record: rec, Revisions: []domain.Revision{incoming}}, nil
@@ -145,6 +146,7 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 	if parent == cur.Rev {
 		next.Rev, next.Data, next.Deleted = inRev, it.canonical, in.Deleted
 		next.ClientModifiedAt = incoming.ClientModifiedAt
+		flagClockAhead(&next, incoming.ClientModifiedAt, now)
 		it.res.Status, it.res.Rev = StatusUpdated, inRev
 		return &domain.RecordWrite{Record: next, ExpectRev: cur.Rev, ExpectVersion: cur.Version, Revisions: []domain.Revision{incoming}}, nil
 	}
@@ -158,10 +160,12 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 		return nil, err
 	}
 	rin := syncer.ResolveInput{
-		Policy:   fv.Version.Policy,
-		Base:     syncer.Version{Rev: parent},
-		Current:  syncer.Version{Rev: cur.Rev, Data: cur.Data, Deleted: cur.Deleted, ClientModifiedAt: cur.ClientModifiedAt, DeviceID: cur.DeviceID, By: cur.CreatedBy},
-		Incoming: syncer.Version{Rev: inRev, Data: it.canonical, Deleted: in.Deleted, ClientModifiedAt: incoming.ClientModifiedAt, DeviceID: c.Principal.DeviceID, By: c.Principal.Subject},
+		Policy: fv.Version.Policy,
+		Base:   syncer.Version{Rev: parent},
+		Current: syncer.Version{Rev: cur.Rev, Data: cur.Data, Deleted: cur.Deleted, ClientModifiedAt: cur.ClientModifiedAt, DeviceID: cur.DeviceID, By: cur.CreatedBy,
+			OrderAt: orderAt(cur.ClientModifiedAt, cur.UpdatedAt)},
+		Incoming: syncer.Version{Rev: inRev, Data: it.canonical, Deleted: in.Deleted, ClientModifiedAt: incoming.ClientModifiedAt, DeviceID: c.Principal.DeviceID, By: c.Principal.Subject,
+			OrderAt: orderAt(incoming.ClientModifiedAt, now)},
 		// The outcome carries the incoming edit's form version: its data must
 		// fit that version, merged or not.
 		Validate: func(data json.RawMessage) []domain.Finding { return fv.Validator.ValidateJSON(data) },
@@ -194,6 +198,7 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 		if incoming.ClientModifiedAt.After(cur.ClientModifiedAt) {
 			next.ClientModifiedAt = incoming.ClientModifiedAt
 		}
+		flagClockAhead(&next, incoming.ClientModifiedAt, now)
 		revs = append(revs, domain.Revision{
 			ProjectID: projectID, RecordID: in.ID, Rev: out.Rev, Parent: cur.Rev, Deleted: out.Deleted,
 			Data: out.Data, FormVersion: in.FormVersion, ClientModifiedAt: next.ClientModifiedAt,
@@ -252,4 +257,36 @@ func mergeAttachments(old, add []domain.Attachment) []domain.Attachment {
 		}
 	}
 	return out
+}
+
+// MaxClockSkew is how far ahead of the server's clock a device's
+// client_modified_at may be and still count as it is. An edit from a device
+// whose clock runs further ahead (a wrong date or time zone, or a forged year
+// 9999 that would win every later last-write-wins decision) is stored with the
+// time it sent, but ordered against other edits as if made at its arrival plus
+// MaxClockSkew, and its record is flagged for review.
+const MaxClockSkew = time.Hour
+
+// orderAt is the time an edit is ordered by: its device's time, at most
+// MaxClockSkew past the server's time when it arrived.
+func orderAt(clientAt, receivedAt time.Time) time.Time {
+	if limit := receivedAt.Add(MaxClockSkew); clientAt.After(limit) {
+		return limit
+	}
+	return clientAt
+}
+
+// flagClockAhead flags r for review (has_issues, and a comment unless an
+// analyst wrote one) when the edit applied to it came from a device whose
+// clock ran more than MaxClockSkew ahead of the server's.
+func flagClockAhead(r *domain.Record, clientAt, now time.Time) {
+	ahead := clientAt.Sub(now)
+	if ahead <= MaxClockSkew {
+		return
+	}
+	r.ReviewState = domain.ReviewHasIssues
+	if r.ReviewComment == "" {
+		r.ReviewComment = fmt.Sprintf("the device's clock was %s ahead of the server's when it sent this edit: its client_modified_at (%s) is kept, but it counts only as %s when edits are ordered",
+			ahead.Round(time.Minute), clientAt.UTC().Format(time.RFC3339), now.Add(MaxClockSkew).UTC().Format(time.RFC3339))
+	}
 }

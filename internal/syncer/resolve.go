@@ -30,8 +30,20 @@ type Version struct {
 	Data             json.RawMessage // any key order or spacing; empty means null
 	Deleted          bool
 	ClientModifiedAt time.Time
-	DeviceID         string
-	By               string // the user or device subject that wrote it
+	// OrderAt, when set, is the time Resolve orders this version by instead of
+	// ClientModifiedAt (which conflict entries still report as it was sent):
+	// the caller bounds a device clock that runs ahead (see records).
+	OrderAt  time.Time
+	DeviceID string
+	By       string // the user or device subject that wrote it
+}
+
+// orderAt is the time the version is ordered by.
+func (v Version) orderAt() time.Time {
+	if !v.OrderAt.IsZero() {
+		return v.OrderAt
+	}
+	return v.ClientModifiedAt
 }
 
 // ResolveInput is a pushed edit whose base_rev is older than the record's current
@@ -92,7 +104,7 @@ type ResolveOutput struct {
 // a stale base_rev. It is pure and deterministic: the same input gives the same
 // output on every instance.
 //
-// Who wins: the side with the later ClientModifiedAt; on equal times the side
+// Who wins: the side with the later ClientModifiedAt (OrderAt where set); on equal times the side
 // with the larger revision hash (CompareRevs of Current.Rev and IncomingRev). One
 // comparison serves every clash of the edit, since all its fields were saved at
 // the same time.
@@ -200,7 +212,7 @@ func Resolve(in ResolveInput) (ResolveOutput, error) {
 		Deleted:     cur.deleted,
 		IncomingRev: incomingRev,
 	}
-	ct, it := in.Current.ClientModifiedAt, in.Incoming.ClientModifiedAt
+	ct, it := in.Current.orderAt(), in.Incoming.orderAt()
 	r.incomingWins = it.After(ct) || (it.Equal(ct) && CompareRevs(incomingRev, in.Current.Rev) > 0)
 
 	if cur.same(inc) || (known && inc.same(base)) {
