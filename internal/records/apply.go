@@ -219,11 +219,15 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 	return &domain.RecordWrite{Record: next, ExpectRev: cur.Rev, ExpectVersion: cur.Version, Revisions: revs}, nil
 }
 
-// dataFindings makes findings on a record's data relative to the pushed item.
+// dataFindings makes findings on a record's data relative to the pushed item,
+// at most MaxFindings of them (capFindings).
 func dataFindings(f []domain.Finding) []domain.Finding {
+	f = capFindings(f)
 	out := make([]domain.Finding, len(f))
 	for i, x := range f {
-		x.Path = "/data" + x.Path
+		if x.Keyword != "more" {
+			x.Path = "/data" + x.Path
+		}
 		out[i] = x
 	}
 	return out

@@ -129,6 +129,9 @@ func (s *Service) rewrite(ctx context.Context, c Caller, projectID, id, expect s
 	if err != nil || len(canon) == 0 || canon[0] != '{' {
 		return domain.Record{}, domain.Invalid("invalid_data", "data must be a JSON object", []domain.Finding{{Path: "/data", Keyword: "type", Message: "data must be a JSON object"}})
 	}
+	if f := tooManyValues(canon); f != nil {
+		return domain.Record{}, domain.Invalid("invalid_data", "The data is too large", f)
+	}
 	unlock, err := s.locks.lock(ctx, projectID, []string{id})
 	if err != nil {
 		return domain.Record{}, err
@@ -279,6 +282,19 @@ func (s *Service) Quarantine(ctx context.Context, projectID string, all bool, cu
 		return nil, "", &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_limit", Title: "limit must be between 1 and 1000"}
 	}
 	items, next, err := s.store.ListQuarantine(ctx, projectID, all, cursor, limit)
+	if err == nil {
+		// Pages are bounded by bytes too: a page stops before the item that
+		// would take it past quarantinePageBytes (one item always fits), and
+		// is read again at that length for its cursor.
+		size := 0
+		for i, it := range items {
+			size += len(it.Submission)
+			if size > quarantinePageBytes && i > 0 {
+				items, next, err = s.store.ListQuarantine(ctx, projectID, all, cursor, i)
+				break
+			}
+		}
+	}
 	if e, ok := domain.AsError(err); ok && e.Kind == domain.KindBadRequest {
 		// The store's cursor check: answer it in the words of every other cursor.
 		return nil, "", &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_cursor", Title: "The cursor is not one this server handed out",

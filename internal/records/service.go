@@ -273,7 +273,7 @@ func (s *Service) push(ctx context.Context, c Caller, projectID string, items []
 // reject marks an item rejected with findings; it goes to quarantine.
 func (it *item) reject(findings ...domain.Finding) {
 	it.res.Status = StatusRejected
-	it.res.Errors = findings
+	it.res.Errors = capFindings(findings)
 	it.done = true
 	it.quarantine = true
 }
@@ -506,6 +506,10 @@ func validate(it *item) {
 	}
 	// A tombstone is not checked against the schema: deleting a record must
 	// work even when its last data no longer fits a newer version.
+	if f := tooManyValues(canon); f != nil {
+		it.reject(f...)
+		return
+	}
 	if !it.sub.Deleted {
 		if f := it.fv.Validator.ValidateJSON(canon); len(f) > 0 {
 			it.reject(dataFindings(f)...)
@@ -599,7 +603,7 @@ func (s *Service) keepRejected(ctx context.Context, c Caller, projectID string, 
 			RecordID:    it.sub.ID,
 			FormID:      it.sub.Form,
 			FormVersion: it.sub.FormVersion,
-			Submission:  raw,
+			Submission:  quarantinedBody(raw),
 			Errors:      it.res.Errors,
 			SubmittedBy: c.Principal.Subject,
 			DeviceID:    c.Principal.DeviceID,
