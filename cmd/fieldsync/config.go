@@ -65,7 +65,7 @@ func settings(c *Config) []setting {
 		{"FIELDSYNC_ADDR", "addr", ":8080", "address to listen on", str(&c.Addr)},
 		{"FIELDSYNC_DATA_DIR", "data-dir", "./data", "directory of the embedded SQLite store and other local files", str(&c.DataDir)},
 		{"FIELDSYNC_STORE", "store", "sqlite", `"sqlite" (embedded, the default) or a mongodb:// or mongodb+srv:// URI`, str(&c.Store)},
-		{"FIELDSYNC_ADMIN_PASSWORD", "admin-password", "", "password of the admin user created on first start (random and logged once if empty)", str(&c.AdminPassword)},
+		{"FIELDSYNC_ADMIN_PASSWORD", "admin-password", "", "password of the admin user created on first start (if empty: generated and written to admin-password in the data directory, never logged)", str(&c.AdminPassword)},
 		{"FIELDSYNC_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(&c.LogLevel)},
 		{"FIELDSYNC_PUBLIC_URL", "public-url", "", "the URL clients reach this server at (used as token issuer and in links)", str(&c.PublicURL)},
 		{"FIELDSYNC_KEY_FILE", "key-file", "", "PEM file with an Ed25519 private key for signing tokens (default: a key generated at first start and kept in the store)", str(&c.KeyFile)},

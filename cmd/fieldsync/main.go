@@ -116,14 +116,17 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
-	generated, err := ids.Bootstrap(ctx, m.Config.AdminPassword)
+	password, file, err := m.adminPassword(ctx)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	if generated != "" {
-		// Printed once, on the first start of an empty store, so the operator can
-		// log in; it is never logged again.
-		m.Logger.Warn("created user admin with a generated password; change it after logging in", "username", "admin", "password", generated)
+	if _, err := ids.Bootstrap(ctx, password); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if file != "" {
+		// Where the password is, never the password: logs are shipped.
+		m.Logger.Warn("user admin has a generated password, in a file readable by this user only: sign in as admin, change the password, then delete the file",
+			"username", "admin", "password_file", file)
 	}
 
 	fs := forms.NewService(m.formsConfig())

@@ -9,6 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -71,5 +75,136 @@ func TestConnectionCap(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("status %d", resp.StatusCode)
+	}
+}
+
+// started is a Main serving on a free port of loopback, and what it logged.
+type started struct {
+	m    *Main
+	logs *strings.Builder
+	stop func() error
+}
+
+// startMain runs Main with args (plus a loopback address unless args name
+// one) and waits until it serves, or returns Run's error.
+func startMain(t *testing.T, args ...string) (*started, error) {
+	t.Helper()
+	if !slices.Contains(args, "-addr") {
+		args = append(args, "-addr", "127.0.0.1:0")
+	}
+	c, err := ParseConfig(args, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	m := NewMain(c, &lockedWriter{w: logs})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	select {
+	case <-m.Ready:
+	case err := <-done:
+		cancel()
+		_ = m.Close()
+		return &started{m: m, logs: logs}, err
+	}
+	s := &started{m: m, logs: logs}
+	var once sync.Once
+	var stopErr error
+	s.stop = func() error {
+		once.Do(func() {
+			cancel()
+			stopErr = <-done
+			if err := m.Close(); stopErr == nil {
+				stopErr = err
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() { _ = s.stop() })
+	return s, nil
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// signIn reports the status of POST /v1/auth/token as admin with password.
+func signIn(t *testing.T, s *started, password string) int {
+	t.Helper()
+	body := fmt.Sprintf(`{"username": "admin", "password": %q}`, password)
+	resp, err := http.Post("http://"+s.m.Listener.Addr().String()+"/v1/auth/token", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestGeneratedAdminPassword: the first start of an empty store writes admin's
+// generated password to a file only its user can read, and logs where it is,
+// never the password; a first start that fails (its port in use) keeps the
+// password for the next start.
+func TestGeneratedAdminPassword(t *testing.T) {
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	first, err := startMain(t, "-data-dir", dir, "-addr", busy.Addr().String())
+	if err == nil {
+		t.Fatal("the first start served on a port in use")
+	}
+	path := filepath.Join(dir, adminPasswordFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the failed first start left no password file: %v", err)
+	}
+	password := strings.TrimSpace(string(b))
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("password file mode %o, want 600", fi.Mode().Perm())
+	}
+
+	second, err := startMain(t, "-data-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := signIn(t, second, password); got != http.StatusOK {
+		t.Fatalf("admin cannot sign in with the password of the file: %d", got)
+	}
+	if err := second.stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs := first.logs.String() + second.logs.String()
+	if strings.Contains(logs, password) {
+		t.Errorf("the password reached the log:\n%s", logs)
+	}
+	if !strings.Contains(second.logs.String(), path) {
+		t.Errorf("the log does not say where the password is:\n%s", second.logs.String())
+	}
+
+	// Later starts say the file is still there, and change nothing.
+	third, err := startMain(t, "-data-dir", dir, "-admin-password", "another password of admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := signIn(t, third, password); got != http.StatusOK {
+		t.Errorf("a later start changed admin's password: %d", got)
+	}
+	if err := third.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"FIELDSYNC_ADMIN_PASSWORD is ignored", "still there"} {
+		if !strings.Contains(third.logs.String(), want) {
+			t.Errorf("a later start did not warn %q:\n%s", want, third.logs.String())
+		}
 	}
 }
