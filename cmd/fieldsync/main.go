@@ -38,11 +38,28 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stderr))
 }
 
+// keysUsage is the help of fieldsync keys.
+const keysUsage = `Usage: fieldsync keys rotate [flags]
+
+  rotate   make a new key to sign tokens with, in the store, so every instance
+           uses it; tokens signed by older keys stay valid until they expire.
+           Takes the server's flags (the store to open); see fieldsync -h.
+`
+
 // run is main without the process around it, so tests can call it.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if len(args) >= 1 && args[0] == "keys" && (len(args) < 2 || args[1] != "rotate") {
+		// "keys" alone, or with a word it does not know: say what it takes.
+		fmt.Fprint(stderr, keysUsage)
+		if len(args) >= 2 && args[1] != "-h" && args[1] != "-help" && args[1] != "--help" {
+			fmt.Fprintf(stderr, "fieldsync keys: unknown command %q\n", args[1])
+			return 2
+		}
+		return 0
+	}
 	rotate := len(args) >= 2 && args[0] == "keys" && args[1] == "rotate"
 	if rotate {
 		args = args[2:]
@@ -82,11 +99,14 @@ type Main struct {
 	Listener net.Listener
 	// Ready is closed once Run serves requests.
 	Ready chan struct{}
+	// Out receives what a command says to the person who ran it (fieldsync
+	// keys rotate), apart from the log.
+	Out io.Writer
 }
 
 // NewMain makes a Main that logs to w.
 func NewMain(cfg Config, w io.Writer) *Main {
-	return &Main{Config: cfg, Logger: newLogger(w, cfg.LogLevel), Ready: make(chan struct{})}
+	return &Main{Config: cfg, Logger: newLogger(w, cfg.LogLevel), Ready: make(chan struct{}), Out: os.Stdout}
 }
 
 // OpenStore opens the store the configuration names (see storeBackends);
@@ -197,6 +217,7 @@ func (m *Main) RotateKeys(ctx context.Context) error {
 		return err
 	}
 	m.Logger.Info("signing key rotated", "kid", kid)
+	fmt.Fprintf(m.Out, "New signing key %s made; it signs every token from now on. Tokens signed by the older keys stay valid until they expire.\n", kid)
 	return nil
 }
 

@@ -208,3 +208,30 @@ func TestGeneratedAdminPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysCommand: "fieldsync keys" alone prints its usage; "keys rotate" says
+// in one line what it did; an unknown subcommand is refused.
+func TestKeysCommand(t *testing.T) {
+	var stderr strings.Builder
+	if code := run(context.Background(), []string{"keys"}, env(nil), &stderr); code != 0 || !strings.Contains(stderr.String(), "Usage: fieldsync keys rotate") {
+		t.Errorf("keys: exit %d, %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run(context.Background(), []string{"keys", "list"}, env(nil), &stderr); code != 2 || !strings.Contains(stderr.String(), `unknown command "list"`) {
+		t.Errorf("keys list: exit %d, %q", code, stderr.String())
+	}
+	c, err := ParseConfig([]string{"-data-dir", t.TempDir()}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	m := NewMain(c, io.Discard)
+	m.Out = &out
+	if err := m.RotateKeys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_ = m.Close()
+	if !strings.HasPrefix(out.String(), "New signing key ") || strings.Count(out.String(), "\n") != 1 {
+		t.Errorf("keys rotate said %q, want one line", out.String())
+	}
+}
