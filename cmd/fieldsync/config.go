@@ -16,7 +16,9 @@ import (
 // Config is every setting of the server. Each has an environment variable and a
 // flag; a flag beats the variable, the variable beats the default.
 type Config struct {
-	Addr             string
+	Addr string
+	// MetricsAddr, when set, is where GET /metrics is served instead of Addr.
+	MetricsAddr      string
 	DataDir          string
 	Store            string
 	AdminPassword    string
@@ -63,6 +65,7 @@ func settings(c *Config) []setting {
 	}
 	return []setting{
 		{"FIELDSYNC_ADDR", "addr", ":8080", "address to listen on", str(&c.Addr)},
+		{"FIELDSYNC_METRICS_ADDR", "metrics-addr", "", "address to serve GET /metrics on instead of the API's (for example 127.0.0.1:9090, so the metrics are not public)", str(&c.MetricsAddr)},
 		{"FIELDSYNC_DATA_DIR", "data-dir", "./data", "directory of the embedded SQLite store and other local files", str(&c.DataDir)},
 		{"FIELDSYNC_STORE", "store", "sqlite", `"sqlite" (embedded, the default) or a mongodb:// or mongodb+srv:// URI`, str(&c.Store)},
 		{"FIELDSYNC_ADMIN_PASSWORD", "admin-password", "", "password of the admin user created on first start (if empty: generated and written to admin-password in the data directory, never logged)", str(&c.AdminPassword)},

@@ -97,6 +97,8 @@ type Main struct {
 
 	// Listener is set once Run listens; tests read its address.
 	Listener net.Listener
+	// MetricsListener is set once Run listens on Config.MetricsAddr.
+	MetricsListener net.Listener
 	// Ready is closed once Run serves requests.
 	Ready chan struct{}
 	// Out receives what a command says to the person who ran it (fieldsync
@@ -152,15 +154,16 @@ func (m *Main) Run(ctx context.Context) error {
 	fs := forms.NewService(m.formsConfig())
 	recs := records.New(records.Config{Store: m.Store, Forms: records.FormsOf(fs), Logger: m.Logger})
 	h, err := httpapi.New(httpapi.Config{
-		Store:         m.Store,
-		Logger:        m.Logger,
-		MaxBodyBytes:  m.Config.MaxBodyBytes,
-		MinBodyRate:   m.Config.MinBodyRate,
-		Registry:      reg,
-		Authenticator: ids,
-		Identity:      ids,
-		Forms:         fs,
-		Records:       recs,
+		Store:            m.Store,
+		Logger:           m.Logger,
+		MaxBodyBytes:     m.Config.MaxBodyBytes,
+		MinBodyRate:      m.Config.MinBodyRate,
+		MetricsElsewhere: m.Config.MetricsAddr != "",
+		Registry:         reg,
+		Authenticator:    ids,
+		Identity:         ids,
+		Forms:            fs,
+		Records:          recs,
 	})
 	if err != nil {
 		return err
@@ -178,6 +181,20 @@ func (m *Main) Run(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	var metricsServer *http.Server
+	if m.Config.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", m.Config.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics address: %w", err)
+		}
+		m.MetricsListener = mln
+		metricsServer = &http.Server{Handler: h.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)}
+		go func() { _ = metricsServer.Serve(mln) }()
+		defer metricsServer.Close()
+		m.Logger.Info("metrics served apart", "addr", mln.Addr().String())
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- m.Server.Serve(ln) }()

@@ -235,3 +235,27 @@ func TestKeysCommand(t *testing.T) {
 		t.Errorf("keys rotate said %q, want one line", out.String())
 	}
 }
+
+// TestMetricsAddr: with FIELDSYNC_METRICS_ADDR the metrics are served there
+// only, not where the API is public.
+func TestMetricsAddr(t *testing.T) {
+	s, err := startMain(t, "-data-dir", t.TempDir(), "-metrics-addr", "127.0.0.1:0", "-admin-password", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(addr string) (int, string) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get(s.m.Listener.Addr().String()); code != http.StatusNotFound {
+		t.Errorf("GET /metrics on the API's address: %d, want 404", code)
+	}
+	if code, body := get(s.m.MetricsListener.Addr().String()); code != http.StatusOK || !strings.Contains(body, "fieldsync_http_requests_total") {
+		t.Errorf("GET /metrics on the metrics address: %d %.200s", code, body)
+	}
+}

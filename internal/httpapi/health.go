@@ -16,17 +16,33 @@ func (s *Server) registerOpsRoutes() {
 	s.handle(http.MethodGet, "/healthz", Public, s.handleHealthz)
 	s.handle(http.MethodGet, "/readyz", Public, s.handleReadyz)
 
-	metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
-		ErrorLog: slogPrintln{s.logger},
-		// compressResponse compresses, as for every other route.
-		DisableCompression: true,
-		// Keep serving what can be gathered: a broken collector must not blind
-		// the operator to everything else.
-		ErrorHandling: promhttp.ContinueOnError,
-	})
+	if s.metricsElsewhere {
+		return
+	}
+	// compressResponse compresses, as for every other route.
+	metrics := s.metricsHandler(true)
 	s.handle(http.MethodGet, "/metrics", Public, func(w http.ResponseWriter, r *http.Request) error {
 		metrics.ServeHTTP(w, r)
 		return nil
+	})
+}
+
+// MetricsHandler serves the server's metrics on an address of their own
+// (FIELDSYNC_METRICS_ADDR; Config.MetricsElsewhere), so that they need not be
+// reachable where the API is public.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler(false))
+	return mux
+}
+
+func (s *Server) metricsHandler(disableCompression bool) http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
+		ErrorLog:           slogPrintln{s.logger},
+		DisableCompression: disableCompression,
+		// Keep serving what can be gathered: a broken collector must not blind
+		// the operator to everything else.
+		ErrorHandling: promhttp.ContinueOnError,
 	})
 }
 

@@ -52,6 +52,9 @@ type Config struct {
 	// BodyGrace is the time a body may take before the pace counts; 0 means
 	// DefaultBodyGrace.
 	BodyGrace time.Duration
+	// MetricsElsewhere leaves GET /metrics out of the API's routes: the
+	// caller serves MetricsHandler on an address of its own.
+	MetricsElsewhere bool
 	// Registry receives the server's metrics and is served on GET /metrics.
 	// nil means a fresh registry with the Go and process collectors, so tests can
 	// build many servers in one process.
@@ -82,9 +85,11 @@ type Server struct {
 	registry     Registry
 	auth         Authenticator
 	readyTimeout time.Duration
-	records      *records.Service
-	identity     *identity.Service
-	forms        *forms.Service
+	// metricsElsewhere is Config.MetricsElsewhere.
+	metricsElsewhere bool
+	records          *records.Service
+	identity         *identity.Service
+	forms            *forms.Service
 
 	router  *mux.Router
 	handler http.Handler
@@ -106,18 +111,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("httpapi: Config.Store is required")
 	}
 	s := &Server{
-		store:        cfg.Store,
-		logger:       cfg.Logger,
-		now:          cfg.Now,
-		maxBodyBytes: cfg.MaxBodyBytes,
-		minBodyRate:  cfg.MinBodyRate,
-		bodyGrace:    cfg.BodyGrace,
-		registry:     cfg.Registry,
-		auth:         cfg.Authenticator,
-		readyTimeout: cfg.ReadyTimeout,
-		records:      cfg.Records,
-		identity:     cfg.Identity,
-		forms:        cfg.Forms,
+		store:            cfg.Store,
+		logger:           cfg.Logger,
+		now:              cfg.Now,
+		maxBodyBytes:     cfg.MaxBodyBytes,
+		minBodyRate:      cfg.MinBodyRate,
+		bodyGrace:        cfg.BodyGrace,
+		registry:         cfg.Registry,
+		auth:             cfg.Authenticator,
+		readyTimeout:     cfg.ReadyTimeout,
+		metricsElsewhere: cfg.MetricsElsewhere,
+		records:          cfg.Records,
+		identity:         cfg.Identity,
+		forms:            cfg.Forms,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
