@@ -164,6 +164,12 @@ type Service struct {
 	// onVerify is called before every argon2id computation of a verification;
 	// tests count them.
 	onVerify func()
+	// afterSpend is called by Refresh once it has spent the presented token and
+	// before it stores the successor; tests widen that window with it.
+	afterSpend func()
+	// onAwaitSuccessor is called when a refresh starts waiting for the successor
+	// of a token that a simultaneous refresh has just spent.
+	onAwaitSuccessor func()
 
 	userThrottle   *throttle
 	addrThrottle   *throttle
@@ -332,6 +338,13 @@ func errInvalidEnrollmentCode() error {
 func errTooManyAttempts(retry time.Duration) error {
 	return &domain.Error{Kind: domain.KindTooManyRequests, Code: "too_many_attempts",
 		Title: "Too many failed attempts; try again later", RetryAfter: retry}
+}
+
+// errRefreshInProgress answers a refresh whose token a simultaneous refresh has
+// spent while that one has not finished: retrying in a moment is answered.
+func errRefreshInProgress() error {
+	return &domain.Error{Kind: domain.KindUnavailable, Code: "refresh_in_progress",
+		Title: "A simultaneous refresh of this token is still running; retry shortly", RetryAfter: time.Second}
 }
 
 func errForbidden() error {

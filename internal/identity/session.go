@@ -198,7 +198,9 @@ const refreshFinishTimeout = 10 * time.Second
 // session keeps the expiry of its login; a device's slides to now+DeviceRefreshTTL.
 //
 // Errors: 401 invalid_grant for an unknown, expired or spent token, a revoked family,
-// a disabled or unknown user, a revoked device. A spent token is a replay — the token
+// a disabled or unknown user, a revoked device; 503 refresh_in_progress (with
+// RetryAfter) when a simultaneous refresh of the same token has not finished in
+// time (see below). A spent token is a replay — the token
 // was stolen, or its thief already used it — so the whole family is revoked first
 // (audit family_revoked, reason replay) and its newest token dies with it, unless
 // the reuse grace below forgives it.
@@ -226,7 +228,26 @@ const refreshFinishTimeout = 10 * time.Second
 // family, as without the grace: P spent RefreshReuseGrace ago or more; C spent
 // before T (used by its holder, so someone else is replaying P, or claimed by an
 // earlier retry); P without a successor (a logout, a refresh that failed after
-// spending P, a token from before the grace, or P's own refresh still running).
+// spending P, a token from before the grace) once P's own refresh has had time
+// to finish (next section).
+//
+// # Simultaneous first uses
+//
+// Two copies of a live token P arriving together (a tablet whose two sync
+// threads both saw the access token expire) are a race, not a theft. The loser
+// finds P spent and, as its winner has not stored C yet, no successor. When P
+// was spent less than refreshFinishTimeout ago (the time the winner's refresh
+// may take) and the family is not revoked, the loser waits for C (up to
+// successorWait, polling the store, since the winner may be another instance)
+// and then applies the rule above, with T its own start: it finds C unspent and
+// claims it, so both calls answer a pair, exactly as for a retry whose answer
+// was lost, and only the loser's token R is live; a third copy finds C claimed
+// since T and is refused without revoking anything. If C does not appear in
+// time, the answer is 503 refresh_in_progress with Retry-After, and nothing is
+// revoked. Without the grace, a second presentation is a replay, race or not.
+//
+// An expired token is refused before it is spent, so presenting it again is
+// not a replay either.
 //
 // Why the leeway is bounded:
 //   - P is forgiven at most once: the reuse spends C, so a later retry finds C
@@ -258,7 +279,19 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, remoteAddr string) 
 		return TokenPair{}, errInvalidGrant()
 	}
 	now := s.now()
-	t, err := s.store.SpendRefreshToken(ctx, hashSecret(refreshToken), now)
+	hash := hashSecret(refreshToken)
+	// Look before spending: an expired token is refused unspent, so that a client
+	// presenting it again is not taken for a thief replaying it.
+	cur, err := s.store.GetRefreshToken(ctx, hash)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return TokenPair{}, errInvalidGrant()
+	case err != nil:
+		return TokenPair{}, storeErr("get refresh token", err)
+	case cur.SpentAt == nil && !now.Before(cur.ExpiresAt):
+		return TokenPair{}, errInvalidGrant()
+	}
+	t, err := s.store.SpendRefreshToken(ctx, hash, now)
 	var reused *domain.RefreshToken // the spent token a grace reuse forgives
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
@@ -268,6 +301,10 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, remoteAddr string) 
 		switch {
 		case cerr != nil:
 			return TokenPair{}, cerr
+		case verdict == reuseInFlight:
+			s.log.Warn("identity: a simultaneous refresh spent the token and its successor did not appear in time",
+				"subject", t.Subject, "family", t.FamilyID)
+			return TokenPair{}, errRefreshInProgress()
 		case verdict == reuseLostRace:
 			s.log.Info("identity: spent refresh token presented twice at once; one retry answered",
 				"subject", t.Subject, "family", t.FamilyID)
@@ -284,6 +321,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, remoteAddr string) 
 		reused, t = &spent, child
 	case err != nil:
 		return TokenPair{}, storeErr("spend refresh token", err)
+	}
+	if reused == nil && s.afterSpend != nil {
+		s.afterSpend()
 	}
 	// t is spent, by this call: from here on a client that hangs up must not stop
 	// its successor from being stored, or its retry would be a replay.
@@ -364,6 +404,19 @@ const (
 	reuseReplay   reuseVerdict = iota // not forgiven: revoke the family
 	reuseGranted                      // forgiven: the successor is claimed
 	reuseLostRace                     // a simultaneous presentation was answered: refuse, revoke nothing
+	reuseInFlight                     // the refresh that spent the token is still running: retry later
+)
+
+// Waiting for the successor of a token that a simultaneous refresh has just
+// spent (see Refresh, "Simultaneous first uses").
+const (
+	// successorWait bounds the wait in real time. The winner's work between its
+	// spend and storing the successor is three store round trips; if they take
+	// longer than this, the store is in trouble and the loser answers 503.
+	successorWait = 3 * time.Second
+	// successorPollMax is the longest pause between two looks: the successor
+	// is usually stored within milliseconds, and may be on another instance.
+	successorPollMax = 50 * time.Millisecond
 )
 
 // claimSuccessor applies the reuse grace (see Refresh) to p, a spent token that a
@@ -376,6 +429,15 @@ func (s *Service) claimSuccessor(ctx context.Context, p domain.RefreshToken, now
 		return domain.RefreshToken{}, reuseReplay, nil
 	}
 	c, err := s.store.GetRefreshTokenByParent(ctx, p.Hash)
+	if errors.Is(err, domain.ErrNotFound) && now.Before(p.SpentAt.Add(refreshFinishTimeout)) {
+		// P was spent so recently that the refresh which spent it may still be
+		// running: its successor may be on its way.
+		var verdict reuseVerdict
+		c, verdict, err = s.awaitSuccessor(ctx, p)
+		if err != nil || verdict != reuseGranted {
+			return c, verdict, err
+		}
+	}
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return c, reuseReplay, nil
@@ -398,6 +460,51 @@ func (s *Service) claimSuccessor(ctx context.Context, p domain.RefreshToken, now
 		return c, reuseReplay, storeErr("spend refresh token", err)
 	}
 	return c, reuseGranted, nil
+}
+
+// awaitSuccessor waits for the successor of p, a token spent within
+// refreshFinishTimeout by another call, polling the store (that call may run on
+// another instance). It returns the successor with reuseGranted (meaning only
+// "found": the caller goes on to claim it); reuseReplay when p's family is
+// revoked (a logout, or a replay found elsewhere: nothing is left to save, and
+// revoking again is a no-op); reuseInFlight when the successor did not appear
+// within successorWait; or a store failure.
+func (s *Service) awaitSuccessor(ctx context.Context, p domain.RefreshToken) (domain.RefreshToken, reuseVerdict, error) {
+	f, err := s.store.GetTokenFamily(ctx, p.FamilyID)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return domain.RefreshToken{}, reuseReplay, nil
+	case err != nil:
+		return domain.RefreshToken{}, reuseReplay, storeErr("get token family", err)
+	case f.RevokedAt != nil:
+		return domain.RefreshToken{}, reuseReplay, nil
+	}
+	if s.onAwaitSuccessor != nil {
+		s.onAwaitSuccessor()
+	}
+	deadline := time.NewTimer(successorWait)
+	defer deadline.Stop()
+	pause := time.Millisecond
+	for {
+		c, err := s.store.GetRefreshTokenByParent(ctx, p.Hash)
+		if !errors.Is(err, domain.ErrNotFound) {
+			if err != nil {
+				return c, reuseReplay, storeErr("get refresh token by parent", err)
+			}
+			return c, reuseGranted, nil
+		}
+		poll := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			poll.Stop()
+			return c, reuseReplay, ctx.Err()
+		case <-deadline.C:
+			poll.Stop()
+			return c, reuseInFlight, nil
+		case <-poll.C:
+		}
+		pause = min(2*pause, successorPollMax)
+	}
 }
 
 // spentBefore judges a successor found spent by a call that began at now: spent
