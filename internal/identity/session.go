@@ -27,8 +27,12 @@ const refreshTokenBytes = 32
 //
 // Errors: 401 invalid_credentials for an unknown user, a wrong password or a
 // disabled user (one answer, so the answer tells nothing about which usernames
-// exist); 429 too_many_attempts with RetryAfter once the username or the address has
-// had too many failures in the window (the password is then not even checked).
+// exist); 429 too_many_attempts with RetryAfter while the throttle (loginGuard)
+// holds this attempt back: the password is then not even checked. The throttle
+// slows, it never locks: the delays grow per (username, address), and the
+// ceilings per username and per address do not apply to an address that signed
+// in to that username recently, so no one can keep an owner out of an account
+// by failing its password from elsewhere.
 //
 // Timing: an unknown user costs one argon2id verification against a dummy hash,
 // exactly like a wrong password; a disabled user is checked after the password.
@@ -41,38 +45,20 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		ukey = ukey[:128] // no valid username is that long; bound the table's memory
 	}
 	akey := addressKey(remoteAddr)
-	now := s.now()
 
-	ok, retry, first := s.userThrottle.reserve(ukey, now)
+	ticket, ok, retry, scope, first := s.loginGuard.reserve(ukey, akey, s.now())
 	if !ok {
 		if first {
 			s.audit(ctx, domain.AuditEvent{Type: AuditLoginFailed, RemoteAddr: remoteAddr,
-				Detail: map[string]string{"reason": "throttled", "scope": "username"}})
+				Detail: map[string]string{"reason": "throttled", "scope": scope}})
 		}
 		return TokenPair{}, errTooManyAttempts(retry)
 	}
-	if akey != "" {
-		ok, retry, first = s.addrThrottle.reserve(akey, now)
-		if !ok {
-			s.userThrottle.settle(ukey, now, false)
-			if first {
-				s.audit(ctx, domain.AuditEvent{Type: AuditLoginFailed, RemoteAddr: remoteAddr,
-					Detail: map[string]string{"reason": "throttled", "scope": "address"}})
-			}
-			return TokenPair{}, errTooManyAttempts(retry)
-		}
-	}
-	settle := func(failed bool) {
-		at := s.now()
-		s.userThrottle.settle(ukey, at, failed)
-		if akey != "" {
-			s.addrThrottle.settle(akey, at, failed)
-		}
-	}
+	settle := func(outcome int) { s.loginGuard.settle(ticket, s.now(), outcome) }
 
 	u, known, err := s.lookupForLogin(ctx, name)
 	if err != nil {
-		settle(false) // the store failed, not the client
+		settle(attemptAborted) // the store failed, not the client
 		return TokenPair{}, err
 	}
 	hash := s.dummyHash
@@ -85,7 +71,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		match, verr = s.verifyPassword(ctx, password, hash)
 		if verr != nil {
 			if ctx.Err() != nil {
-				settle(false)
+				settle(attemptAborted)
 				return TokenPair{}, ctx.Err()
 			}
 			s.log.Error("identity: stored password hash does not decode", "username", name)
@@ -102,7 +88,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		reason = "disabled"
 	}
 	if reason != "" {
-		settle(true)
+		settle(attemptFailed)
 		e := domain.AuditEvent{Type: AuditLoginFailed, RemoteAddr: remoteAddr, Detail: map[string]string{"reason": reason}}
 		// The typed name of an unknown user is not recorded: people type their
 		// password into the username field, and the audit log must never hold one.
@@ -113,8 +99,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		return TokenPair{}, errInvalidCredentials()
 	}
 
-	settle(false)
-	s.userThrottle.reset(ukey)
+	settle(attemptSucceeded)
 	pair, fid, err := s.startSession(ctx, tokenSubject{subject: u.Username, admin: u.Admin, validAfter: u.TokensValidAfter},
 		s.now().Add(s.cfg.RefreshTTL))
 	if err != nil {
