@@ -248,14 +248,15 @@ func TestRevokeLogout(t *testing.T) {
 
 func TestLoginThrottle(t *testing.T) {
 	ts := newTestServer(t, withIdentity(func(c *identity.Config) {
-		c.Throttle = identity.ThrottleConfig{UserFailures: 2, AddrFailures: 3, Window: 10 * time.Minute}
+		c.Throttle = identity.ThrottleConfig{PairFailures: 2, PairDelay: time.Minute, AddrFailures: 3, Window: 10 * time.Minute}
 	}))
 	bad := api.TokenRequest{Username: "admin", Password: "not-the-password"}
 	for range 2 {
 		resp, body := ts.call(t, http.MethodPost, "/v1/auth/token", "", bad)
 		problemOf(t, resp, body, http.StatusUnauthorized, "invalid_credentials")
 	}
-	// The username is locked: even the right password is not checked.
+	// This address must wait before it tries admin again: even the right
+	// password is not checked (admin never signed in from here).
 	for _, in := range []api.TokenRequest{bad, {Username: "admin", Password: testAdminPassword}} {
 		resp, body := ts.call(t, http.MethodPost, "/v1/auth/token", "", in)
 		problemOf(t, resp, body, http.StatusTooManyRequests, "too_many_attempts")
