@@ -127,15 +127,20 @@ func (m *Main) Run(ctx context.Context) error {
 
 	fs := forms.NewService(m.formsConfig())
 	recs := records.New(records.Config{Store: m.Store, Forms: records.FormsOf(fs), Logger: m.Logger})
+	proxies, err := httpapi.ParseTrustedProxies(m.Config.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("trusted-proxies: %w", err)
+	}
 	h, err := httpapi.New(httpapi.Config{
-		Store:         m.Store,
-		Logger:        m.Logger,
-		MaxBodyBytes:  m.Config.MaxBodyBytes,
-		Registry:      reg,
-		Authenticator: ids,
-		Identity:      ids,
-		Forms:         fs,
-		Records:       recs,
+		TrustedProxies: proxies,
+		Store:          m.Store,
+		Logger:         m.Logger,
+		MaxBodyBytes:   m.Config.MaxBodyBytes,
+		Registry:       reg,
+		Authenticator:  ids,
+		Identity:       ids,
+		Forms:          fs,
+		Records:        recs,
 	})
 	if err != nil {
 		return err
