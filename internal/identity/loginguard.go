@@ -160,7 +160,7 @@ func (g *loginGuard) reserve(account, source string, now time.Time) (t loginTick
 			*n = true
 		}
 		// Whole seconds, rounded up: it becomes a Retry-After header.
-		retry = max((retry+time.Second-1).Truncate(time.Second), time.Second)
+		retry = max((retry + time.Second - 1).Truncate(time.Second), time.Second)
 		return t, false, retry, scope, first
 	}
 	if p == nil {
