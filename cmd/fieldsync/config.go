@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/httpapi"
 	"github.com/fieldsync/fieldsync/internal/identity"
 )
 
@@ -41,6 +42,10 @@ type Config struct {
 	MaxConnections int
 	// ValidationFastPath is "on" or "off" (forms.ServiceConfig.NoFastPath).
 	ValidationFastPath string
+	// TrustedProxies is a comma-separated list of IPs and CIDR prefixes of the
+	// reverse proxies whose X-Forwarded-For / Forwarded header is believed
+	// (httpapi.ParseTrustedProxies); empty believes none.
+	TrustedProxies string
 }
 
 // flagHelp is returned for -h: print usage and exit 0.
@@ -93,6 +98,7 @@ func settings(c *Config) []setting {
 			fmt.Sscan(def, &n)
 			fs.IntVar(&c.MaxConnections, name, n, help)
 		}},
+		{"FIELDSYNC_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated IPs and CIDR prefixes of reverse proxies whose X-Forwarded-For or Forwarded header names the client (default: none; the client is the connection's peer)", str(&c.TrustedProxies)},
 		{"FIELDSYNC_VALIDATION_FAST_PATH", "validation-fast-path", "on", `"off" validates every record with the JSON Schema library alone: same verdicts, slower pushes (a way around a suspected fast-path bug)`, str(&c.ValidationFastPath)},
 	}
 }
@@ -165,6 +171,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown-timeout cannot be negative"))
+	}
+	if _, err := httpapi.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("trusted-proxies: %w", err))
 	}
 	if c.MaxBodyBytes < 1<<20 {
 		errs = append(errs, errors.New("max-body-bytes must be at least 1048576"))

@@ -59,6 +59,8 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		{"body cap in env", nil, map[string]string{"FIELDSYNC_MAX_BODY_BYTES": "lots"}, "FIELDSYNC_MAX_BODY_BYTES"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
 		{"fast path", nil, map[string]string{"FIELDSYNC_VALIDATION_FAST_PATH": "false"}, `validation-fast-path: "false" is neither on nor off`},
+		{"trusted proxies", nil, map[string]string{"FIELDSYNC_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, `trusted-proxies: trusted proxy "proxy.internal" is not an IP address or CIDR prefix`},
+		{"trusted proxy prefix", []string{"-trusted-proxies", "10.0.0.0/40"}, nil, "trusted-proxies"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig(tc.args, env(tc.env), io.Discard)
@@ -151,5 +153,21 @@ func TestStoreURIPasswordNeverShown(t *testing.T) {
 	}
 	if got := redactURI("mongodb://u:secret@h1,h2/db"); strings.Contains(got, "secret") || !strings.Contains(got, "u:xxxxx@h1,h2/db") {
 		t.Errorf("redactURI = %q", got)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := ParseConfig(nil, env(nil), io.Discard)
+	if err != nil || c.TrustedProxies != "" {
+		t.Fatalf("default: %q %v", c.TrustedProxies, err)
+	}
+	c, err = ParseConfig([]string{"-trusted-proxies", "10.0.0.0/8,192.0.2.7"}, env(map[string]string{
+		"FIELDSYNC_TRUSTED_PROXIES": "172.16.0.0/12"}), io.Discard)
+	if err != nil || c.TrustedProxies != "10.0.0.0/8,192.0.2.7" {
+		t.Fatalf("flag: %q %v", c.TrustedProxies, err)
+	}
+	c, err = ParseConfig(nil, env(map[string]string{"FIELDSYNC_TRUSTED_PROXIES": " 172.16.0.0/12 , ::1"}), io.Discard)
+	if err != nil || c.TrustedProxies != " 172.16.0.0/12 , ::1" {
+		t.Fatalf("env: %q %v", c.TrustedProxies, err)
 	}
 }

@@ -153,6 +153,10 @@ func (m *Main) Run(ctx context.Context) error {
 
 	fs := forms.NewService(m.formsConfig())
 	recs := records.New(records.Config{Store: m.Store, Forms: records.FormsOf(fs), Logger: m.Logger})
+	proxies, err := httpapi.ParseTrustedProxies(m.Config.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("trusted-proxies: %w", err)
+	}
 	h, err := httpapi.New(httpapi.Config{
 		Store:            m.Store,
 		Logger:           m.Logger,
@@ -164,6 +168,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Identity:         ids,
 		Forms:            fs,
 		Records:          recs,
+		TrustedProxies:   proxies,
 	})
 	if err != nil {
 		return err

@@ -103,6 +103,11 @@ type TokenStore interface {
 	// Returns ErrNotFound for an unknown hash, and the stored token with ErrStale
 	// when it was already spent (a replay, or a retry the caller may forgive).
 	SpendRefreshToken(ctx context.Context, hash string, at time.Time) (RefreshToken, error)
+	// GetRefreshToken returns the token of hash, spent or not, so that a caller
+	// can look before it spends (an expired token is refused unspent). Returns
+	// ErrNotFound for an unknown hash. SpentAt may lag a spend still in flight;
+	// SpendRefreshToken has the last word.
+	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
 	// GetRefreshTokenByParent returns the token whose Parent is parentHash (the
 	// one issued by refreshing that token), spent or not. Returns ErrNotFound
 	// when there is none, and for parentHash "".

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,20 +44,6 @@ func (s *Server) registerIdentityRoutes() {
 	s.handle(http.MethodDelete, "/v1/projects/{project}/devices/{device_id}", ProjectRoles(domain.RoleManager), s.handleRevokeDevice)
 }
 
-// clientAddr is the client address the identity service throttles failed logins
-// and enrollments by and writes into the audit log: the direct peer of the TCP
-// connection, never a header a client can forge (X-Forwarded-For). Behind a
-// reverse proxy every client therefore shares the proxy's address, and the
-// per-address budget of failed logins with it; an option naming trusted proxies
-// whose forwarding header is believed is future work.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // noStore marks an answer as not to be cached anywhere: tokens, enrollment codes
 // and lists of who did what are for this caller only (RFC 6749 §5.1 asks the same
 // of token answers).
@@ -83,7 +68,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	pair, err := s.identity.Login(r.Context(), in.Username, in.Password, clientAddr(r))
+	pair, err := s.identity.Login(r.Context(), in.Username, in.Password, s.clientIP(r))
 	if err != nil {
 		return err
 	}
@@ -97,7 +82,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	pair, err := s.identity.Refresh(r.Context(), in.RefreshToken, clientAddr(r))
+	pair, err := s.identity.Refresh(r.Context(), in.RefreshToken, s.clientIP(r))
 	if err != nil {
 		return err
 	}
@@ -125,7 +110,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	pair, d, err := s.identity.Enroll(r.Context(), in.EnrollmentCode, in.DeviceInfo, clientAddr(r))
+	pair, d, err := s.identity.Enroll(r.Context(), in.EnrollmentCode, in.DeviceInfo, s.clientIP(r))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -248,14 +250,15 @@ func TestRevokeLogout(t *testing.T) {
 
 func TestLoginThrottle(t *testing.T) {
 	ts := newTestServer(t, withIdentity(func(c *identity.Config) {
-		c.Throttle = identity.ThrottleConfig{UserFailures: 2, AddrFailures: 3, Window: 10 * time.Minute}
+		c.Throttle = identity.ThrottleConfig{PairFailures: 2, PairDelay: time.Minute, AddrFailures: 3, Window: 10 * time.Minute}
 	}))
 	bad := api.TokenRequest{Username: "admin", Password: "not-the-password"}
 	for range 2 {
 		resp, body := ts.call(t, http.MethodPost, "/v1/auth/token", "", bad)
 		problemOf(t, resp, body, http.StatusUnauthorized, "invalid_credentials")
 	}
-	// The username is locked: even the right password is not checked.
+	// This address must wait before it tries admin again: even the right
+	// password is not checked (admin never signed in from here).
 	for _, in := range []api.TokenRequest{bad, {Username: "admin", Password: testAdminPassword}} {
 		resp, body := ts.call(t, http.MethodPost, "/v1/auth/token", "", in)
 		problemOf(t, resp, body, http.StatusTooManyRequests, "too_many_attempts")
@@ -812,5 +815,54 @@ func TestClientIdentityMethods(t *testing.T) {
 	}
 	if _, err := c.ListProjects(ctx); !api.IsCode(err, api.CodeUnauthorized) {
 		t.Fatalf("ListProjects after logout: %v", err)
+	}
+}
+
+// TestRefreshRace: two threads of one tablet refresh the same token at once.
+// Both get a pair, nothing is revoked or audited as theft, and the session goes
+// on with the live one of the two refresh tokens (the test finds it in the
+// store; a client keeps the answer that arrived last).
+func TestRefreshRace(t *testing.T) {
+	ts := newTestServer(t)
+	admin := ts.adminToken(t)
+	for round := range 5 {
+		first := ts.login(t, "admin", testAdminPassword)
+		var wg sync.WaitGroup
+		pairs := make([]api.TokenResponse, 2)
+		codes := make([]int, 2)
+		for i := range 2 {
+			wg.Go(func() {
+				resp, body := ts.call(t, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: first.RefreshToken})
+				codes[i] = resp.StatusCode
+				_ = json.Unmarshal(body, &pairs[i])
+			})
+		}
+		wg.Wait()
+		if codes[0] != http.StatusOK || codes[1] != http.StatusOK {
+			t.Fatalf("round %d: answers %v, want both 200", round, codes)
+		}
+		live := ""
+		for _, p := range pairs {
+			sum := sha256.Sum256([]byte(p.RefreshToken))
+			tok, err := ts.store.GetRefreshToken(context.Background(), hex.EncodeToString(sum[:]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.SpentAt == nil {
+				if live != "" {
+					t.Fatal("two live refresh tokens")
+				}
+				live = p.RefreshToken
+			}
+		}
+		if live == "" {
+			t.Fatalf("round %d: no live refresh token", round)
+		}
+		ts.want(t, http.StatusOK, http.MethodPost, "/v1/auth/refresh", "", api.RefreshRequest{RefreshToken: live}, nil)
+	}
+	var audit api.AuditList
+	ts.want(t, http.StatusOK, http.MethodGet, "/v1/audit?type=family_revoked", admin, nil, &audit)
+	if len(audit.Events) != 0 {
+		t.Fatalf("family_revoked events %+v", audit.Events)
 	}
 }

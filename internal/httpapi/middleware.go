@@ -148,7 +148,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 				slog.Int64("bytes", info.rec.bytes),
 				slog.Duration("duration", time.Since(start)),
 				slog.String("request_id", info.requestID),
-				slog.String("remote_addr", r.RemoteAddr))
+				slog.String("remote_addr", s.clientIP(r)))
 		}()
 		next.ServeHTTP(w, r)
 		returned = true

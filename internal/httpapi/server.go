@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -72,6 +73,9 @@ type Config struct {
 	Forms *forms.Service
 	// Records is the sync service (push, pull, records, quarantine).
 	Records *records.Service
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For or Forwarded
+	// header names the client (see clientIP); nil trusts no header.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP API. It implements http.Handler.
@@ -90,6 +94,8 @@ type Server struct {
 	records          *records.Service
 	identity         *identity.Service
 	forms            *forms.Service
+	// trustedProxies is Config.TrustedProxies.
+	trustedProxies []netip.Prefix
 
 	router  *mux.Router
 	handler http.Handler
@@ -124,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 		records:          cfg.Records,
 		identity:         cfg.Identity,
 		forms:            cfg.Forms,
+		trustedProxies:   cfg.TrustedProxies,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()

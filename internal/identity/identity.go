@@ -8,9 +8,11 @@
 // keys, the bootstrap marker), so any number of instances can run on one store. Three
 // things are per instance and in memory only, each for a stated reason:
 //
-//   - the login throttle (a store round trip per failed login would let an attacker
-//     turn a password spray into store load; with N instances an attacker gets at
-//     most N times the stated budget);
+//   - the login throttle and the sources each account signed in from recently
+//     (a store round trip per failed login would let an attacker turn a password
+//     spray into store load; with N instances an attacker gets at most N times
+//     the stated budget, and an owner's known source is known on the instances
+//     it signed in through);
 //   - the signing-key cache, reloaded every RevocationCheckInterval and whenever an
 //     unknown kid arrives (rate-limited), so a rotation done elsewhere is picked up;
 //   - the revocation cache ("is this user / device / token family still allowed"),
@@ -136,18 +138,37 @@ type Config struct {
 	hashParams *argonParams
 }
 
-// ThrottleConfig configures the in-memory, per-instance login throttle: failed
-// logins are counted per username and per client address in a sliding window.
+// ThrottleConfig configures the in-memory, per-instance throttles of failed
+// logins (see loginGuard for the design and its arithmetic) and of failed
+// enrollments. Zero fields take the defaults named beside them. Sources are
+// client addresses; IPv6 addresses count per /64, the smallest block a client
+// holds.
 type ThrottleConfig struct {
-	// UserFailures is how many failed logins a username may have in Window (5).
-	UserFailures int
-	// AddrFailures is how many failed logins a client address may have in
-	// Window (20); failed enrollments are counted apart with the same budget.
-	// IPv6 addresses count per /64, the smallest block a client holds.
+	// PairFailures is how many failed logins one (username, source) pair may
+	// have before each further attempt of the pair waits (3).
+	PairFailures int
+	// PairDelay is the first wait of a pair, doubled at every further failure
+	// (1 s), up to PairMaxDelay (15 min).
+	PairDelay    time.Duration
+	PairMaxDelay time.Duration
+	// AccountFailures is the ceiling of a username for failures from sources
+	// that have not signed in to it recently (10), refilled by one every
+	// AccountInterval (15 min). It slows, it never locks: known sources pass.
+	AccountFailures int
+	AccountInterval time.Duration
+	// AddrFailures is the ceiling of a source for failed logins across usernames
+	// (password spraying; 20), refilled by one every AddrInterval (1 min); known
+	// sources of the username tried pass. Failed enrollments are counted apart:
+	// AddrFailures per source in Window.
 	AddrFailures int
-	// Window is the sliding window (15 min).
+	AddrInterval time.Duration
+	// Window is the sliding window of failed enrollments (15 min).
 	Window time.Duration
-	// MaxKeys bounds the memory of each counter table (100 000 keys).
+	// KnownSourceTTL is how long a source that signed in to a username
+	// successfully keeps its own budget, untouched by failures from elsewhere
+	// (30 days).
+	KnownSourceTTL time.Duration
+	// MaxKeys bounds the memory of each table (100 000 keys).
 	MaxKeys int
 }
 
@@ -164,9 +185,14 @@ type Service struct {
 	// onVerify is called before every argon2id computation of a verification;
 	// tests count them.
 	onVerify func()
+	// afterSpend is called by Refresh once it has spent the presented token and
+	// before it stores the successor; tests widen that window with it.
+	afterSpend func()
+	// onAwaitSuccessor is called when a refresh starts waiting for the successor
+	// of a token that a simultaneous refresh has just spent.
+	onAwaitSuccessor func()
 
-	userThrottle   *throttle
-	addrThrottle   *throttle
+	loginGuard     *loginGuard
 	enrollThrottle *throttle
 
 	keys   *keyRing
@@ -216,16 +242,29 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Throttle.UserFailures <= 0 {
-		cfg.Throttle.UserFailures = 5
+	th := &cfg.Throttle
+	for _, d := range []struct {
+		p   *int
+		def int
+	}{{&th.PairFailures, 3}, {&th.AccountFailures, 10}, {&th.AddrFailures, 20}, {&th.MaxKeys, 100_000}} {
+		if *d.p <= 0 {
+			*d.p = d.def
+		}
 	}
-	if cfg.Throttle.AddrFailures <= 0 {
-		cfg.Throttle.AddrFailures = 20
+	setDefault(&th.PairDelay, time.Second)
+	setDefault(&th.PairMaxDelay, 15*time.Minute)
+	setDefault(&th.AccountInterval, 15*time.Minute)
+	setDefault(&th.AddrInterval, time.Minute)
+	setDefault(&th.Window, 15*time.Minute)
+	setDefault(&th.KnownSourceTTL, 30*24*time.Hour)
+	for name, d := range map[string]time.Duration{"PairDelay": th.PairDelay, "PairMaxDelay": th.PairMaxDelay,
+		"AccountInterval": th.AccountInterval, "AddrInterval": th.AddrInterval, "Window": th.Window,
+		"KnownSourceTTL": th.KnownSourceTTL} {
+		if d < 0 {
+			return nil, fmt.Errorf("identity: Throttle.%s is negative", name)
+		}
 	}
-	setDefault(&cfg.Throttle.Window, 15*time.Minute)
-	if cfg.Throttle.MaxKeys <= 0 {
-		cfg.Throttle.MaxKeys = 100_000
-	}
+	th.PairMaxDelay = max(th.PairMaxDelay, th.PairDelay)
 	if cfg.HashConcurrency <= 0 {
 		cfg.HashConcurrency = runtime.GOMAXPROCS(0)
 	}
@@ -237,8 +276,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		log:            cfg.Logger,
 		params:         defaultArgonParams,
 		hashSem:        make(chan struct{}, cfg.HashConcurrency),
-		userThrottle:   newThrottle(cfg.Throttle.UserFailures, cfg.Throttle.Window, cfg.Throttle.MaxKeys),
-		addrThrottle:   newThrottle(cfg.Throttle.AddrFailures, cfg.Throttle.Window, cfg.Throttle.MaxKeys),
+		loginGuard:     newLoginGuard(cfg.Throttle),
 		enrollThrottle: newThrottle(cfg.Throttle.AddrFailures, cfg.Throttle.Window, cfg.Throttle.MaxKeys),
 		allow:          newAllowCache(),
 	}
@@ -332,6 +370,13 @@ func errInvalidEnrollmentCode() error {
 func errTooManyAttempts(retry time.Duration) error {
 	return &domain.Error{Kind: domain.KindTooManyRequests, Code: "too_many_attempts",
 		Title: "Too many failed attempts; try again later", RetryAfter: retry}
+}
+
+// errRefreshInProgress answers a refresh whose token a simultaneous refresh has
+// spent while that one has not finished: retrying in a moment is answered.
+func errRefreshInProgress() error {
+	return &domain.Error{Kind: domain.KindUnavailable, Code: "refresh_in_progress",
+		Title: "A simultaneous refresh of this token is still running; retry shortly", RetryAfter: time.Second}
 }
 
 func errForbidden() error {

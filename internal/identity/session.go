@@ -27,8 +27,12 @@ const refreshTokenBytes = 32
 //
 // Errors: 401 invalid_credentials for an unknown user, a wrong password or a
 // disabled user (one answer, so the answer tells nothing about which usernames
-// exist); 429 too_many_attempts with RetryAfter once the username or the address has
-// had too many failures in the window (the password is then not even checked).
+// exist); 429 too_many_attempts with RetryAfter while the throttle (loginGuard)
+// holds this attempt back: the password is then not even checked. The throttle
+// slows, it never locks: the delays grow per (username, address), and the
+// ceilings per username and per address do not apply to an address that signed
+// in to that username recently, so no one can keep an owner out of an account
+// by failing its password from elsewhere.
 //
 // Timing: an unknown user costs one argon2id verification against a dummy hash,
 // exactly like a wrong password; a disabled user is checked after the password.
@@ -41,38 +45,20 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		ukey = ukey[:128] // no valid username is that long; bound the table's memory
 	}
 	akey := addressKey(remoteAddr)
-	now := s.now()
 
-	ok, retry, first := s.userThrottle.reserve(ukey, now)
+	ticket, ok, retry, scope, first := s.loginGuard.reserve(ukey, akey, s.now())
 	if !ok {
 		if first {
 			s.audit(ctx, domain.AuditEvent{Type: AuditLoginFailed, RemoteAddr: remoteAddr,
-				Detail: map[string]string{"reason": "throttled", "scope": "username"}})
+				Detail: map[string]string{"reason": "throttled", "scope": scope}})
 		}
 		return TokenPair{}, errTooManyAttempts(retry)
 	}
-	if akey != "" {
-		ok, retry, first = s.addrThrottle.reserve(akey, now)
-		if !ok {
-			s.userThrottle.settle(ukey, now, false)
-			if first {
-				s.audit(ctx, domain.AuditEvent{Type: AuditLoginFailed, RemoteAddr: remoteAddr,
-					Detail: map[string]string{"reason": "throttled", "scope": "address"}})
-			}
-			return TokenPair{}, errTooManyAttempts(retry)
-		}
-	}
-	settle := func(failed bool) {
-		at := s.now()
-		s.userThrottle.settle(ukey, at, failed)
-		if akey != "" {
-			s.addrThrottle.settle(akey, at, failed)
-		}
-	}
+	settle := func(outcome int) { s.loginGuard.settle(ticket, s.now(), outcome) }
 
 	u, known, err := s.lookupForLogin(ctx, name)
 	if err != nil {
-		settle(false) // the store failed, not the client
+		settle(attemptAborted) // the store failed, not the client
 		return TokenPair{}, err
 	}
 	hash := s.dummyHash
@@ -85,7 +71,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		match, verr = s.verifyPassword(ctx, password, hash)
 		if verr != nil {
 			if ctx.Err() != nil {
-				settle(false)
+				settle(attemptAborted)
 				return TokenPair{}, ctx.Err()
 			}
 			s.log.Error("identity: stored password hash does not decode", "username", name)
@@ -102,7 +88,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		reason = "disabled"
 	}
 	if reason != "" {
-		settle(true)
+		settle(attemptFailed)
 		e := domain.AuditEvent{Type: AuditLoginFailed, RemoteAddr: remoteAddr, Detail: map[string]string{"reason": reason}}
 		// The typed name of an unknown user is not recorded: people type their
 		// password into the username field, and the audit log must never hold one.
@@ -113,8 +99,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		return TokenPair{}, errInvalidCredentials()
 	}
 
-	settle(false)
-	s.userThrottle.reset(ukey)
+	settle(attemptSucceeded)
 	pair, fid, err := s.startSession(ctx, tokenSubject{subject: u.Username, admin: u.Admin, validAfter: u.TokensValidAfter},
 		s.now().Add(s.cfg.RefreshTTL))
 	if err != nil {
@@ -198,7 +183,9 @@ const refreshFinishTimeout = 10 * time.Second
 // session keeps the expiry of its login; a device's slides to now+DeviceRefreshTTL.
 //
 // Errors: 401 invalid_grant for an unknown, expired or spent token, a revoked family,
-// a disabled or unknown user, a revoked device. A spent token is a replay — the token
+// a disabled or unknown user, a revoked device; 503 refresh_in_progress (with
+// RetryAfter) when a simultaneous refresh of the same token has not finished in
+// time (see below). A spent token is a replay — the token
 // was stolen, or its thief already used it — so the whole family is revoked first
 // (audit family_revoked, reason replay) and its newest token dies with it, unless
 // the reuse grace below forgives it.
@@ -226,7 +213,26 @@ const refreshFinishTimeout = 10 * time.Second
 // family, as without the grace: P spent RefreshReuseGrace ago or more; C spent
 // before T (used by its holder, so someone else is replaying P, or claimed by an
 // earlier retry); P without a successor (a logout, a refresh that failed after
-// spending P, a token from before the grace, or P's own refresh still running).
+// spending P, a token from before the grace) once P's own refresh has had time
+// to finish (next section).
+//
+// # Simultaneous first uses
+//
+// Two copies of a live token P arriving together (a tablet whose two sync
+// threads both saw the access token expire) are a race, not a theft. The loser
+// finds P spent and, as its winner has not stored C yet, no successor. When P
+// was spent less than refreshFinishTimeout ago (the time the winner's refresh
+// may take) and the family is not revoked, the loser waits for C (up to
+// successorWait, polling the store, since the winner may be another instance)
+// and then applies the rule above, with T its own start: it finds C unspent and
+// claims it, so both calls answer a pair, exactly as for a retry whose answer
+// was lost, and only the loser's token R is live; a third copy finds C claimed
+// since T and is refused without revoking anything. If C does not appear in
+// time, the answer is 503 refresh_in_progress with Retry-After, and nothing is
+// revoked. Without the grace, a second presentation is a replay, race or not.
+//
+// An expired token is refused before it is spent, so presenting it again is
+// not a replay either.
 //
 // Why the leeway is bounded:
 //   - P is forgiven at most once: the reuse spends C, so a later retry finds C
@@ -258,7 +264,19 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, remoteAddr string) 
 		return TokenPair{}, errInvalidGrant()
 	}
 	now := s.now()
-	t, err := s.store.SpendRefreshToken(ctx, hashSecret(refreshToken), now)
+	hash := hashSecret(refreshToken)
+	// Look before spending: an expired token is refused unspent, so that a client
+	// presenting it again is not taken for a thief replaying it.
+	cur, err := s.store.GetRefreshToken(ctx, hash)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return TokenPair{}, errInvalidGrant()
+	case err != nil:
+		return TokenPair{}, storeErr("get refresh token", err)
+	case cur.SpentAt == nil && !now.Before(cur.ExpiresAt):
+		return TokenPair{}, errInvalidGrant()
+	}
+	t, err := s.store.SpendRefreshToken(ctx, hash, now)
 	var reused *domain.RefreshToken // the spent token a grace reuse forgives
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
@@ -268,6 +286,10 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, remoteAddr string) 
 		switch {
 		case cerr != nil:
 			return TokenPair{}, cerr
+		case verdict == reuseInFlight:
+			s.log.Warn("identity: a simultaneous refresh spent the token and its successor did not appear in time",
+				"subject", t.Subject, "family", t.FamilyID)
+			return TokenPair{}, errRefreshInProgress()
 		case verdict == reuseLostRace:
 			s.log.Info("identity: spent refresh token presented twice at once; one retry answered",
 				"subject", t.Subject, "family", t.FamilyID)
@@ -284,6 +306,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, remoteAddr string) 
 		reused, t = &spent, child
 	case err != nil:
 		return TokenPair{}, storeErr("spend refresh token", err)
+	}
+	if reused == nil && s.afterSpend != nil {
+		s.afterSpend()
 	}
 	// t is spent, by this call: from here on a client that hangs up must not stop
 	// its successor from being stored, or its retry would be a replay.
@@ -364,6 +389,19 @@ const (
 	reuseReplay   reuseVerdict = iota // not forgiven: revoke the family
 	reuseGranted                      // forgiven: the successor is claimed
 	reuseLostRace                     // a simultaneous presentation was answered: refuse, revoke nothing
+	reuseInFlight                     // the refresh that spent the token is still running: retry later
+)
+
+// Waiting for the successor of a token that a simultaneous refresh has just
+// spent (see Refresh, "Simultaneous first uses").
+const (
+	// successorWait bounds the wait in real time. The winner's work between its
+	// spend and storing the successor is three store round trips; if they take
+	// longer than this, the store is in trouble and the loser answers 503.
+	successorWait = 3 * time.Second
+	// successorPollMax is the longest pause between two looks: the successor
+	// is usually stored within milliseconds, and may be on another instance.
+	successorPollMax = 50 * time.Millisecond
 )
 
 // claimSuccessor applies the reuse grace (see Refresh) to p, a spent token that a
@@ -376,6 +414,15 @@ func (s *Service) claimSuccessor(ctx context.Context, p domain.RefreshToken, now
 		return domain.RefreshToken{}, reuseReplay, nil
 	}
 	c, err := s.store.GetRefreshTokenByParent(ctx, p.Hash)
+	if errors.Is(err, domain.ErrNotFound) && now.Before(p.SpentAt.Add(refreshFinishTimeout)) {
+		// P was spent so recently that the refresh which spent it may still be
+		// running: its successor may be on its way.
+		var verdict reuseVerdict
+		c, verdict, err = s.awaitSuccessor(ctx, p)
+		if err != nil || verdict != reuseGranted {
+			return c, verdict, err
+		}
+	}
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return c, reuseReplay, nil
@@ -398,6 +445,51 @@ func (s *Service) claimSuccessor(ctx context.Context, p domain.RefreshToken, now
 		return c, reuseReplay, storeErr("spend refresh token", err)
 	}
 	return c, reuseGranted, nil
+}
+
+// awaitSuccessor waits for the successor of p, a token spent within
+// refreshFinishTimeout by another call, polling the store (that call may run on
+// another instance). It returns the successor with reuseGranted (meaning only
+// "found": the caller goes on to claim it); reuseReplay when p's family is
+// revoked (a logout, or a replay found elsewhere: nothing is left to save, and
+// revoking again is a no-op); reuseInFlight when the successor did not appear
+// within successorWait; or a store failure.
+func (s *Service) awaitSuccessor(ctx context.Context, p domain.RefreshToken) (domain.RefreshToken, reuseVerdict, error) {
+	f, err := s.store.GetTokenFamily(ctx, p.FamilyID)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return domain.RefreshToken{}, reuseReplay, nil
+	case err != nil:
+		return domain.RefreshToken{}, reuseReplay, storeErr("get token family", err)
+	case f.RevokedAt != nil:
+		return domain.RefreshToken{}, reuseReplay, nil
+	}
+	if s.onAwaitSuccessor != nil {
+		s.onAwaitSuccessor()
+	}
+	deadline := time.NewTimer(successorWait)
+	defer deadline.Stop()
+	pause := time.Millisecond
+	for {
+		c, err := s.store.GetRefreshTokenByParent(ctx, p.Hash)
+		if !errors.Is(err, domain.ErrNotFound) {
+			if err != nil {
+				return c, reuseReplay, storeErr("get refresh token by parent", err)
+			}
+			return c, reuseGranted, nil
+		}
+		poll := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			poll.Stop()
+			return c, reuseReplay, ctx.Err()
+		case <-deadline.C:
+			poll.Stop()
+			return c, reuseInFlight, nil
+		case <-poll.C:
+		}
+		pause = min(2*pause, successorPollMax)
+	}
 }
 
 // spentBefore judges a successor found spent by a call that began at now: spent

@@ -7,10 +7,13 @@ import (
 	"time"
 )
 
-// throttle counts failures per key in a sliding window, in memory. It is per
-// instance on purpose (see the package comment): with N instances behind a load
-// balancer an attacker gets at most N times the budget, which still caps a password
-// guesser at a handful of tries per account per window.
+// throttle counts failures per key in a sliding window, in memory, and refuses a
+// key that has too many: what the enrollment-code guesser gets per address
+// (logins have loginGuard, which slows instead of refusing, since a refused
+// username would be a weapon against its owner; an address refused enrollment
+// keeps nobody out of an account). It is per instance on purpose (see the package
+// comment): with N instances behind a load balancer a guesser gets at most N
+// times the budget.
 //
 // An attempt reserves its place before the password is checked and settles it
 // after, so a burst of parallel requests cannot all pass the check before the first
@@ -85,19 +88,6 @@ func (t *throttle) settle(key string, now time.Time, failed bool) {
 	}
 	if len(b.failures) == 0 && b.inflight == 0 {
 		delete(t.m, key)
-	}
-}
-
-// reset forgets the failures of key (a successful login of that username).
-func (t *throttle) reset(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if b := t.m[key]; b != nil {
-		b.failures = nil
-		b.notified = false
-		if b.inflight == 0 {
-			delete(t.m, key)
-		}
 	}
 }
 

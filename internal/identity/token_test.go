@@ -366,7 +366,8 @@ func TestNewConfig(t *testing.T) {
 		cfg := e.svc.cfg
 		if cfg.AccessTTL != 15*time.Minute || cfg.RefreshTTL != 30*24*time.Hour || cfg.DeviceRefreshTTL != 180*24*time.Hour ||
 			cfg.EnrollmentTTL != 7*24*time.Hour || cfg.RevocationCheckInterval > time.Minute || cfg.Issuer != "fieldsync" ||
-			cfg.Throttle.UserFailures != 5 || cfg.Throttle.AddrFailures != 20 || cfg.Throttle.Window != 15*time.Minute {
+			cfg.Throttle.PairFailures != 3 || cfg.Throttle.AccountFailures != 10 || cfg.Throttle.AddrFailures != 20 ||
+			cfg.Throttle.Window != 15*time.Minute || cfg.Throttle.PairMaxDelay != 15*time.Minute {
 			t.Fatalf("defaults = %+v", cfg)
 		}
 	})

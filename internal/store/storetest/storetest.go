@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) domain.Store) {
 	t.Run("Memberships", s.memberships)
 	t.Run("Devices", s.devices)
 	t.Run("Tokens", s.tokens)
+	t.Run("RefreshTokenLookup", s.refreshTokenLookup)
 	t.Run("SigningKeys", s.signingKeys)
 	t.Run("Settings", s.settings)
 	t.Run("Forms", s.forms)
