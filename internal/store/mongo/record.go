@@ -176,7 +176,6 @@ func (d revisionDoc) revision() (domain.Revision, error) {
 		CreatedBy: d.CreatedBy, DeviceID: d.DeviceID, CreatedAt: timeVal(d.CreatedAt)}, nil
 }
 
-
 // recordFilter selects one record by its _id and, for sharded clusters, the
 // shard key's project_id.
 func recordFilter(projectID, id string) bson.D {
