@@ -219,6 +219,9 @@ func (s *Store) settledTop(ctx context.Context, projectID string, since int64, w
 	}
 	w := c.Settled
 	top := max(since, w)
+	if top >= c.N {
+		return top, nil // nothing was allocated above: no tail to check
+	}
 	checked := 0
 	for checked < verifyMax {
 		seqs, err := s.positionsAfter(ctx, projectID, top, 0, verifyBatch)
