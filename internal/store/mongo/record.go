@@ -481,7 +481,7 @@ func (s *Store) complete(ctx context.Context, done []applied, seqs []int64) erro
 // revisionDoc).
 func (s *Store) GetRevision(ctx context.Context, projectID, recordID, rev string) (domain.Revision, error) {
 	d, err := findOne[revisionDoc](ctx, s.revisions,
-		bson.D{{Key: "_id", Value: key(projectID, recordID, rev)}, {Key: "project_id", Value: projectID}})
+		bson.D{{Key: "_id", Value: key(projectID, recordID, rev)}, {Key: "project_id", Value: projectID}, {Key: "record_id", Value: recordID}})
 	if err != nil {
 		return domain.Revision{}, err
 	}
