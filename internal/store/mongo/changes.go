@@ -317,7 +317,8 @@ func (s *Store) Changes(ctx context.Context, q domain.ChangesQuery) (domain.Chan
 	)
 walk:
 	for next < top {
-		docs, err := s.visibleChanges(ctx, q, next, top, min(limit-count+1, pageBatch))
+		n := min(limit-count+1, pageBatch)
+		docs, err := s.visibleChanges(ctx, q, next, top, n)
 		if err != nil {
 			return domain.ChangesPage{}, err
 		}
@@ -365,6 +366,9 @@ walk:
 				}
 			}
 			next = d.Seq
+		}
+		if len(docs) < n {
+			next = top // every visible change up to top was read
 		}
 	}
 	more := full || ahead > next
