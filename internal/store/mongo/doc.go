@@ -44,7 +44,7 @@
 //	refresh_token_spends, signing_keys, settings, audit   unsharded (small)
 //
 // Every query, update and delete on the sharded collections names project_id
-// in its filter (TestFiltersCarryShardKey checks it): a single-document update
+// in its filter (TestStore checks it with a command monitor): a single-document update
 // or findAndModify must target one shard (MongoDB before 7.1 refuses it
 // otherwise), and a project's queries go to the shards that hold it. Records
 // of one project stay together and split into chunks by record id; a project's

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/store/mongo"
@@ -17,7 +18,7 @@ import (
 // the start still holds each record once in its latest state, and a reader
 // whose cursor is in the compacted range loses nothing.
 func TestCompaction(t *testing.T) {
-	st := mongotest.Open(t)
+	st := quietStore(t)
 	ctx := ctxT(t)
 	const (
 		p       = "compact"
@@ -115,18 +116,18 @@ func TestFeedUnderCompaction(t *testing.T) {
 // (not the project's), and the gap check reads only the feed's tail above the
 // watermark.
 func TestTabletPageCost(t *testing.T) {
-	st := mongotest.Open(t)
+	st := quietStore(t)
 	ctx := ctxT(t)
 	const (
 		p       = "cost"
 		tablets = 10
-		total   = 200
-		limit   = 5
+		total   = 100
+		limit   = 3
 	)
 	var batch []domain.RecordWrite
 	for i := range total {
 		batch = append(batch, rec(p, fmt.Sprintf("r%03d", i), fmt.Sprintf("device:d%d", i%tablets), 1, ""))
-		if len(batch) == 50 {
+		if len(batch) == 25 {
 			write(t, st, batch...)
 			batch = nil
 		}
@@ -161,4 +162,18 @@ func TestTabletPageCost(t *testing.T) {
 	examined, verified, _ := st.FeedCounts()
 	t.Logf("%d pages of up to %d: %d changes examined, %d positions checked (the sweep before: %d), for %d records of %d",
 		pages, limit, examined, verified-swept, swept, got, total)
+}
+
+// quietStore opens a store whose background sweep does not run during the
+// test (only at Open, on the empty database), so the test decides when the
+// feed is compacted and the counts are the test's own.
+func quietStore(t *testing.T) *mongo.Store {
+	cfg := mongotest.Config(t)
+	cfg.SweepInterval = time.Hour
+	st, err := mongo.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

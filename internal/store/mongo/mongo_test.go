@@ -21,9 +21,26 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(mongotest.RunMain(m)) }
 
-// TestStore runs the conformance suite, each leaf test on a fresh database.
+// TestStore runs the conformance suite, each leaf test on a fresh database,
+// and fails a leaf test whose store sent a filter without project_id to a
+// sharded collection (see shardKeyMonitor).
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) domain.Store { return mongotest.Open(t) })
+	storetest.Run(t, func(t *testing.T) domain.Store {
+		monitor, report := shardKeyMonitor()
+		// Registered before the store's Close, so it runs after it: no
+		// command comes later.
+		t.Cleanup(func() {
+			for _, b := range report() {
+				t.Errorf("filter without project_id: %s", b)
+			}
+		})
+		st, err := mongo.OpenMonitored(t.Context(), mongotest.Config(t), monitor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
 }
 
 // TestFeedTwoInstances runs the suite's concurrent feed check with writers and

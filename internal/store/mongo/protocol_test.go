@@ -14,7 +14,6 @@ import (
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/store/mongo"
 	"github.com/fieldsync/fieldsync/internal/store/mongo/mongotest"
-	"github.com/fieldsync/fieldsync/internal/store/storetest"
 )
 
 // errCrash stands for a writer that dies between two steps of a write.
@@ -102,12 +101,12 @@ func TestPendingWriteNeverSettled(t *testing.T) {
 	})
 }
 
-// TestFiltersCarryShardKey runs the conformance suite with a command monitor
-// that fails every query, update or delete of a sharded collection whose filter
-// does not name project_id: on a sharded cluster such an operation goes to
-// every shard, and before MongoDB 7.1 a findAndModify without the shard key
-// fails.
-func TestFiltersCarryShardKey(t *testing.T) {
+// shardKeyMonitor returns a command monitor that collects every query, update
+// or delete of a sharded collection whose filter does not name project_id: on a
+// sharded cluster such an operation goes to every shard, and before MongoDB 7.1
+// a findAndModify without the shard key fails. TestStore runs the conformance
+// suite through it; report lists what it collected.
+func shardKeyMonitor() (monitor *event.CommandMonitor, report func() []string) {
 	sharded := map[string]bool{"records": true, "revisions": true, "changes": true, "forms": true,
 		"form_versions": true, "quarantine": true}
 	var (
@@ -116,17 +115,17 @@ func TestFiltersCarryShardKey(t *testing.T) {
 	)
 	check := func(cmd, coll string, filter bson.Raw) {
 		if _, err := filter.LookupErr("project_id"); err != nil {
-			mu.Lock()
-			defer mu.Unlock()
 			var keys []string
 			elems, _ := filter.Elements()
 			for _, e := range elems {
 				keys = append(keys, e.Key())
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			bad = append(bad, fmt.Sprintf("%s on %s, filter keys %v", cmd, coll, keys))
 		}
 	}
-	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+	monitor = &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
 		coll, ok := e.Command.Lookup(e.CommandName).StringValueOK()
 		if !ok || !sharded[coll] {
 			return
@@ -157,19 +156,12 @@ func TestFiltersCarryShardKey(t *testing.T) {
 			check(e.CommandName, coll, doc(doc(first).Lookup("$match")))
 		}
 	}}
-	storetest.Run(t, func(t *testing.T) domain.Store {
-		st, err := mongo.OpenMonitored(t.Context(), mongotest.Config(t), monitor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	slices.Sort(bad)
-	bad = slices.Compact(bad)
-	for _, b := range bad {
-		t.Errorf("filter without project_id: %s", b)
+	report = func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := slices.Clone(bad)
+		slices.Sort(out)
+		return slices.Compact(out)
 	}
+	return monitor, report
 }
