@@ -2,6 +2,8 @@ package mongo
 
 import (
 	"context"
+
+	"go.mongodb.org/mongo-driver/v2/event"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -25,17 +27,19 @@ func (s *Store) InsertChangeAt(ctx context.Context, projectID string, seq int64,
 	return translate(err)
 }
 
-// AppendChanges runs step (c) alone.
+// AppendChanges runs step (c) alone for records (with no visibility: only
+// analysts' pages list them).
 func (s *Store) AppendChanges(ctx context.Context, projectID string, recordIDs []string) ([]int64, error) {
-	return s.appendChanges(ctx, projectID, recordIDs)
+	entries := make([]entry, len(recordIDs))
+	for i, id := range recordIDs {
+		entries[i] = entry{recordID: id}
+	}
+	return s.appendChanges(ctx, projectID, entries)
 }
 
-// ApplyOnly runs steps (a) and (b) of one write and stops, as a writer that
-// crashes before appending its change.
+// ApplyOnly runs step (b) of one write and stops, as a writer that crashes
+// before appending its change.
 func (s *Store) ApplyOnly(ctx context.Context, w domain.RecordWrite) error {
-	if err := s.insertRevisions(ctx, []domain.RecordWrite{w}); err != nil {
-		return err
-	}
 	res, _, _, err := s.applyWrite(ctx, w, ms(time.Now()))
 	if err != nil {
 		return err
@@ -45,7 +49,7 @@ func (s *Store) ApplyOnly(ctx context.Context, w domain.RecordWrite) error {
 
 // Pending reports a record's pending marker ("" when none).
 func (s *Store) Pending(ctx context.Context, projectID, recordID string) (string, error) {
-	d, err := findOne[recordDoc](ctx, s.records, bson.D{{Key: "_id", Value: key(projectID, recordID)}})
+	d, err := findOne[recordDoc](ctx, s.records, recordFilter(projectID, recordID))
 	return d.Pending, err
 }
 
@@ -57,9 +61,43 @@ func (s *Store) Void(ctx context.Context, projectID string, seq int64) (bool, er
 
 // RawRecord returns the stored record document as BSON.
 func (s *Store) RawRecord(ctx context.Context, projectID, recordID string) (bson.Raw, error) {
-	return s.records.FindOne(ctx, bson.D{{Key: "_id", Value: key(projectID, recordID)}}).Raw()
+	return s.records.FindOne(ctx, recordFilter(projectID, recordID)).Raw()
 }
 
 // SetAfterPositions sets a function Changes runs between reading positions and
 // reading their records.
 func (s *Store) SetAfterPositions(f func()) { s.afterPositions = f }
+
+// SetAfterApply sets a function WriteRecords runs between applying its records
+// (step b) and appending their changes (step c); an error it returns stops the
+// write there, as a writer that dies between the steps.
+func (s *Store) SetAfterApply(f func() error) { s.afterApply = f }
+
+// OpenMonitored opens a Store whose client reports every command to monitor.
+func OpenMonitored(ctx context.Context, cfg Config, monitor *event.CommandMonitor) (*Store, error) {
+	return open(ctx, cfg, monitor)
+}
+
+// FeedCounts returns how many change documents this Store's Changes read by
+// page queries (examined) and by gap checks (verified), and how many changes
+// its compaction removed.
+func (s *Store) FeedCounts() (examined, verified, compacted int64) {
+	return s.examined.Load(), s.verified.Load(), s.compacted.Load()
+}
+
+// Sweep runs one pass of the background sweep now.
+func (s *Store) Sweep(ctx context.Context) error { return s.sweep(ctx) }
+
+// ChangeCount returns how many documents the project's feed holds (changes and
+// voids).
+func (s *Store) ChangeCount(ctx context.Context, projectID string) (int64, error) {
+	n, err := s.changes.CountDocuments(ctx, bson.D{{Key: "project_id", Value: projectID}})
+	return n, translate(err)
+}
+
+// RawRevision reads a revision document without going through the store's
+// reads (ErrNotFound when none).
+func (s *Store) RawRevision(ctx context.Context, projectID, recordID, rev string) (bson.Raw, error) {
+	raw, err := s.revisions.FindOne(ctx, bson.D{{Key: "_id", Value: key(projectID, recordID, rev)}}).Raw()
+	return raw, translate(err)
+}

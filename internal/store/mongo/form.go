@@ -80,7 +80,7 @@ func (s *Store) PutFormVersion(ctx context.Context, v domain.FormVersion) (bool,
 	err := retryUpsert(func() error {
 		// The filter's _id goes into the inserted document; $setOnInsert names
 		// every other field.
-		_, err := s.forms.UpdateOne(ctx, bson.D{{Key: "_id", Value: formID}},
+		_, err := s.forms.UpdateOne(ctx, bson.D{{Key: "_id", Value: formID}, {Key: "project_id", Value: v.ProjectID}},
 			bson.D{{Key: "$setOnInsert", Value: bson.D{
 				{Key: "project_id", Value: v.ProjectID}, {Key: "form_id", Value: v.FormID},
 				{Key: "title", Value: v.Title}, {Key: "state", Value: domain.FormOpen},
@@ -93,7 +93,7 @@ func (s *Store) PutFormVersion(ctx context.Context, v domain.FormVersion) (bool,
 		return false, translate(err)
 	}
 	// Until a version is published the form is known by its latest draft's title.
-	if _, err := s.forms.UpdateOne(ctx, bson.D{{Key: "_id", Value: formID}, {Key: "current_version", Value: ""}},
+	if _, err := s.forms.UpdateOne(ctx, bson.D{{Key: "_id", Value: formID}, {Key: "project_id", Value: v.ProjectID}, {Key: "current_version", Value: ""}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "title", Value: v.Title}}}}); err != nil {
 		return false, translate(err)
 	}
@@ -111,7 +111,7 @@ func (s *Store) PutFormVersion(ctx context.Context, v domain.FormVersion) (bool,
 	}
 	update = append(update, bson.E{Key: "$setOnInsert", Value: bson.D{
 		{Key: "created_at", Value: timePtr(v.CreatedAt)}, {Key: "stored", Value: s.tick()}}})
-	filter := bson.D{{Key: "_id", Value: doc.ID}, {Key: "state", Value: bson.D{{Key: "$ne", Value: domain.VersionPublished}}}}
+	filter := bson.D{{Key: "_id", Value: doc.ID}, {Key: "project_id", Value: v.ProjectID}, {Key: "state", Value: bson.D{{Key: "$ne", Value: domain.VersionPublished}}}}
 	for range upsertRetries {
 		res, err := s.versions.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
 		if err == nil {
@@ -120,7 +120,7 @@ func (s *Store) PutFormVersion(ctx context.Context, v domain.FormVersion) (bool,
 		if !isDup(err) {
 			return false, translate(err)
 		}
-		cur, err := findOne[versionDoc](ctx, s.versions, bson.D{{Key: "_id", Value: doc.ID}}, options.FindOne().SetProjection(withoutDefinition))
+		cur, err := findOne[versionDoc](ctx, s.versions, bson.D{{Key: "_id", Value: doc.ID}, {Key: "project_id", Value: v.ProjectID}}, options.FindOne().SetProjection(withoutDefinition))
 		if err != nil && !errors.Is(err, domain.ErrNotFound) {
 			return false, err
 		}
@@ -133,7 +133,7 @@ func (s *Store) PutFormVersion(ctx context.Context, v domain.FormVersion) (bool,
 
 // GetFormVersion returns ErrNotFound for an unknown form or version.
 func (s *Store) GetFormVersion(ctx context.Context, projectID, formID, version string) (domain.FormVersion, error) {
-	d, err := findOne[versionDoc](ctx, s.versions, bson.D{{Key: "_id", Value: key(projectID, formID, version)}})
+	d, err := findOne[versionDoc](ctx, s.versions, bson.D{{Key: "_id", Value: key(projectID, formID, version)}, {Key: "project_id", Value: projectID}})
 	if err != nil {
 		return domain.FormVersion{}, err
 	}
@@ -149,13 +149,13 @@ func (s *Store) PublishFormVersion(ctx context.Context, projectID, formID, versi
 	now := ms(at)
 	var d versionDoc
 	err := s.versions.FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "state", Value: domain.VersionDraft}},
+		bson.D{{Key: "_id", Value: id}, {Key: "project_id", Value: projectID}, {Key: "state", Value: domain.VersionDraft}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: domain.VersionPublished},
 			{Key: "published_at", Value: now}, {Key: "updated_at", Value: now}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
 	switch {
 	case err == nil:
-		if _, err := s.forms.UpdateOne(ctx, bson.D{{Key: "_id", Value: key(projectID, formID)}},
+		if _, err := s.forms.UpdateOne(ctx, bson.D{{Key: "_id", Value: key(projectID, formID)}, {Key: "project_id", Value: projectID}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "current_version", Value: version},
 				{Key: "title", Value: d.Title}, {Key: "updated_at", Value: now}}}}); err != nil {
 			return domain.FormVersion{}, translate(err)
@@ -164,14 +164,14 @@ func (s *Store) PublishFormVersion(ctx context.Context, projectID, formID, versi
 	case !errors.Is(err, mongodrv.ErrNoDocuments):
 		return domain.FormVersion{}, translate(err)
 	}
-	d, err = findOne[versionDoc](ctx, s.versions, bson.D{{Key: "_id", Value: id}})
+	d, err = findOne[versionDoc](ctx, s.versions, bson.D{{Key: "_id", Value: id}, {Key: "project_id", Value: projectID}})
 	if err != nil {
 		return domain.FormVersion{}, err
 	}
 	if d.State != domain.VersionPublished {
 		return domain.FormVersion{}, domain.ErrStale // not a draft, not published: unknown state
 	}
-	if _, err := s.forms.UpdateOne(ctx, bson.D{{Key: "_id", Value: key(projectID, formID)}, {Key: "current_version", Value: ""}},
+	if _, err := s.forms.UpdateOne(ctx, bson.D{{Key: "_id", Value: key(projectID, formID)}, {Key: "project_id", Value: projectID}, {Key: "current_version", Value: ""}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "current_version", Value: version}, {Key: "title", Value: d.Title}}}}); err != nil {
 		return domain.FormVersion{}, translate(err)
 	}
@@ -183,7 +183,7 @@ func (s *Store) PublishFormVersion(ctx context.Context, projectID, formID, versi
 func (s *Store) CloseForm(ctx context.Context, projectID, formID string, at time.Time) error {
 	id := key(projectID, formID)
 	now := ms(at)
-	res, err := s.forms.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "state", Value: domain.FormOpen}},
+	res, err := s.forms.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "project_id", Value: projectID}, {Key: "state", Value: domain.FormOpen}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: domain.FormClosed},
 			{Key: "closed_at", Value: now}, {Key: "updated_at", Value: now}}}})
 	if err != nil {
@@ -192,7 +192,7 @@ func (s *Store) CloseForm(ctx context.Context, projectID, formID string, at time
 	if res.MatchedCount > 0 {
 		return nil
 	}
-	ok, err := exists(ctx, s.forms, id)
+	ok, err := exists(ctx, s.forms, bson.D{{Key: "_id", Value: id}, {Key: "project_id", Value: projectID}})
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (s *Store) CloseForm(ctx context.Context, projectID, formID string, at time
 // GetForm returns a form with its versions (without definitions), ordered by
 // creation. Returns ErrNotFound for an unknown form.
 func (s *Store) GetForm(ctx context.Context, projectID, formID string) (domain.Form, error) {
-	d, err := findOne[formDoc](ctx, s.forms, bson.D{{Key: "_id", Value: key(projectID, formID)}})
+	d, err := findOne[formDoc](ctx, s.forms, bson.D{{Key: "_id", Value: key(projectID, formID)}, {Key: "project_id", Value: projectID}})
 	if err != nil {
 		return domain.Form{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
@@ -95,6 +96,12 @@ type Store struct {
 	// afterPositions, when set (by tests only), runs in Changes between reading
 	// positions and reading their records: the window another writer may use.
 	afterPositions func()
+	// afterApply, when set (by tests only), runs in WriteRecords between
+	// applying the records (step b) and appending their changes (step c); an
+	// error stops the write there, as a writer that dies in between.
+	afterApply func() error
+	// feedCounts count documents the feed reads and removes (for tests).
+	feedCounts
 
 	kick      chan struct{} // asks the sweeper for an early pass
 	stop      context.CancelFunc
@@ -107,6 +114,11 @@ type Store struct {
 // existing index is left alone), repairs interrupted writes (see the package
 // comment) and starts the background sweep, which Close stops.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	return open(ctx, cfg, nil)
+}
+
+// open is Open with an optional command monitor (for tests).
+func open(ctx context.Context, cfg Config, monitor *event.CommandMonitor) (*Store, error) {
 	if cfg.URI == "" {
 		return nil, errors.New("mongo: empty URI")
 	}
@@ -147,7 +159,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		SetReadPreference(readpref.Primary()).
 		SetAppName("fieldsync")
 	if cfg.Observe != nil {
-		opts.SetMonitor(commandMonitor(cfg.Observe))
+		monitor = joinMonitors(commandMonitor(cfg.Observe), monitor)
+	}
+	if monitor != nil {
+		opts.SetMonitor(monitor)
 	}
 	client, err := mongodrv.Connect(opts)
 	if err != nil {
@@ -187,8 +202,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.ensureIndexes(ctx); err != nil {
 		return fail(err)
 	}
-	if err := s.sweepPending(ctx); err != nil {
-		return fail(fmt.Errorf("mongo: repair pending writes: %w", err))
+	if err := s.sweep(ctx); err != nil {
+		return fail(fmt.Errorf("mongo: sweep: %w", err))
 	}
 	sweepCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
@@ -243,6 +258,9 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{coll: s.records, name: "pending", keys: bson.D{{Key: "pending_at", Value: 1}}, sparse: true},
 		{coll: s.revisions, name: "by_record", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "record_id", Value: 1}, {Key: "created_at", Value: 1}}},
 		{coll: s.changes, name: "position", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "seq", Value: 1}}, unique: true},
+		// A tablet's page and a form's page: index ranges (see Changes).
+		{coll: s.changes, name: "by_subject", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "subjects", Value: 1}, {Key: "seq", Value: 1}}},
+		{coll: s.changes, name: "by_form", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "form_id", Value: 1}, {Key: "seq", Value: 1}}},
 		{coll: s.quarantine, name: "by_first_seen", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "first_seen", Value: 1}, {Key: "item_id", Value: 1}}},
 		{coll: s.quarantine, name: "by_record", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "record_id", Value: 1}}},
 		{coll: s.audit, name: "by_type", keys: bson.D{{Key: "type", Value: 1}, {Key: "_id", Value: -1}}},
@@ -550,9 +568,9 @@ func findOne[T any](ctx context.Context, c *mongodrv.Collection, filter any, opt
 	return out, nil
 }
 
-// exists reports whether a document with the given _id exists.
-func exists(ctx context.Context, c *mongodrv.Collection, id string) (bool, error) {
-	err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+// exists reports whether a document matches filter.
+func exists(ctx context.Context, c *mongodrv.Collection, filter bson.D) (bool, error) {
+	err := c.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
 	if errors.Is(err, mongodrv.ErrNoDocuments) {
 		return false, nil
 	}

@@ -21,9 +21,26 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(mongotest.RunMain(m)) }
 
-// TestStore runs the conformance suite, each leaf test on a fresh database.
+// TestStore runs the conformance suite, each leaf test on a fresh database,
+// and fails a leaf test whose store sent a filter without project_id to a
+// sharded collection (see shardKeyMonitor).
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) domain.Store { return mongotest.Open(t) })
+	storetest.Run(t, func(t *testing.T) domain.Store {
+		monitor, report := shardKeyMonitor()
+		// Registered before the store's Close, so it runs after it: no
+		// command comes later.
+		t.Cleanup(func() {
+			for _, b := range report() {
+				t.Errorf("filter without project_id: %s", b)
+			}
+		})
+		st, err := mongo.OpenMonitored(t.Context(), mongotest.Config(t), monitor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
 }
 
 // TestFeedTwoInstances runs the suite's concurrent feed check with writers and
@@ -271,7 +288,8 @@ func TestSkipNeedsMore(t *testing.T) {
 
 // TestPendingSweep stages a writer that crashed after applying its write and
 // before appending its change: the record holds the new state, marked pending,
-// and the feed lacks it until the sweep (here of a second instance) appends it.
+// and the feed lacks it until the sweep (here of a second instance) appends it,
+// when no reader met it before (TestPendingWriteNeverSettled: readers do).
 func TestPendingSweep(t *testing.T) {
 	cfg := mongotest.Config(t)
 	ctx := ctxT(t)
@@ -288,9 +306,10 @@ func TestPendingSweep(t *testing.T) {
 	if tok, _ := st.Pending(ctx, p, "r"); tok == "" {
 		t.Fatal("record not pending after a crashed write")
 	}
-	// The applied write's revision is history already (its record names it).
-	if _, err := st.GetRevision(ctx, p, "r", "2-22222222"); err != nil {
-		t.Fatalf("revision of the applied write: %v", err)
+	// The applied write is not history yet: its revision joins the history
+	// when the write is completed.
+	if _, err := st.RawRevision(ctx, p, "r", "2-22222222"); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("revision of the pending write: %v", err)
 	}
 	got, next := pullAll(t, st, domain.ChangesQuery{ProjectID: p})
 	if len(got) != 1 || got[0].Rev != "2-22222222" || next != 1 {
@@ -299,27 +318,20 @@ func TestPendingSweep(t *testing.T) {
 		t.Fatalf("before the sweep: %+v next %d", got, next)
 	}
 
+	// A second instance whose grace is shorter than the write's age: its
+	// Open sweeps before returning.
 	cfg2 := cfg
-	cfg2.PendingGrace = 100 * time.Millisecond
-	cfg2.SweepInterval = 50 * time.Millisecond
+	cfg2.PendingGrace = time.Nanosecond
 	st2, err := mongo.Open(ctx, cfg2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st2.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		tok, err := st.Pending(ctx, p, "r")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tok == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the sweep did not complete the write")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if tok, err := st.Pending(ctx, p, "r"); err != nil || tok != "" {
+		t.Fatalf("after the sweep the record is pending: %q, %v", tok, err)
+	}
+	if _, err := st.RawRevision(ctx, p, "r", "2-22222222"); err != nil {
+		t.Fatalf("revision after the sweep: %v", err)
 	}
 	got, _ = pullAll(t, st, domain.ChangesQuery{ProjectID: p, Since: next})
 	if len(got) != 1 || got[0].Rev != "2-22222222" || got[0].Seq != 2 {
@@ -366,7 +378,30 @@ func TestCrashedWriterUnderLoad(t *testing.T) {
 	var (
 		mu    sync.Mutex
 		acked = map[string]int{} // record id → generation acknowledged
+		// halfway is closed when half the records are acknowledged.
+		halfway     = make(chan struct{})
+		halfwayOnce sync.Once
+		// progress wakes each reader after acknowledged writes.
+		progress = make([]chan struct{}, readers)
 	)
+	for r := range progress {
+		progress[r] = make(chan struct{}, 1)
+	}
+	ack := func(id string, gen int) {
+		mu.Lock()
+		acked[id] = gen
+		n := len(acked)
+		mu.Unlock()
+		if n >= writers*records/2 {
+			halfwayOnce.Do(func() { close(halfway) })
+		}
+		for _, ch := range progress {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
 	snapshot := func() map[string]int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -384,14 +419,10 @@ func TestCrashedWriterUnderLoad(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
-			mu.Lock()
-			n := len(acked)
-			mu.Unlock()
-			if n >= writers*records/2 {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
+		select {
+		case <-halfway:
+		case <-ctx.Done():
+			return
 		}
 		if _, err := stores[1].Allocate(ctx, p, 1); err != nil {
 			t.Error(err)
@@ -401,7 +432,15 @@ func TestCrashedWriterUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer writing.Add(-1)
+			defer func() {
+				writing.Add(-1)
+				for _, ch := range progress {
+					select {
+					case ch <- struct{}{}:
+					default:
+					}
+				}
+			}()
 			st := stores[w%2]
 			revs := map[string]string{}
 			for gen := 1; gen <= 1+updates; gen++ {
@@ -413,9 +452,7 @@ func TestCrashedWriterUnderLoad(t *testing.T) {
 						return
 					}
 					revs[id] = rec(p, id, "u", gen, "").Record.Rev
-					mu.Lock()
-					acked[id] = gen
-					mu.Unlock()
+					ack(id, gen)
 				}
 			}
 		}()
@@ -459,7 +496,7 @@ func TestCrashedWriterUnderLoad(t *testing.T) {
 					}
 				}
 				if !last {
-					time.Sleep(20 * time.Millisecond)
+					<-progress[r] // more writes were acknowledged, or the writers are done
 					continue
 				}
 				if len(seen) != writers*records {

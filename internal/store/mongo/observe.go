@@ -47,3 +47,40 @@ func commandOp(name string, cmd bson.Raw) string {
 	}
 	return name + " " + coll
 }
+
+// joinMonitors is a command monitor that reports to a, then to b (either may
+// be nil): the metrics observer and a test's monitor both see every command.
+func joinMonitors(a, b *event.CommandMonitor) *event.CommandMonitor {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	return &event.CommandMonitor{
+		Started: func(ctx context.Context, e *event.CommandStartedEvent) {
+			if a.Started != nil {
+				a.Started(ctx, e)
+			}
+			if b.Started != nil {
+				b.Started(ctx, e)
+			}
+		},
+		Succeeded: func(ctx context.Context, e *event.CommandSucceededEvent) {
+			if a.Succeeded != nil {
+				a.Succeeded(ctx, e)
+			}
+			if b.Succeeded != nil {
+				b.Succeeded(ctx, e)
+			}
+		},
+		Failed: func(ctx context.Context, e *event.CommandFailedEvent) {
+			if a.Failed != nil {
+				a.Failed(ctx, e)
+			}
+			if b.Failed != nil {
+				b.Failed(ctx, e)
+			}
+		},
+	}
+}

@@ -78,7 +78,7 @@ func (s *Store) PutQuarantine(ctx context.Context, item domain.QuarantineItem) (
 		bson.E{Key: "$setOnInsert", Value: bson.D{{Key: "first_seen", Value: ms(item.LastSeen)}}})
 	var out quarantineDoc
 	err = retryUpsert(func() error {
-		return s.quarantine.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: doc.ID}}, update,
+		return s.quarantine.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: doc.ID}, {Key: "project_id", Value: doc.ProjectID}}, update,
 			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&out)
 	})
 	if err != nil {

@@ -43,19 +43,25 @@ type recordDoc struct {
 	Seq              int64           `bson:"seq"`
 	Version          int64           `bson:"version"`
 
-	// Pending is the token of the write whose feed entry is not appended yet.
+	// WriteID is the token of the write that produced this state. It outlives
+	// the pending marker: a write's completion raises seq only while the record
+	// still holds that write's state, so the change at the record's seq always
+	// announces (carries the visibility of) its current state.
+	WriteID string `bson:"write_id,omitempty"`
+	// Pending is the token of the write whose completion (feed entry, history)
+	// is still due; it equals WriteID while set.
 	Pending string `bson:"pending,omitempty"`
-	// PendingAt is when that write began (writer's clock); the sweep repairs
-	// writes pending for longer than Config.PendingGrace.
+	// PendingAt is when that write began (writer's clock); the sweep completes
+	// writes pending for longer than Config.PendingGrace that no reader met.
 	PendingAt *time.Time `bson:"pending_at,omitempty"`
-	// PendingRevs are the _ids of the revisions written with pending writes, not
-	// yet marked confirmed.
-	PendingRevs []string `bson:"pending_revs,omitempty"`
+	// PendingRevs are the revisions of the pending write: they join the
+	// history (the revisions collection) when the write is completed.
+	PendingRevs []revisionDoc `bson:"pending_revs,omitempty"`
 }
 
 // protocolFields are the recordDoc fields a record write does not take from the
 // caller's Record: the store maintains them.
-var protocolFields = []string{"seq", "version", "pending", "pending_at", "pending_revs"}
+var protocolFields = []string{"seq", "version", "write_id", "pending", "pending_at", "pending_revs"}
 
 // attachmentDoc is the metadata of one attachment of a record.
 type attachmentDoc struct {
@@ -67,15 +73,11 @@ type attachmentDoc struct {
 
 // revisionDoc is one entry of a record's history, keyed by
 // "<project>/<record id>/<rev>" (revisions are content-addressed: the same edit
-// of the same parent has the same rev, so inserting it twice is a no-op).
-//
-// Confirmed is set once a write carrying the revision was applied. A revision is
-// inserted before the record is touched, so the history holds a record's current
-// rev at every moment; but the write may then fail (a stale base), and such a
-// revision must not count as history: the sync service takes "my revision is in
-// the history" to mean "my edit was already processed". Readers therefore see a
-// revision only when it is confirmed or named by the record's PendingRevs (its
-// write was applied and is being completed).
+// of the same parent has the same rev, so inserting it twice is a no-op). A
+// revision document is inserted only when its write is completed, after the
+// write's change is in the feed: the sync service takes "my revision is in the
+// history" to mean "my edit was processed", so a revision whose write failed
+// its condition, or is not in the feed yet, must not be there.
 type revisionDoc struct {
 	ID               string        `bson:"_id"`
 	ProjectID        string        `bson:"project_id"`
@@ -91,7 +93,6 @@ type revisionDoc struct {
 	DeviceID         string        `bson:"device_id"`
 	CreatedAt        *time.Time    `bson:"created_at,omitempty"`
 	Stored           int64         `bson:"stored"`
-	Confirmed        bool          `bson:"confirmed"`
 }
 
 // toRecordDoc converts a record for storage. Conflicts go through their JSON form,
@@ -175,19 +176,34 @@ func (d revisionDoc) revision() (domain.Revision, error) {
 		CreatedBy: d.CreatedBy, DeviceID: d.DeviceID, CreatedAt: timeVal(d.CreatedAt)}, nil
 }
 
-// GetRecord returns ErrNotFound for an unknown id.
+// recordFilter selects one record by its _id and, for sharded clusters, the
+// shard key's project_id.
+func recordFilter(projectID, id string) bson.D {
+	return bson.D{{Key: "_id", Value: key(projectID, id)}, {Key: "project_id", Value: projectID}}
+}
+
+// GetRecord returns ErrNotFound for an unknown id. A record whose write is
+// pending is settled first (see settle).
 func (s *Store) GetRecord(ctx context.Context, projectID, id string) (domain.Record, error) {
-	d, err := findOne[recordDoc](ctx, s.records, bson.D{{Key: "_id", Value: key(projectID, id)}})
+	d, err := findOne[recordDoc](ctx, s.records, recordFilter(projectID, id))
 	if err != nil {
 		return domain.Record{}, err
 	}
-	return d.record()
+	docs, err := s.settle(ctx, []recordDoc{d})
+	if err != nil {
+		return domain.Record{}, err
+	}
+	return docs[0].record()
 }
 
-// GetRecords returns the records that exist among ids, keyed by id.
+// GetRecords returns the records that exist among ids, keyed by id. Records
+// whose writes are pending are settled first (see settle).
 func (s *Store) GetRecords(ctx context.Context, projectID string, ids []string) (map[string]domain.Record, error) {
 	docs, err := s.recordDocs(ctx, projectID, ids)
 	if err != nil {
+		return nil, err
+	}
+	if docs, err = s.settle(ctx, docs); err != nil {
 		return nil, err
 	}
 	out := make(map[string]domain.Record, len(docs))
@@ -210,7 +226,8 @@ func (s *Store) recordDocs(ctx context.Context, projectID string, ids []string) 
 		for i, id := range chunk {
 			keys[i] = key(projectID, id)
 		}
-		docs, err := findAll[recordDoc](ctx, s.records, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}})
+		docs, err := findAll[recordDoc](ctx, s.records, bson.D{{Key: "project_id", Value: projectID},
+			{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}})
 		if err != nil {
 			return nil, err
 		}
@@ -219,32 +236,65 @@ func (s *Store) recordDocs(ctx context.Context, projectID string, ids []string) 
 	return out, nil
 }
 
-// applied is a write of a WriteRecords batch that changed its record and whose
-// completion (feed entry, confirmed revisions, cleared marker) is still due.
+// settle completes the pending writes among docs (read from the records
+// collection) and returns docs as completed: a pending write must never count
+// as settled, since the sync service acknowledges a resend whose rev it finds
+// on the record ("unchanged") and a tablet then expects the record in the feed.
+// Completing is what the writer would have done after (b): append a change,
+// then complete (history, seq, marker). Several readers and the writer may
+// complete one write at once: a record twice in the feed is harmless.
+func (s *Store) settle(ctx context.Context, docs []recordDoc) ([]recordDoc, error) {
+	var due []applied
+	var at []int
+	for i, d := range docs {
+		if d.Pending != "" {
+			due = append(due, applied{projectID: d.ProjectID, recordID: d.RecordID, token: d.Pending,
+				revs: d.PendingRevs, entry: entryOf(d)})
+			at = append(at, i)
+		}
+	}
+	if len(due) == 0 {
+		return docs, nil
+	}
+	seqs, err := s.appendAll(ctx, due)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.complete(ctx, due, seqs); err != nil {
+		return nil, err
+	}
+	for k, i := range at {
+		d := &docs[i]
+		d.Seq = max(d.Seq, seqs[k])
+		d.Pending, d.PendingAt, d.PendingRevs = "", nil, nil
+	}
+	return docs, nil
+}
+
+// applied is a write that changed its record and whose completion (feed entry,
+// history, seq, cleared marker) is still due.
 type applied struct {
 	index     int // into the batch
 	projectID string
 	recordID  string
-	token     string   // the write's pending marker
-	revs      []string // revision _ids to confirm, its own and inherited ones
+	token     string        // the write's id (pending marker)
+	revs      []revisionDoc // the write's revisions
+	entry     entry         // the change that announces the write
 }
 
 // WriteRecords applies the batch item by item, in order, each with the
-// single-document steps of the package comment: (a) insert the revisions,
-// (b) apply the conditional write, marking the record pending, (c) append a feed
-// entry, then confirm the revisions and clear the marker. The batch is
-// acknowledged (returns) only after (c) for every applied item. When it fails
-// part-way, the applied items are complete or pending, and the sweep completes
-// the pending ones.
+// single-document steps of the package comment: (b) apply the conditional
+// write, marking the record pending, (c) append a feed entry, then (d) complete
+// it (history, seq, marker). The batch is acknowledged (returns) only after (c)
+// for every applied item. When it fails part-way, the applied items are
+// complete or pending, and the first reader to meet a pending one (or the
+// sweep) completes it.
 func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) ([]error, error) {
 	results := make([]error, len(writes))
 	if len(writes) == 0 {
 		return results, nil
 	}
 	now := ms(time.Now())
-	if err := s.insertRevisions(ctx, writes); err != nil {
-		return nil, err
-	}
 	var done []applied
 	for i, w := range writes {
 		res, a, version, err := s.applyWrite(ctx, w, now)
@@ -261,28 +311,19 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 	if len(done) == 0 {
 		return results, nil
 	}
-	byProject := map[string][]int{}
-	for k, a := range done {
-		byProject[a.projectID] = append(byProject[a.projectID], k)
-	}
-	seqs := make([]int64, len(done))
-	for projectID, ks := range byProject {
-		ids := make([]string, len(ks))
-		for j, k := range ks {
-			ids[j] = done[k].recordID
-		}
-		got, err := s.appendChanges(ctx, projectID, ids)
-		if err != nil {
+	if s.afterApply != nil {
+		if err := s.afterApply(); err != nil {
 			return nil, err
 		}
-		for j, k := range ks {
-			seqs[k] = got[j]
-		}
+	}
+	seqs, err := s.appendAll(ctx, done)
+	if err != nil {
+		return nil, err
 	}
 	// The writes are durable and in the feed: they are acknowledged whatever
-	// happens next. A failure to complete them is left to the sweep.
+	// happens next. A failure to complete them is left to readers and the sweep.
 	if err := s.complete(ctx, done, seqs); err != nil {
-		s.log.Warn("mongo: records written, completing them failed; the sweep will", "err", err)
+		s.log.Warn("mongo: records written, completing them failed; readers or the sweep will", "err", err)
 	}
 	for k, a := range done {
 		writes[a.index].Record.Seq = seqs[k]
@@ -290,37 +331,41 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 	return results, nil
 }
 
-// insertRevisions inserts every revision of the batch (unconfirmed); revisions
-// already held are left as they are.
-func (s *Store) insertRevisions(ctx context.Context, writes []domain.RecordWrite) error {
-	var docs []any
-	for _, w := range writes {
-		for _, v := range w.Revisions {
-			// A revision belongs to the record it is written with.
-			d, err := toRevisionDoc(w.Record.ProjectID, w.Record.ID, v, s.tick())
-			if err != nil {
-				return err
-			}
-			docs = append(docs, d)
+// appendAll runs step (c) for writes of any projects and returns their
+// positions in order.
+func (s *Store) appendAll(ctx context.Context, done []applied) ([]int64, error) {
+	byProject := map[string][]int{}
+	for k, a := range done {
+		byProject[a.projectID] = append(byProject[a.projectID], k)
+	}
+	seqs := make([]int64, len(done))
+	for projectID, ks := range byProject {
+		entries := make([]entry, len(ks))
+		for j, k := range ks {
+			entries[j] = done[k].entry
+		}
+		got, err := s.appendChanges(ctx, projectID, entries)
+		if err != nil {
+			return nil, err
+		}
+		for j, k := range ks {
+			seqs[k] = got[j]
 		}
 	}
-	if len(docs) == 0 {
-		return nil
-	}
-	_, err := s.revisions.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err != nil {
-		if _, onlyDups := dupIndexes(err); !onlyDups {
-			return translate(err)
-		}
-	}
-	return nil
+	return seqs, nil
 }
 
+// applyAttempts bounds how often applyWrite completes another write it finds
+// pending on its record and tries again.
+const applyAttempts = 5
+
 // applyWrite runs step (b) for one write: a create inserts the record, an update
-// is one findOneAndUpdate conditional on the expected rev (and version), so of
-// several concurrent writers based on the same state exactly one applies. It
-// returns the item's result, the write to complete and the record's new version,
-// or err when the batch must fail.
+// is one findOneAndUpdate conditional on the expected rev (and version) and on
+// no pending write, so of several concurrent writers based on the same state
+// exactly one applies, and a record carries at most one pending write. A write
+// that finds the record pending completes that write first (as a reader would)
+// and tries again. It returns the item's result, the write to complete and the
+// record's new version, or err when the batch must fail.
 func (s *Store) applyWrite(ctx context.Context, w domain.RecordWrite, now time.Time) (result error, a applied, version int64, err error) {
 	r := w.Record
 	doc, err := toRecordDoc(r)
@@ -329,17 +374,23 @@ func (s *Store) applyWrite(ctx context.Context, w domain.RecordWrite, now time.T
 	}
 	a = applied{projectID: r.ProjectID, recordID: r.ID, token: randomHex(12)}
 	for _, v := range w.Revisions {
-		a.revs = append(a.revs, key(r.ProjectID, r.ID, v.Rev))
+		// A revision belongs to the record it is written with.
+		d, err := toRevisionDoc(r.ProjectID, r.ID, v, s.tick())
+		if err != nil {
+			return nil, applied{}, 0, err
+		}
+		a.revs = append(a.revs, d)
 	}
 	if w.ExpectRev == "" {
 		doc.Seq, doc.Version = 0, 1
-		doc.Pending, doc.PendingAt, doc.PendingRevs = a.token, &now, a.revs
+		doc.WriteID, doc.Pending, doc.PendingAt, doc.PendingRevs = a.token, a.token, &now, a.revs
 		if _, err := s.records.InsertOne(ctx, doc); err != nil {
 			if isDup(err) {
 				return domain.ErrExists, applied{}, 0, nil
 			}
 			return nil, applied{}, 0, translate(err)
 		}
+		a.entry = entryOf(doc)
 		return nil, a, 1, nil
 	}
 
@@ -347,148 +398,103 @@ func (s *Store) applyWrite(ctx context.Context, w domain.RecordWrite, now time.T
 	if err != nil {
 		return nil, applied{}, 0, err
 	}
-	update = append(update,
-		bson.E{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}})
+	marker := bson.D{{Key: "write_id", Value: a.token}, {Key: "pending", Value: a.token}, {Key: "pending_at", Value: now}}
+	if len(a.revs) > 0 {
+		marker = append(marker, bson.E{Key: "pending_revs", Value: a.revs})
+	}
 	for i, e := range update {
 		if e.Key == "$set" {
-			set := e.Value.(bson.D)
-			update[i].Value = append(set, bson.E{Key: "pending", Value: a.token}, bson.E{Key: "pending_at", Value: now})
+			update[i].Value = append(e.Value.(bson.D), marker...)
 		}
 	}
-	if len(a.revs) > 0 {
-		// $addToSet keeps the revisions of an earlier pending write (one that did
-		// not complete) next to ours; we confirm them too.
-		update = append(update, bson.E{Key: "$addToSet", Value: bson.D{{Key: "pending_revs",
-			Value: bson.D{{Key: "$each", Value: a.revs}}}}})
-	}
-	filter := bson.D{{Key: "_id", Value: doc.ID}, {Key: "rev", Value: w.ExpectRev}}
+	update = append(update, bson.E{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}})
+	filter := append(recordFilter(r.ProjectID, r.ID), bson.E{Key: "rev", Value: w.ExpectRev},
+		bson.E{Key: "pending", Value: bson.D{{Key: "$exists", Value: false}}})
 	if w.ExpectVersion != 0 {
 		filter = append(filter, bson.E{Key: "version", Value: w.ExpectVersion})
 	}
-	var before recordDoc
-	// No projection: FerretDB v1 does not implement findAndModify's "fields".
-	err = s.records.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().
-		SetReturnDocument(options.Before)).Decode(&before)
-	if err == nil {
-		a.revs = append(a.revs, before.PendingRevs...)
-		return nil, a, before.Version + 1, nil
+	for range applyAttempts {
+		var after recordDoc
+		// No projection: FerretDB v1 does not implement findAndModify's "fields".
+		err = s.records.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().
+			SetReturnDocument(options.After)).Decode(&after)
+		if err == nil {
+			a.entry = entryOf(after) // after.Seq is the seq before: seq is not updated here
+			return nil, a, after.Version, nil
+		}
+		if !errors.Is(err, mongodrv.ErrNoDocuments) {
+			return nil, applied{}, 0, translate(err)
+		}
+		cur, err := findOne[recordDoc](ctx, s.records, recordFilter(r.ProjectID, r.ID))
+		if errors.Is(err, domain.ErrNotFound) {
+			return domain.ErrNotFound, applied{}, 0, nil
+		}
+		if err != nil {
+			return nil, applied{}, 0, err
+		}
+		if cur.Rev != w.ExpectRev || (w.ExpectVersion != 0 && cur.Version != w.ExpectVersion) {
+			return domain.ErrStale, applied{}, 0, nil
+		}
+		if _, err := s.settle(ctx, []recordDoc{cur}); err != nil {
+			return nil, applied{}, 0, err
+		}
 	}
-	if !errors.Is(err, mongodrv.ErrNoDocuments) {
-		return nil, applied{}, 0, translate(err)
-	}
-	cur, err := findOne[recordDoc](ctx, s.records, bson.D{{Key: "_id", Value: doc.ID}},
-		options.FindOne().SetProjection(bson.D{{Key: "pending_at", Value: 1}}))
-	if errors.Is(err, domain.ErrNotFound) {
-		return domain.ErrNotFound, applied{}, 0, nil
-	}
-	if err != nil {
-		return nil, applied{}, 0, err
-	}
-	if cur.PendingAt != nil && time.Since(*cur.PendingAt) > s.cfg.PendingGrace {
-		// A write of this record was interrupted; have it completed now rather
-		// than at the next periodic sweep.
-		s.kickSweep()
-	}
+	// The record kept changing under us: as good as stale.
 	return domain.ErrStale, applied{}, 0, nil
 }
 
-// complete finishes applied writes: it confirms their revisions, then records
-// each write's feed position on its record and clears the record's pending marker
-// (only if no later write replaced the marker meanwhile). Confirming first means
-// an interruption leaves the marker, so the sweep confirms again.
+// complete is step (d): it inserts the writes' revisions into the history
+// (a revision already held is left alone), then records each write's feed
+// position on its record and clears the record's pending marker, both only if
+// the record still holds that write's state (write_id): seq only grows ($max),
+// and the change at a record's seq announces its current state. An
+// interruption leaves the marker, so a reader or the sweep completes again.
 func (s *Store) complete(ctx context.Context, done []applied, seqs []int64) error {
-	var revs []string
+	var revs []any
 	for _, a := range done {
-		revs = append(revs, a.revs...)
+		for _, r := range a.revs {
+			revs = append(revs, r)
+		}
 	}
-	if err := s.confirmRevisions(ctx, revs); err != nil {
-		return err
+	if len(revs) > 0 {
+		if _, err := s.revisions.InsertMany(ctx, revs, options.InsertMany().SetOrdered(false)); err != nil {
+			if _, onlyDups := dupIndexes(err); !onlyDups {
+				return translate(err)
+			}
+		}
 	}
-	// seq only grows ($max): the record's seq is always the largest position
-	// that names it, whichever of a slow writer and the sweep completes last,
-	// so readers list it once, there.
-	var models []mongodrv.WriteModel
+	models := make([]mongodrv.WriteModel, len(done))
 	for k, a := range done {
-		id := key(a.projectID, a.recordID)
-		seq := bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seqs[k]}}}}
-		models = append(models,
-			mongodrv.NewUpdateOneModel().
-				SetFilter(bson.D{{Key: "_id", Value: id}, {Key: "pending", Value: a.token}}).
-				SetUpdate(append(seq, bson.E{Key: "$unset", Value: bson.D{
-					{Key: "pending", Value: ""}, {Key: "pending_at", Value: ""}, {Key: "pending_revs", Value: ""}}})),
-			mongodrv.NewUpdateOneModel().
-				SetFilter(bson.D{{Key: "_id", Value: id}, {Key: "pending", Value: bson.D{{Key: "$ne", Value: a.token}}}}).
-				SetUpdate(seq))
+		models[k] = mongodrv.NewUpdateOneModel().
+			SetFilter(append(recordFilter(a.projectID, a.recordID), bson.E{Key: "write_id", Value: a.token})).
+			SetUpdate(bson.D{
+				{Key: "$max", Value: bson.D{{Key: "seq", Value: seqs[k]}}},
+				{Key: "$unset", Value: bson.D{{Key: "pending", Value: ""}, {Key: "pending_at", Value: ""}, {Key: "pending_revs", Value: ""}}},
+			})
 	}
 	_, err := s.records.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	return translate(err)
 }
 
-// confirmRevisions marks revisions as part of the history.
-func (s *Store) confirmRevisions(ctx context.Context, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	_, err := s.revisions.UpdateMany(ctx,
-		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "confirmed", Value: false}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "confirmed", Value: true}}}})
-	return translate(err)
-}
-
-// visibleRevisions keeps the revisions that count as history: confirmed ones,
-// and those a pending write of the record names (applied, not yet confirmed).
-func (s *Store) visibleRevisions(ctx context.Context, projectID, recordID string, docs []revisionDoc) ([]revisionDoc, error) {
-	var pending map[string]bool
-	out := docs[:0]
-	for _, d := range docs {
-		if !d.Confirmed {
-			if pending == nil {
-				rec, err := findOne[recordDoc](ctx, s.records, bson.D{{Key: "_id", Value: key(projectID, recordID)}},
-					options.FindOne().SetProjection(bson.D{{Key: "pending_revs", Value: 1}}))
-				if err != nil && !errors.Is(err, domain.ErrNotFound) {
-					return nil, err
-				}
-				pending = map[string]bool{}
-				for _, id := range rec.PendingRevs {
-					pending[id] = true
-				}
-			}
-			if !pending[d.ID] {
-				continue
-			}
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-// GetRevision returns one stored revision of the record's history, ErrNotFound if
-// unknown (see revisionDoc for revisions of writes that were not applied).
+// GetRevision returns one revision of the record's history, ErrNotFound if
+// unknown. The history holds the revisions of completed writes only (see
+// revisionDoc).
 func (s *Store) GetRevision(ctx context.Context, projectID, recordID, rev string) (domain.Revision, error) {
-	d, err := findOne[revisionDoc](ctx, s.revisions, bson.D{{Key: "_id", Value: key(projectID, recordID, rev)}})
+	d, err := findOne[revisionDoc](ctx, s.revisions,
+		bson.D{{Key: "_id", Value: key(projectID, recordID, rev)}, {Key: "project_id", Value: projectID}, {Key: "record_id", Value: recordID}})
 	if err != nil {
 		return domain.Revision{}, err
-	}
-	docs, err := s.visibleRevisions(ctx, projectID, recordID, []revisionDoc{d})
-	if err != nil {
-		return domain.Revision{}, err
-	}
-	if len(docs) == 0 {
-		return domain.Revision{}, domain.ErrNotFound
 	}
 	return d.revision()
 }
 
-// ListRevisions returns a record's stored revisions, oldest first (by CreatedAt,
-// then in the order they were stored).
+// ListRevisions returns a record's history, oldest first (by CreatedAt, then in
+// the order they were stored).
 func (s *Store) ListRevisions(ctx context.Context, projectID, recordID string) ([]domain.Revision, error) {
 	docs, err := findAll[revisionDoc](ctx, s.revisions,
 		bson.D{{Key: "project_id", Value: projectID}, {Key: "record_id", Value: recordID}},
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "stored", Value: 1}, {Key: "_id", Value: 1}}))
 	if err != nil {
-		return nil, err
-	}
-	if docs, err = s.visibleRevisions(ctx, projectID, recordID, docs); err != nil {
 		return nil, err
 	}
 	var out []domain.Revision

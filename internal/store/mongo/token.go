@@ -155,7 +155,7 @@ func setOnce(ctx context.Context, c *mongodrv.Collection, id, field string, at t
 	if res.MatchedCount > 0 {
 		return nil
 	}
-	ok, err := exists(ctx, c, id)
+	ok, err := exists(ctx, c, bson.D{{Key: "_id", Value: id}})
 	if err != nil {
 		return err
 	}

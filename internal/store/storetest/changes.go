@@ -290,6 +290,43 @@ func (s suite) changes(t *testing.T) {
 			t.Errorf("Next %d after invisible writes, want at least %d", last, top)
 		}
 	})
+	s.run(t, "EnumeratorLatestStateOnce", func(t *testing.T, ctx context.Context, st domain.Store) {
+		mine := func(i int) domain.RecordWrite { return create(testRecord("juba", recordID(i), "device:d1", 1)) }
+		theirs := func(i int) domain.RecordWrite { return create(testRecord("juba", recordID(i), "device:d2", 1)) }
+		a := mustWrite(t, ctx, st, mine(1))[0]
+		mustWrite(t, ctx, st, theirs(2))
+		b := mustWrite(t, ctx, st, mine(3))[0]
+		a2 := mustWrite(t, ctx, st, update(next(a), a.Rev))[0]
+		mustWrite(t, ctx, st, theirs(4))
+		a3 := mustWrite(t, ctx, st, update(next(a2), a2.Rev))[0]
+		for _, limit := range []int{1, 2, 10} {
+			got, _ := pull(t, ctx, st, domain.ChangesQuery{ProjectID: "juba", Subjects: []string{"device:d1"}, Limit: limit})
+			same(t, fmt.Sprintf("d1's feed, limit %d", limit), got, []domain.Record{b, a3})
+		}
+	})
+	s.run(t, "ReassignedAway", func(t *testing.T, ctx context.Context, st domain.Store) {
+		// Assigned to d1, then to d3: d1's changes name it, the record's
+		// latest does not. A pull from the start ends, without it.
+		r := testRecord("juba", recordID(1), "device:d2", 1)
+		r.AssignedTo = []string{"device:d1"}
+		r = mustWrite(t, ctx, st, create(r))[0]
+		for i := range 3 {
+			mustWrite(t, ctx, st, create(testRecord("juba", recordID(10+i), "device:d2", 1)))
+		}
+		away := next(r)
+		away.AssignedTo = []string{"device:d3"}
+		mustWrite(t, ctx, st, update(away, r.Rev))
+		mustWrite(t, ctx, st, create(testRecord("juba", recordID(20), "device:d2", 1)))
+		for _, limit := range []int{1, 10} {
+			got, last := pull(t, ctx, st, domain.ChangesQuery{ProjectID: "juba", Subjects: []string{"device:d1"}, Limit: limit})
+			if len(got) != 0 {
+				t.Errorf("limit %d: d1 pulls %v after the record was reassigned", limit, ids(got))
+			}
+			if top := maxSeq(t, ctx, st, "juba"); last < top {
+				t.Errorf("limit %d: Next %d at the end, want at least %d", limit, last, top)
+			}
+		}
+	})
 	s.run(t, "SinceBeyondEnd", func(t *testing.T, ctx context.Context, st domain.Store) {
 		mustWrite(t, ctx, st, create(testRecord("juba", recordID(1), "device:d1", 1)))
 		q := domain.ChangesQuery{ProjectID: "juba", Since: 1_000_000, Limit: 10}

@@ -238,3 +238,35 @@ func Open(tb testing.TB) *mongo.Store {
 	})
 	return st
 }
+
+// FailInserts makes the test server drop the connection of every insert into
+// collection coll of database db, as a network failure would, until the
+// returned function is called: a test stages with it a writer that dies
+// between two steps of a protocol. It needs the embedded server (the proxy
+// sees the commands), and skips the test on a server named by EnvURI.
+func FailInserts(tb testing.TB, db, coll string) (restore func()) {
+	tb.Helper()
+	URI(tb)
+	server.mu.Lock()
+	p := server.proxy
+	server.mu.Unlock()
+	if p == nil {
+		tb.Skip("mongotest: FailInserts needs the embedded server, not " + EnvURI)
+	}
+	k := db + "." + coll
+	p.mu.Lock()
+	p.cut[k]++
+	p.mu.Unlock()
+	var once sync.Once
+	restore = func() {
+		once.Do(func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if p.cut[k]--; p.cut[k] == 0 {
+				delete(p.cut, k)
+			}
+		})
+	}
+	tb.Cleanup(restore)
+	return restore
+}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // serializer is a wire-protocol proxy between the tests' clients and FerretDB. It
@@ -33,6 +35,7 @@ type serializer struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // by collection name: held from a modifying request to its reply
+	cut   map[string]int         // "db.collection" → active FailInserts on it
 }
 
 // lock returns the lock of a collection name (of any database: coarser than
@@ -55,7 +58,7 @@ func startSerializer(upstream string) (*serializer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &serializer{ln: ln, upstream: upstream, locks: map[string]*sync.Mutex{}}
+	p := &serializer{ln: ln, upstream: upstream, locks: map[string]*sync.Mutex{}, cut: map[string]int{}}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -148,6 +151,9 @@ func (p *serializer) serve(client net.Conn) {
 		if err != nil {
 			break
 		}
+		if p.cuts(msg) {
+			break // as a network failure: the client sees the connection drop
+		}
 		if coll, ok := modifies(msg); ok {
 			c.hold(coll, int32(binary.LittleEndian.Uint32(msg[4:8])))
 		}
@@ -178,6 +184,41 @@ func readMessage(r io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return msg, nil
+}
+
+// cuts reports whether msg is an insert into a collection FailInserts cut off.
+func (p *serializer) cuts(msg []byte) bool {
+	p.mu.Lock()
+	n := len(p.cut)
+	p.mu.Unlock()
+	if n == 0 || len(msg) < 21 || binary.LittleEndian.Uint32(msg[12:16]) != opMsg {
+		return false
+	}
+	name, coll, err := command(msg[20:])
+	if err != nil || name != "insert" {
+		return false
+	}
+	db, _ := bodyOf(msg[20:]).Lookup("$db").StringValueOK()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cut[db+"."+coll] > 0
+}
+
+// bodyOf returns the body section (kind 0) among the OP_MSG sections, nil if
+// there is none.
+func bodyOf(sections []byte) bson.Raw {
+	for len(sections) > 5 {
+		kind := sections[0]
+		size := int(binary.LittleEndian.Uint32(sections[1:5]))
+		if size < 5 || size > len(sections)-1 {
+			return nil
+		}
+		if kind == 0 {
+			return bson.Raw(sections[1 : 1+size])
+		}
+		sections = sections[1+size:]
+	}
+	return nil
 }
 
 // Wire protocol constants.
