@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 )
@@ -101,3 +102,7 @@ func (s *Store) RawRevision(ctx context.Context, projectID, recordID, rev string
 	raw, err := s.revisions.FindOne(ctx, bson.D{{Key: "_id", Value: key(projectID, recordID, rev)}}).Raw()
 	return raw, translate(err)
 }
+
+// Database is the store's database, for tests that write documents as an
+// earlier version did.
+func (s *Store) Database() *mongodrv.Database { return s.db }

@@ -202,6 +202,9 @@ func open(ctx context.Context, cfg Config, monitor *event.CommandMonitor) (*Stor
 	if err := s.ensureIndexes(ctx); err != nil {
 		return fail(err)
 	}
+	if err := s.upgradeWriteProtocol(ctx); err != nil {
+		return fail(fmt.Errorf("mongo: upgrade the write protocol: %w", err))
+	}
 	if err := s.sweep(ctx); err != nil {
 		return fail(fmt.Errorf("mongo: sweep: %w", err))
 	}
