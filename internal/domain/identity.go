@@ -96,8 +96,8 @@ type RefreshToken struct {
 
 // SigningKey is a JWT signing key shared by every server instance through the store.
 type SigningKey struct {
-	ID         string // the JWT "kid"
-	Algorithm  string // "EdDSA"
+	ID        string // the JWT "kid"
+	Algorithm string // "EdDSA"
 	// PrivateKey is the Ed25519 seed sealed with a secret the store does not
 	// hold (identity's seal format), or the bare 32-byte seed in a store written
 	// before sealing or without a secret.
