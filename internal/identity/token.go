@@ -150,7 +150,7 @@ func (r *keyRing) loadStrictLocked(ctx context.Context) ([]domain.SigningKey, er
 		err = failed
 	}
 	if err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
+		return nil, err
 	}
 	return bare, nil
 }
