@@ -19,13 +19,19 @@ import (
 type Config struct {
 	Addr string
 	// MetricsAddr, when set, is where GET /metrics is served instead of Addr.
-	MetricsAddr      string
-	DataDir          string
-	Store            string
-	AdminPassword    string
-	LogLevel         string
-	PublicURL        string
-	KeyFile          string
+	MetricsAddr   string
+	DataDir       string
+	Store         string
+	AdminPassword string
+	LogLevel      string
+	PublicURL     string
+	KeyFile       string
+	// SecretKey and SecretKeyFile give the secret that seals the signing keys
+	// in the store (identity.Config.SecretKey): its base64 text, or a file
+	// holding it. At most one; neither on SQLite means a file generated in the
+	// data directory (see secretKey).
+	SecretKey        string
+	SecretKeyFile    string
 	AccessTTL        time.Duration
 	RefreshTTL       time.Duration
 	DeviceRefreshTTL time.Duration
@@ -76,7 +82,9 @@ func settings(c *Config) []setting {
 		{"FIELDSYNC_ADMIN_PASSWORD", "admin-password", "", "password of the admin user created on first start (if empty: generated and written to admin-password in the data directory, never logged)", str(&c.AdminPassword)},
 		{"FIELDSYNC_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(&c.LogLevel)},
 		{"FIELDSYNC_PUBLIC_URL", "public-url", "", "the URL clients reach this server at (used as token issuer and in links)", str(&c.PublicURL)},
-		{"FIELDSYNC_KEY_FILE", "key-file", "", "PEM file with an Ed25519 private key for signing tokens (default: a key generated at first start and kept in the store)", str(&c.KeyFile)},
+		{"FIELDSYNC_KEY_FILE", "key-file", "", "PEM file with an Ed25519 private key for signing tokens (default: a key generated at first start and kept in the store, sealed with the secret key)", str(&c.KeyFile)},
+		{"FIELDSYNC_SECRET_KEY", "secret-key", "", "secret that seals the token signing keys in the store, so a copy of the database alone cannot mint tokens: 32 random bytes in base64 (openssl rand -base64 32); every instance on one store needs the same (default with SQLite: generated into secret-key in the data directory; required with MongoDB)", str(&c.SecretKey)},
+		{"FIELDSYNC_SECRET_KEY_FILE", "secret-key-file", "", "file holding the secret key (base64, as for FIELDSYNC_SECRET_KEY), readable by its owner only (chmod 600)", str(&c.SecretKeyFile)},
 		{"FIELDSYNC_ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "lifetime of access tokens", dur(&c.AccessTTL)},
 		{"FIELDSYNC_REFRESH_TOKEN_TTL", "refresh-token-ttl", "720h", "lifetime of users' refresh tokens", dur(&c.RefreshTTL)},
 		{"FIELDSYNC_DEVICE_REFRESH_TOKEN_TTL", "device-refresh-token-ttl", "4320h", "lifetime of devices' refresh tokens, extended at every refresh", dur(&c.DeviceRefreshTTL)},
@@ -105,9 +113,18 @@ func settings(c *Config) []setting {
 
 // ParseConfig reads the environment (through getenv) and then the flags in args.
 func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	return parseConfig(args, getenv, stderr, nil)
+}
+
+// parseConfig is ParseConfig with the flags of a command (fieldsync keys
+// rotate-secret) added by extra.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer, extra func(fs *flag.FlagSet)) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("fieldsync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if extra != nil {
+		extra(fs)
+	}
 	for _, s := range settings(&c) {
 		def := s.def
 		if v := getenv(s.env); v != "" {
@@ -116,7 +133,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		s.bind(fs, s.flag, def, s.help+" ($"+s.env+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: fieldsync [flags]\n       fieldsync keys rotate [flags]\n\nEvery flag can also be set by its environment variable.\n\n")
+		fmt.Fprintf(stderr, "Usage: fieldsync [flags]\n       fieldsync keys rotate [flags]\n       fieldsync keys rotate-secret -new-secret-key-file FILE [flags]\n\nEvery flag can also be set by its environment variable.\n\n")
 		fs.PrintDefaults()
 	}
 	// Durations and numbers given in the environment become flag defaults, and
@@ -183,6 +200,20 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConnections < 16 {
 		errs = append(errs, errors.New("max-connections must be at least 16"))
+	}
+	switch {
+	case c.SecretKey != "" && c.SecretKeyFile != "":
+		errs = append(errs, errors.New("secret-key and secret-key-file are both set: give one"))
+	case c.SecretKey != "":
+		if _, err := identity.ParseSecretKey(c.SecretKey); err != nil {
+			errs = append(errs, fmt.Errorf("secret-key: %w", err))
+		}
+	case c.SecretKeyFile == "" && strings.HasPrefix(storeKind(c.Store), "mongodb"):
+		// A file generated per instance would differ between the instances
+		// sharing the database: each would seal with its own secret.
+		errs = append(errs, errors.New("a MongoDB store needs FIELDSYNC_SECRET_KEY or FIELDSYNC_SECRET_KEY_FILE, the same on every instance "+
+			"(it seals the token signing keys in the database); make one with: (umask 077; openssl rand -base64 32 > secret-key), "+
+			"keep it apart from database backups, and set FIELDSYNC_SECRET_KEY_FILE=/path/to/secret-key"))
 	}
 	return errors.Join(errs...)
 }

@@ -25,7 +25,7 @@ func TestParseConfigDefaults(t *testing.T) {
 func TestParseConfigFlagBeatsEnv(t *testing.T) {
 	c, err := ParseConfig([]string{"-addr", "127.0.0.1:9000"}, env(map[string]string{
 		"FIELDSYNC_ADDR": ":7000", "FIELDSYNC_DATA_DIR": "/srv/fs", "FIELDSYNC_ACCESS_TOKEN_TTL": "5m",
-		"FIELDSYNC_STORE": "mongodb://db/fieldsync",
+		"FIELDSYNC_STORE": "mongodb://db/fieldsync", "FIELDSYNC_SECRET_KEY_FILE": "/run/secrets/fieldsync",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestStoreBackends(t *testing.T) {
 	for setting, want := range map[string]string{
 		"sqlite": "sqlite", "mongodb://db/fs": "mongodb://", "mongodb+srv://u:p@cluster/fs": "mongodb+srv://",
 	} {
-		c, err := ParseConfig([]string{"-store", setting}, env(nil), io.Discard)
+		c, err := ParseConfig([]string{"-store", setting, "-secret-key-file", "/run/secrets/fieldsync"}, env(nil), io.Discard)
 		if err != nil {
 			t.Errorf("%s: %v", setting, err)
 			continue

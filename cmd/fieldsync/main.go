@@ -7,11 +7,15 @@
 //	fieldsync [flags]              run the server
 //	fieldsync keys rotate [flags]  make a new token signing key; older keys keep
 //	                               verifying the tokens they signed until those expire
+//	fieldsync keys rotate-secret -new-secret-key-file FILE [flags]
+//	                               re-seal the signing keys in the store under a new
+//	                               secret key (README: "Secrets and backups")
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,10 +44,19 @@ func main() {
 
 // keysUsage is the help of fieldsync keys.
 const keysUsage = `Usage: fieldsync keys rotate [flags]
+       fieldsync keys rotate-secret -new-secret-key-file FILE [flags]
 
-  rotate   make a new key to sign tokens with, in the store, so every instance
-           uses it; tokens signed by older keys stay valid until they expire.
-           Takes the server's flags (the store to open); see fieldsync -h.
+  rotate          make a new key to sign tokens with, in the store, so every
+                  instance uses it; tokens signed by older keys stay valid
+                  until they expire.
+  rotate-secret   re-seal every signing key in the store under the secret key
+                  in FILE (base64 of 32 random bytes, mode 0600). Stop every
+                  instance first, and start them again with the new secret;
+                  tokens stay valid. The current secret is the one the server
+                  flags give (FIELDSYNC_SECRET_KEY, FIELDSYNC_SECRET_KEY_FILE or
+                  secret-key in the data directory).
+
+  Both take the server's flags (the store to open); see fieldsync -h.
 `
 
 // run is main without the process around it, so tests can call it.
@@ -51,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if len(args) >= 1 && args[0] == "keys" && (len(args) < 2 || args[1] != "rotate") {
+	if len(args) >= 1 && args[0] == "keys" && (len(args) < 2 || (args[1] != "rotate" && args[1] != "rotate-secret")) {
 		// "keys" alone, or with a word it does not know: say what it takes.
 		fmt.Fprint(stderr, keysUsage)
 		if len(args) >= 2 && args[1] != "-h" && args[1] != "-help" && args[1] != "--help" {
@@ -61,10 +74,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 0
 	}
 	rotate := len(args) >= 2 && args[0] == "keys" && args[1] == "rotate"
-	if rotate {
+	rotateSecret := len(args) >= 2 && args[0] == "keys" && args[1] == "rotate-secret"
+	var extra func(*flag.FlagSet)
+	var newSecretFile string
+	if rotateSecret {
+		extra = func(fs *flag.FlagSet) {
+			fs.StringVar(&newSecretFile, "new-secret-key-file", "", "file with the new secret key (fieldsync keys rotate-secret)")
+		}
+	}
+	if rotate || rotateSecret {
 		args = args[2:]
 	}
-	cfg, err := ParseConfig(args, getenv, stderr)
+	cfg, err := parseConfig(args, getenv, stderr, extra)
 	if errors.Is(err, flagHelp) {
 		return 0
 	}
@@ -73,9 +94,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 2
 	}
 	m := NewMain(cfg, stderr)
-	if rotate {
+	switch {
+	case rotate:
 		err = m.RotateKeys(ctx)
-	} else {
+	case rotateSecret:
+		err = m.RotateSecret(ctx, newSecretFile)
+	default:
 		err = m.Run(ctx)
 	}
 	if cerr := m.Close(); err == nil {
@@ -134,7 +158,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 
-	ids, err := identity.New(ctx, m.identityConfig())
+	ids, err := m.openIdentity(ctx)
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
@@ -230,7 +254,7 @@ func (m *Main) RotateKeys(ctx context.Context) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	m.Store = st
-	ids, err := identity.New(ctx, m.identityConfig())
+	ids, err := m.openIdentity(ctx)
 	if err != nil {
 		return err
 	}

@@ -96,9 +96,12 @@ type RefreshToken struct {
 
 // SigningKey is a JWT signing key shared by every server instance through the store.
 type SigningKey struct {
-	ID         string // the JWT "kid"
-	Algorithm  string // "EdDSA"
-	PrivateKey []byte // the raw private key (ed25519 seed form)
+	ID        string // the JWT "kid"
+	Algorithm string // "EdDSA"
+	// PrivateKey is the Ed25519 seed sealed with a secret the store does not
+	// hold (identity's seal format), or the bare 32-byte seed in a store written
+	// before sealing or without a secret.
+	PrivateKey []byte
 	CreatedAt  time.Time
 	// RetiredAt is set when a newer key took over signing; the key still verifies
 	// tokens until they expire.

@@ -122,6 +122,10 @@ type KeyStore interface {
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	// RetireSigningKeys sets RetiredAt on every key but keepID that has none.
 	RetireSigningKeys(ctx context.Context, keepID string, at time.Time) error
+	// ReplaceSigningKeyMaterial sets the PrivateKey of key id to next if it is
+	// still prev (sealing a key, or re-sealing it under a new secret). Returns
+	// ErrNotFound for an unknown id and ErrStale when PrivateKey is not prev.
+	ReplaceSigningKeyMaterial(ctx context.Context, id string, prev, next []byte) error
 }
 
 // SettingStore keeps small server-wide values (bootstrap markers and the like).

@@ -124,6 +124,14 @@ type Config struct {
 	// tokens they signed, so switching to a file logs nobody out; RotateKeys then
 	// refuses (rotate by replacing the file on every instance).
 	KeyFile string
+	// SecretKey (SecretKeySize bytes, see ParseSecretKey) seals the signing
+	// keys in the store, so that a copy of the database alone cannot mint
+	// tokens. Every instance on one store must be given the same. Keys stored
+	// bare (before sealing) are sealed by New; a key that does not open with it
+	// makes New fail with ErrWrongSecret. Without it keys are stored bare, and a
+	// store whose keys are sealed refuses (the server always gives one; tests
+	// and embedders may leave it out). RotateSecret changes it.
+	SecretKey []byte
 	// Logger receives operational events (never secrets); nil discards them.
 	Logger *slog.Logger
 	// Throttle configures login throttling.
@@ -284,6 +292,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		s.params = *cfg.hashParams
 	}
 	s.keys = &keyRing{s: s, keys: map[string]*signingKey{}}
+	if cfg.SecretKey != nil {
+		if s.keys.sealer, err = newSealer(cfg.SecretKey); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.KeyFile != "" {
 		if s.keys.fileKey, err = readKeyFile(cfg.KeyFile, cfg.Logger); err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -49,6 +50,9 @@ type signingKey struct {
 	pub       ed25519.PublicKey
 	createdAt time.Time
 	retiredAt *time.Time
+	// stored is the key's bytes in the store, so a reload that finds them
+	// unchanged does not open them again.
+	stored []byte
 }
 
 // keyRing caches the store's signing keys. The newest unretired key signs; every
@@ -60,6 +64,10 @@ type keyRing struct {
 
 	// fileKey is the key of Config.KeyFile; when set it always signs.
 	fileKey *signingKey
+	// sealer seals new keys and opens stored ones (Config.SecretKey); nil when
+	// no secret is configured: keys are then stored bare, and a sealed one
+	// refuses the start.
+	sealer *sealer
 
 	mu       sync.RWMutex
 	keys     map[string]*signingKey
@@ -74,14 +82,39 @@ var (
 	errNoKid      = errors.New("no kid header")
 )
 
-// init loads the keys and creates the first one on an empty store. Two instances
-// starting at once may both create one; both keys are valid and the newest signs
-// once each instance has reloaded, so that race is harmless.
+// init loads the keys, seals the ones stored bare when a secret is configured
+// (stores written before sealing), and creates the first key on an empty store.
+// A key that cannot be opened fails it (ErrWrongSecret): a copy of the database
+// given another secret, or none, does not start. Two instances starting at once
+// may both create a key; both keys are valid and the newest signs once each
+// instance has reloaded, so that race is harmless. They may both seal a bare
+// key too: the store's compare-and-swap keeps one sealing, the other reloads.
 func (r *keyRing) init(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.loadLocked(ctx); err != nil {
+	bare, err := r.loadStrictLocked(ctx)
+	if err != nil {
 		return err
+	}
+	if len(bare) > 0 && r.sealer != nil {
+		for _, k := range bare {
+			sealed, err := r.sealer.seal(k.Algorithm, k.ID, k.PrivateKey)
+			if err != nil {
+				return err
+			}
+			switch err := r.s.store.ReplaceSigningKeyMaterial(ctx, k.ID, k.PrivateKey, sealed); {
+			case err == nil:
+				r.s.log.Info("identity: signing key sealed with the secret key", "kid", k.ID)
+			case errors.Is(err, domain.ErrStale) || errors.Is(err, domain.ErrNotFound):
+				// Another instance sealed it first; the reload below checks
+				// that its seal opens with our secret.
+			default:
+				return storeErr("seal signing key", err)
+			}
+		}
+		if _, err := r.loadStrictLocked(ctx); err != nil {
+			return err
+		}
 	}
 	if r.signer != nil || r.fileKey != nil {
 		return nil
@@ -95,8 +128,52 @@ func (r *keyRing) init(ctx context.Context) error {
 	return nil
 }
 
-// loadLocked replaces the cache with the store's keys.
+// loadStrictLocked is loadLocked at start: a key that cannot be opened fails
+// it. It returns the keys stored bare.
+func (r *keyRing) loadStrictLocked(ctx context.Context) ([]domain.SigningKey, error) {
+	var bare []domain.SigningKey
+	var failed error
+	err := r.loadWith(ctx, func(k domain.SigningKey, err error, sealed bool) {
+		switch {
+		case errors.Is(err, ErrWrongSecret):
+			if failed == nil {
+				failed = err
+			}
+		case err != nil:
+			r.s.log.Warn("identity: ignoring a signing key that is not an Ed25519 seed", "kid", k.ID, "err", err)
+		}
+		if err == nil && !sealed {
+			bare = append(bare, k)
+		}
+	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bare, nil
+}
+
+// loadLocked replaces the cache with the store's keys. A key that cannot be
+// opened (another instance re-sealed it under a new secret while this one
+// runs) keeps the seed this instance opened before, if any, and is logged and
+// left out otherwise: verification must not stop for one unreadable key.
 func (r *keyRing) loadLocked(ctx context.Context) error {
+	return r.loadWith(ctx, func(k domain.SigningKey, err error, _ bool) {
+		switch {
+		case errors.Is(err, ErrWrongSecret):
+			r.s.log.Error("identity: a signing key in the store cannot be opened; restart this instance with the secret key the others use",
+				"kid", k.ID, "err", err)
+		case err != nil:
+			r.s.log.Warn("identity: ignoring a signing key that is not an Ed25519 seed", "kid", k.ID, "err", err)
+		}
+	})
+}
+
+// loadWith replaces the cache with the store's keys, telling seen about each
+// key it opened or could not open.
+func (r *keyRing) loadWith(ctx context.Context, seen func(k domain.SigningKey, err error, sealed bool)) error {
 	now := r.s.now()
 	list, err := r.s.store.ListSigningKeys(ctx)
 	if err != nil {
@@ -106,12 +183,31 @@ func (r *keyRing) loadLocked(ctx context.Context) error {
 	keys := make(map[string]*signingKey, len(list))
 	var signer *signingKey
 	for _, k := range list {
-		if k.Algorithm != jwt.SigningMethodEdDSA.Alg() || len(k.PrivateKey) != ed25519.SeedSize {
-			r.s.log.Warn("identity: ignoring a signing key that is not an Ed25519 seed", "kid", k.ID, "alg", k.Algorithm)
+		if k.Algorithm != jwt.SigningMethodEdDSA.Alg() {
+			r.s.log.Warn("identity: ignoring a signing key that is not Ed25519", "kid", k.ID, "alg", k.Algorithm)
 			continue
 		}
-		priv := ed25519.NewKeyFromSeed(k.PrivateKey)
-		sk := &signingKey{id: k.ID, priv: priv, pub: priv.Public().(ed25519.PublicKey), createdAt: k.CreatedAt, retiredAt: k.RetiredAt}
+		// A seed never changes, only how it is stored and the row's times (a
+		// retirement): a known key whose bytes are unchanged is not opened again.
+		old := r.keys[k.ID]
+		var priv ed25519.PrivateKey
+		if old != nil && bytes.Equal(old.stored, k.PrivateKey) {
+			priv = old.priv
+			seen(k, nil, isSealed(k.PrivateKey))
+		} else {
+			seed, sealed, err := seedOf(r.sealer, k)
+			seen(k, err, sealed)
+			switch {
+			case err == nil:
+				priv = ed25519.NewKeyFromSeed(seed)
+			case old != nil:
+				priv = old.priv
+			default:
+				continue
+			}
+		}
+		sk := &signingKey{id: k.ID, priv: priv, pub: priv.Public().(ed25519.PublicKey), stored: k.PrivateKey,
+			createdAt: k.CreatedAt, retiredAt: k.RetiredAt}
 		keys[k.ID] = sk
 		if sk.retiredAt == nil && (signer == nil || sk.createdAt.After(signer.createdAt) ||
 			(sk.createdAt.Equal(signer.createdAt) && sk.id > signer.id)) {
@@ -133,6 +229,12 @@ func (r *keyRing) createLocked(ctx context.Context) (string, error) {
 		return "", err
 	}
 	k := domain.SigningKey{ID: uuid.NewString(), Algorithm: jwt.SigningMethodEdDSA.Alg(), PrivateKey: seed, CreatedAt: r.s.now()}
+	if r.sealer != nil {
+		var err error
+		if k.PrivateKey, err = r.sealer.seal(k.Algorithm, k.ID, seed); err != nil {
+			return "", err
+		}
+	}
 	if err := r.s.store.CreateSigningKey(ctx, k); err != nil {
 		return "", storeErr("create signing key", err)
 	}

@@ -11,8 +11,9 @@ import (
 )
 
 // keyDoc is a JWT signing key, keyed by its kid. The private key sits in the
-// database so that every instance signs with the same key: access to the
-// database is access to the key, which the deployment notes say.
+// database so that every instance signs with the same key, sealed by the
+// identity service with a secret the database does not hold (README, "Secrets
+// and backups").
 type keyDoc struct {
 	ID         string     `bson:"_id"`
 	Algorithm  string     `bson:"algorithm"`

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) domain.Store) {
 	t.Run("Tokens", s.tokens)
 	t.Run("RefreshTokenLookup", s.refreshTokenLookup)
 	t.Run("SigningKeys", s.signingKeys)
+	t.Run("SigningKeySeal", s.signingKeySeal)
 	t.Run("Settings", s.settings)
 	t.Run("Forms", s.forms)
 	t.Run("Records", s.records)
