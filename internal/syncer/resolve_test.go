@@ -346,10 +346,10 @@ var resolveCases = []resolveCase{
 
 // built is a test case turned into a ResolveInput, with the revisions it made.
 type built struct {
-	in                 ResolveInput
-	baseRev, curRev    string
-	incRev             string
-	curTime, incTime   time.Time
+	in               ResolveInput
+	baseRev, curRev  string
+	incRev           string
+	curTime, incTime time.Time
 }
 
 func build(tb testing.TB, tc resolveCase) built {
