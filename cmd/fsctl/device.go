@@ -17,6 +17,7 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 	return subcommands(ctx, e, "device", args, map[string]func(context.Context, *env, []string) error{
 		"add":    runDeviceAdd,
 		"revoke": runDeviceRevoke,
+		"list":   runDeviceList,
 	})
 }
 

@@ -54,6 +54,7 @@ var commands = map[string]command{
 	"health":  {"check that the server is up and its store answers", runHealth},
 	"login":   {"log in and keep the session in the config file", runLogin},
 	"logout":  {"end the session and forget its tokens", runLogout},
+	"passwd":  {"change your own password (and sign out your other sessions)", runPasswd},
 	"user":    {"user add USERNAME | user revoke|disable|enable USERNAME", runUser},
 	"project": {"project create ID --title T | project list", runProject},
 	"member":  {"member set PROJECT USERNAME ROLE", runMember},

@@ -78,6 +78,9 @@ func runProjectList(ctx context.Context, e *env, args []string) error {
 func runMember(ctx context.Context, e *env, args []string) error {
 	return subcommands(ctx, e, "member", args, map[string]func(context.Context, *env, []string) error{
 		"set": runMemberSet,
+
+		"list":   runMemberList,
+		"remove": runMemberRemove,
 	})
 }
 

@@ -14,6 +14,11 @@ func runUser(ctx context.Context, e *env, args []string) error {
 		"revoke":  runUserRevoke,
 		"disable": runUserDisable(true),
 		"enable":  runUserDisable(false),
+
+		"list":           runUserList,
+		"reset-password": runUserResetPassword,
+		"make-admin":     runUserAdmin(true),
+		"remove-admin":   runUserAdmin(false),
 	})
 }
 

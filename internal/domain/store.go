@@ -82,6 +82,13 @@ type DeviceStore interface {
 	// RevokeDevice sets RevokedAt (kept from the first revocation). Returns
 	// ErrNotFound for an unknown id.
 	RevokeDevice(ctx context.Context, id string, at time.Time) error
+	// TouchDevice records that the device synced at at: its last sync time
+	// becomes at unless it already holds a later one. Returns ErrNotFound for an
+	// unknown id.
+	TouchDevice(ctx context.Context, id string, at time.Time) error
+	// DeviceLastSeen returns the last sync time of each of a project's devices
+	// that ever synced, keyed by device id.
+	DeviceLastSeen(ctx context.Context, projectID string) (map[string]time.Time, error)
 }
 
 // TokenStore keeps refresh-token families and tokens.
@@ -96,6 +103,10 @@ type TokenStore interface {
 	// RevokeSubjectFamilies revokes every family of a subject and returns how many
 	// were not revoked before.
 	RevokeSubjectFamilies(ctx context.Context, subject string, at time.Time) (int, error)
+	// RevokeSubjectFamiliesExcept revokes every family of a subject but keepID
+	// (a user signing its other sessions out) and returns how many were not
+	// revoked before.
+	RevokeSubjectFamiliesExcept(ctx context.Context, subject, keepID string, at time.Time) (int, error)
 	// CreateRefreshToken returns ErrExists if the hash is taken, or if t has a
 	// Parent and another token has the same one (a token has at most one child).
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -123,15 +124,16 @@ func (s *Server) authorize(rule Rule, h handlerFunc) handlerFunc {
 		switch rule.kind {
 		case ruleAdmin:
 			if !p.Admin {
-				return errForbidden
+				return rule.forbidden("", "")
 			}
 		case ruleProject:
-			role, err := s.projectRole(ctx, p, pathVar(r, "project"))
+			project := pathVar(r, "project")
+			role, err := s.projectRole(ctx, p, project)
 			if err != nil {
 				return err
 			}
 			if !rule.allows(role) {
-				return errForbidden
+				return rule.forbidden(project, role)
 			}
 			ctx = context.WithValue(ctx, roleKey{}, role)
 		}
@@ -139,7 +141,28 @@ func (s *Server) authorize(rule Rule, h handlerFunc) handlerFunc {
 	}
 }
 
-var errForbidden = &domain.Error{Kind: domain.KindForbidden, Code: api.CodeForbidden, Title: "You may not do this"}
+// forbidden is the 403 of a caller the rule refuses. Its detail names what the
+// route needs and what the caller is, so a user can ask for the right role
+// instead of guessing ("this route needs the manager role in project juba; you
+// are analyst"). The caller may see the project, or it would have had a 404.
+func (r Rule) forbidden(project string, role domain.Role) error {
+	var detail string
+	switch r.kind {
+	case ruleAdmin:
+		detail = "this route needs an admin; you are not one"
+	case ruleProject:
+		names := make([]string, len(r.roles))
+		for i, x := range r.roles {
+			names[i] = string(x)
+		}
+		needs := names[0] + " role"
+		if len(names) > 1 {
+			needs = strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1] + " role"
+		}
+		detail = fmt.Sprintf("this route needs the %s in project %s; you are %s", needs, project, role)
+	}
+	return &domain.Error{Kind: domain.KindForbidden, Code: api.CodeForbidden, Title: "You may not do this", Detail: detail}
+}
 
 func errProjectNotFound() error {
 	return &domain.Error{Kind: domain.KindNotFound, Code: api.CodeProjectNotFound, Title: "Project not found"}

@@ -30,8 +30,12 @@ func (s *Server) registerIdentityRoutes() {
 	s.handle(http.MethodPost, "/v1/auth/refresh", Public, s.handleRefresh)
 	s.handle(http.MethodPost, "/v1/auth/revoke", Public, s.handleRevoke)
 	s.handle(http.MethodPost, "/v1/devices/enroll", Public, s.handleEnroll)
+	s.handle(http.MethodPost, "/v1/auth/password", Authenticated, s.handleChangePassword)
 
 	s.handle(http.MethodPost, "/v1/users", Admin, s.handleCreateUser)
+	s.handle(http.MethodGet, "/v1/users", Admin, s.handleListUsers)
+	s.handle(http.MethodPatch, "/v1/users/{username}", Admin, s.handleUpdateUser)
+	s.handle(http.MethodPost, "/v1/users/{username}/password", Admin, s.handleResetPassword)
 	s.handle(http.MethodPost, "/v1/users/{username}/revoke", Admin, s.handleRevokeUser)
 	s.handle(http.MethodPost, "/v1/users/{username}/disable", Admin, s.handleDisableUser(true))
 	s.handle(http.MethodPost, "/v1/users/{username}/enable", Admin, s.handleDisableUser(false))
@@ -39,7 +43,10 @@ func (s *Server) registerIdentityRoutes() {
 
 	s.handle(http.MethodPost, "/v1/projects", Admin, s.handleCreateProject)
 	s.handle(http.MethodGet, "/v1/projects", Authenticated, s.handleListProjects)
+	s.handle(http.MethodGet, "/v1/projects/{project}/members", ProjectRoles(domain.RoleManager), s.handleListMembers)
 	s.handle(http.MethodPut, "/v1/projects/{project}/members/{username}", ProjectRoles(domain.RoleManager), s.handleSetMember)
+	s.handle(http.MethodDelete, "/v1/projects/{project}/members/{username}", ProjectRoles(domain.RoleManager), s.handleRemoveMember)
+	s.handle(http.MethodGet, "/v1/projects/{project}/devices", ProjectRoles(domain.RoleManager), s.handleListDevices)
 	s.handle(http.MethodPost, "/v1/projects/{project}/devices", ProjectRoles(domain.RoleManager), s.handleCreateDevice)
 	s.handle(http.MethodDelete, "/v1/projects/{project}/devices/{device_id}", ProjectRoles(domain.RoleManager), s.handleRevokeDevice)
 }

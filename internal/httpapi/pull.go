@@ -19,6 +19,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.deviceSynced(r)
 	ps := newPageStream(w, `{"changes":[`)
 	defer ps.release()
 	if err := ps.page(page.Records); err != nil {

@@ -49,6 +49,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.deviceSynced(r)
 	out := api.PushResponse{Results: make([]api.PushResult, len(results)), ServerTime: s.now().UTC()}
 	for i, res := range results {
 		pr := api.PushResult{ID: res.ID, Status: res.Status, Rev: res.Rev, Errors: apiFindings(res.Errors), MissingAttachments: res.MissingAttachments}

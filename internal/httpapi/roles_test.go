@@ -52,10 +52,19 @@ var roleTable = map[string][]string{
 	"POST /v1/users/{username}/enable":  {roleAdmin},
 	"GET /v1/audit":                     {roleAdmin},
 
+	// Administration (§1): users change their own password (a tablet has none).
+	"POST /v1/auth/password":             {roleAdmin, roleManager, roleDesigner, roleAnalyst, roleEnumerator, roleOutsider},
+	"GET /v1/users":                      {roleAdmin},
+	"PATCH /v1/users/{username}":         {roleAdmin},
+	"POST /v1/users/{username}/password": {roleAdmin},
+
 	// Projects, members and devices (§1, §2).
-	"POST /v1/projects": {roleAdmin},
-	"GET /v1/projects":  {roleAdmin, roleManager, roleDesigner, roleAnalyst, roleEnumerator, roleOutsider, roleDevice},
+	"POST /v1/projects":                                 {roleAdmin},
+	"GET /v1/projects":                                  {roleAdmin, roleManager, roleDesigner, roleAnalyst, roleEnumerator, roleOutsider, roleDevice},
+	"GET /v1/projects/{project}/members":                {roleAdmin, roleManager},
 	"PUT /v1/projects/{project}/members/{username}":     {roleAdmin, roleManager},
+	"DELETE /v1/projects/{project}/members/{username}":  {roleAdmin, roleManager},
+	"GET /v1/projects/{project}/devices":                {roleAdmin, roleManager},
 	"POST /v1/projects/{project}/devices":               {roleAdmin, roleManager},
 	"DELETE /v1/projects/{project}/devices/{device_id}": {roleAdmin, roleManager},
 
@@ -176,6 +185,17 @@ func TestRoleTable(t *testing.T) {
 				if wantStatus == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 					t.Errorf("%s as %s: 401 without a Bearer challenge", key, who)
 				}
+				// A 403 says what the route needs and what the caller is, so a
+				// user knows which role to ask for.
+				if wantStatus == http.StatusForbidden {
+					detail := problemDetail(raw)
+					if !strings.HasPrefix(detail, "this route needs ") {
+						t.Errorf("%s as %s: 403 detail %q does not say what the route needs", key, who, detail)
+					}
+					if projectRoute && who != roleDevice && !strings.Contains(detail, "in project safety; you are "+who) {
+						t.Errorf("%s as %s: 403 detail %q does not name the project and the caller's role", key, who, detail)
+					}
+				}
 			}
 		})
 	}
@@ -237,4 +257,13 @@ func problemCode(body []byte) string {
 		return ""
 	}
 	return p.Code
+}
+
+// problemDetail returns the detail of a problem document ("" if none).
+func problemDetail(body []byte) string {
+	var p struct {
+		Detail string `json:"detail"`
+	}
+	_ = json.Unmarshal(body, &p)
+	return p.Detail
 }

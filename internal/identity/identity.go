@@ -202,6 +202,7 @@ type Service struct {
 
 	loginGuard     *loginGuard
 	enrollThrottle *throttle
+	syncSeen       syncSeen // admin.go: throttles TouchDevice per device
 
 	keys   *keyRing
 	allow  *allowCache

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
 )
 
 // Password policy (NIST SP 800-63B: length, not composition rules).
@@ -51,25 +53,37 @@ const (
 
 var b64 = base64.RawStdEncoding // PHC strings use standard base64 without padding
 
-// checkPassword applies the password policy.
+// PasswordRule is the password policy in one sentence, for error details and
+// prompts: a client that is refused a password can tell its user what to type.
+var PasswordRule = fmt.Sprintf("a password must be %d to %d characters long, must not be the username, "+
+	"and must not be only white space", MinPasswordLength, MaxPasswordLength)
+
+// checkPassword applies the password policy. The finding says what this password
+// breaks; the detail states the whole rule.
 func checkPassword(password, username string) error {
+	return checkPasswordAt(password, username, "/password")
+}
+
+// checkPasswordAt is checkPassword with the JSON pointer of the password field
+// (new_password for a change or a reset).
+func checkPasswordAt(password, username, path string) error {
+	weak := func(msg string) error {
+		return &domain.Error{Kind: domain.KindInvalid, Code: "weak_password", Title: "The password is not acceptable",
+			Detail: PasswordRule, Findings: []domain.Finding{{Path: path, Message: msg}}}
+	}
 	if !utf8.ValidString(password) {
-		return invalid("weak_password", "The password is not acceptable", "/password", "must be valid UTF-8")
+		return weak("must be valid UTF-8")
 	}
 	n := utf8.RuneCountInString(password)
 	switch {
 	case n < MinPasswordLength:
-		return invalid("weak_password", "The password is not acceptable", "/password",
-			fmt.Sprintf("must be at least %d characters long", MinPasswordLength))
+		return weak(fmt.Sprintf("must be at least %d characters long", MinPasswordLength))
 	case n > MaxPasswordLength:
-		return invalid("weak_password", "The password is not acceptable", "/password",
-			fmt.Sprintf("must be at most %d characters long", MaxPasswordLength))
+		return weak(fmt.Sprintf("must be at most %d characters long", MaxPasswordLength))
 	case username != "" && strings.EqualFold(password, username):
-		return invalid("weak_password", "The password is not acceptable", "/password",
-			"must not be the username")
+		return weak("must not be the username")
 	case strings.TrimFunc(password, unicode.IsSpace) == "":
-		return invalid("weak_password", "The password is not acceptable", "/password",
-			"must not be only white space")
+		return weak("must not be only white space")
 	}
 	return nil
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) domain.Store) {
 	t.Run("Projects", s.projects)
 	t.Run("Memberships", s.memberships)
 	t.Run("Devices", s.devices)
+	t.Run("DeviceSync", s.deviceSync)
 	t.Run("Tokens", s.tokens)
 	t.Run("RefreshTokenLookup", s.refreshTokenLookup)
 	t.Run("SigningKeys", s.signingKeys)
