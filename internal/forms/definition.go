@@ -251,7 +251,7 @@ var metaSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, _ := newCompiler()
+	c, _, _ := newCompiler()
 	if err := c.AddResource(metaURL, doc); err != nil {
 		return nil, err
 	}
@@ -273,21 +273,24 @@ func (l *refusingLoader) Load(u string) (any, error) {
 
 // newCompiler returns a compiler set up for form schemas: draft 2020-12 when
 // $schema is absent, formats asserted (including geopoint), no URL loading (the
-// library's default would read local files through file:// URLs).
-func newCompiler() (*jsonschema.Compiler, *refusingLoader) {
+// library's default would read local files through file:// URLs), and Go's
+// regexp behind a guard on the pattern length (patternEngine).
+func newCompiler() (*jsonschema.Compiler, *refusingLoader, *patternEngine) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
 	c.RegisterFormat(geopointFormat())
 	l := &refusingLoader{}
 	c.UseLoader(l)
-	return c, l
+	e := &patternEngine{}
+	c.UseRegexpEngine(e.compile)
+	return c, l, e
 }
 
 // compileSchema compiles the "schema" member of a definition. On failure it
 // returns the error code and the findings, with paths into the definition.
 func compileSchema(doc any) (*jsonschema.Schema, string, []domain.Finding) {
-	c, _ := newCompiler()
+	c, _, engine := newCompiler()
 	if err := c.AddResource(schemaURL, doc); err != nil {
 		return nil, CodeInvalidDefinition, []domain.Finding{{Path: "/schema", Message: cleanMessage(err)}}
 	}
@@ -296,6 +299,8 @@ func compileSchema(doc any) (*jsonschema.Schema, string, []domain.Finding) {
 		code, f := compileFindings(err, doc)
 		return nil, code, f
 	}
+	// From now on the engine only sees answers to "format": "regex".
+	engine.strict.Store(true)
 	if code, f := checkCompiled(sch, doc); len(f) > 0 {
 		return nil, code, f
 	}
@@ -434,8 +439,9 @@ func missingRefFinding(target string, doc any) domain.Finding {
 // checkCompiled walks the compiled schema and refuses what compiled fine but is
 // not allowed: references that left the document (the draft meta-schemas that
 // jsonschema embeds are reachable without a loader, e.g.
-// {"$ref": "https://json-schema.org/draft/2020-12/schema"}), and formats the
-// server does not know.
+// {"$ref": "https://json-schema.org/draft/2020-12/schema"}), formats the
+// server does not know, patterns over the limits (limits.go) and loops of
+// references that never reach the data (refloop.go).
 func checkCompiled(root *jsonschema.Schema, doc any) (string, []domain.Finding) {
 	var remote, other []domain.Finding
 	seen := map[*jsonschema.Schema]bool{}
@@ -455,6 +461,7 @@ func checkCompiled(root *jsonschema.Schema, doc any) (string, []domain.Finding) 
 			other = append(other, domain.Finding{Path: ptr + "/format", Keyword: "format",
 				Message: fmt.Sprintf("unknown format %q; known formats: %s", f, strings.Join(KnownFormats(), ", "))})
 		}
+		other = append(other, patternFindings(s)...)
 		for _, e := range schemaEdges(s) {
 			if e.ref && e.to != nil && !strings.HasPrefix(e.to.Location, schemaURL+"#") {
 				ref, _ := obj[e.keyword].(string)
@@ -472,6 +479,7 @@ func checkCompiled(root *jsonschema.Schema, doc any) (string, []domain.Finding) 
 	if len(remote) > 0 {
 		return CodeRemoteRef, sortFindings(remote)
 	}
+	other = append(other, refLoopFindings(root)...)
 	return CodeInvalidDefinition, sortFindings(other)
 }
 

@@ -1,0 +1,129 @@
+package forms
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/schemas"
+)
+
+// alternatives builds an unanchored pattern of n 18-character literal
+// alternatives, the shape of issue 10.4's 20,000-alternative pattern.
+func alternatives(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte('|')
+		}
+		fmt.Fprintf(&b, "w%06dxyzabcdefgh", i*7919%1000000)
+	}
+	return b.String()
+}
+
+// jsonString quotes s as a JSON string.
+func jsonString(s string) string {
+	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
+}
+
+// TestPatternLimits: a pattern whose matching costs too much per answer is
+// refused at upload, at its own pointer, with a message that states the limit
+// (issue 10.4). Before the limits, every one of these published.
+func TestPatternLimits(t *testing.T) {
+	tests := []struct {
+		name  string
+		raw   string
+		at    string
+		kw    string
+		limit int
+	}{
+		// 1,000 alternatives, 19 KB: a twentieth of the issue's pattern and
+		// still a 35 ms check of a 10 KB answer.
+		{"huge alternation", def(`{"code": {"type": "string", "pattern": ` + jsonString(alternatives(1000)) + `}}`),
+			"/schema/properties/code/pattern", "pattern", MaxPatternLength},
+		{"huge alternation, anchored", def(`{"code": {"type": "string", "pattern": ` + jsonString("^("+alternatives(1000)+")$") + `}}`),
+			"/schema/properties/code/pattern", "pattern", MaxPatternLength},
+		// 24 bytes that compile to 2,003 instructions.
+		{"short pattern, large program", def(`{"code": {"type": "string", "pattern": "(?:[a-z]{1,100}){1,10}x"}}`),
+			"/schema/properties/code/pattern", "pattern", MaxPatternProgram},
+		{"anchored, bounded, but too large a program", def(`{"code": {"type": "string", "pattern": "^(?:[a-z]{1,100}){1,10}$"}}`),
+			"/schema/properties/code/pattern", "pattern", MaxPatternProgram},
+		// Open (it can run over the whole answer) and 122 instructions.
+		{"open pattern over the open limit", def(`{"code": {"type": "string", "pattern": "[a-z]{1,60}Q"}}`),
+			"/schema/properties/code/pattern", "pattern", MaxOpenPatternProgram},
+		{"patternProperties key", `{"title": "t", "schema": {"type": "object", "patternProperties": {` + jsonString(alternatives(100)) + `: {"type": "string"}}}}`,
+			"/schema/patternProperties/" + escapePointer(alternatives(100)), "patternProperties", MaxPatternLength},
+		{"patternProperties key, open program", `{"title": "t", "schema": {"type": "object", "patternProperties": {"x_[a-z]{1,60}": {"type": "string"}}}}`,
+			"/schema/patternProperties/x_[a-z]{1,60}", "patternProperties", MaxOpenPatternProgram},
+		{"pattern in $defs behind a $ref", `{"title": "t", "schema": {"type": "object", "$defs": {"code": {"type": "string", "pattern": "[a-z]{1,60}Q"}}, "properties": {"a": {"$ref": "#/$defs/code"}}}}`,
+			"/schema/$defs/code/pattern", "pattern", MaxOpenPatternProgram},
+		{"propertyNames pattern", `{"title": "t", "schema": {"type": "object", "propertyNames": {"pattern": ` + jsonString(alternatives(200)) + `}}}`,
+			"/schema/propertyNames/pattern", "pattern", MaxPatternLength},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseDefinition([]byte(tt.raw))
+			e := domainErr(t, err, domain.KindInvalid, CodeInvalidDefinition)
+			assertFindings(t, e.Findings, []want{{tt.at, tt.kw}})
+			if msg := e.Findings[0].Message; !strings.Contains(msg, fmt.Sprintf("at most %d", tt.limit)) {
+				t.Errorf("message %q does not state the limit %d", msg, tt.limit)
+			}
+			if len(e.Findings[0].Message) > 400 {
+				t.Errorf("message is %d bytes long; it must not quote the pattern", len(e.Findings[0].Message))
+			}
+		})
+	}
+}
+
+// TestPatternLimitsAllAtOnce: every pattern over a limit is reported in one
+// answer, so a designer fixes them in one round.
+func TestPatternLimitsAllAtOnce(t *testing.T) {
+	raw := def(`{"a": {"type": "string", "pattern": ` + jsonString(alternatives(100)) + `},
+		"b": {"type": "string", "pattern": "[a-z]{1,60}Q"},
+		"c": {"type": "string", "pattern": "^[A-Z]{2}$"}}`)
+	_, err := ParseDefinition([]byte(raw))
+	e := domainErr(t, err, domain.KindInvalid, CodeInvalidDefinition)
+	assertFindings(t, e.Findings, []want{{"/schema/properties/a/pattern", "pattern"}, {"/schema/properties/b/pattern", "pattern"}})
+}
+
+// TestPatternLimitsAccept: the patterns real forms use stay accepted, among
+// them long bounded ones that only look expensive.
+func TestPatternLimitsAccept(t *testing.T) {
+	for _, p := range []string{
+		`\S`, `^[^<>]*$`, `[^@\s]+@[^@\s]+\.[a-z]{2,}`, `^[\p{L} '.-]+$`, `^[A-Z][a-z]+( [A-Z][a-z]+)*$`,
+		`^\+?[0-9 ()-]{7,20}$`, `^(?i)[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$`, `^https?://[^\s/$.?#].[^\s]*$`,
+		`^(\+|00)[1-9][0-9 \-\(\)\.]{7,32}$`, `^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(jpg|jpeg|png|pdf|m4a|mp3)$`,
+		`^.{0,400}$`, `^(?:[A-Z][a-z']+)(?:[ -][A-Z][a-z']+){0,5}$`, `^[0-9]{4}-[0-9]{2}-[0-9]{2}$`,
+	} {
+		raw := def(`{"a": {"type": "string", "pattern": ` + jsonString(p) + `}}`)
+		if _, err := ParseDefinition([]byte(raw)); err != nil {
+			t.Errorf("pattern %s refused: %v", p, describeErr(err))
+		}
+	}
+}
+
+// TestExamplesWithinLimits: the three example forms are accepted under the
+// pattern and loop limits, and their patterns are well inside them.
+func TestExamplesWithinLimits(t *testing.T) {
+	names := schemas.ExampleNames()
+	if len(names) != 3 {
+		t.Fatalf("%d example forms, want 3", len(names))
+	}
+	for _, name := range names {
+		d := mustParseExample(t, name)
+		forEachPattern(d.schema, func(ptr, _, src string) {
+			c, err := analyzePattern(src)
+			if err != nil {
+				t.Fatalf("%s %s: %v", name, ptr, err)
+			}
+			limit := MaxPatternProgram
+			if !c.bounded {
+				limit = MaxOpenPatternProgram
+			}
+			if c.insts > limit/2 || len(src) > MaxPatternLength/2 {
+				t.Errorf("%s %s: %d bytes, %d instructions (bounded %v): less than half the limit left", name, ptr, len(src), c.insts, c.bounded)
+			}
+		})
+	}
+}
