@@ -183,5 +183,5 @@ func (e *patternEngine) compile(src string) (jsonschema.Regexp, error) {
 // validates anything: a definition holding one is always refused.
 type oversizePattern string
 
-func (p oversizePattern) String() string         { return string(p) }
+func (p oversizePattern) String() string          { return string(p) }
 func (p oversizePattern) MatchString(string) bool { return false }
