@@ -461,7 +461,6 @@ func checkCompiled(root *jsonschema.Schema, doc any) (string, []domain.Finding) 
 			other = append(other, domain.Finding{Path: ptr + "/format", Keyword: "format",
 				Message: fmt.Sprintf("unknown format %q; known formats: %s", f, strings.Join(KnownFormats(), ", "))})
 		}
-		other = append(other, patternFindings(s)...)
 		for _, e := range schemaEdges(s) {
 			if e.ref && e.to != nil && !strings.HasPrefix(e.to.Location, schemaURL+"#") {
 				ref, _ := obj[e.keyword].(string)
@@ -480,6 +479,8 @@ func checkCompiled(root *jsonschema.Schema, doc any) (string, []domain.Finding) 
 		return CodeRemoteRef, sortFindings(remote)
 	}
 	other = append(other, refLoopFindings(root)...)
+	costs, _ := costFindings(root)
+	other = append(other, costs...)
 	return CodeInvalidDefinition, sortFindings(other)
 }
 

@@ -41,6 +41,11 @@ const (
 	// MaxOpenPatternProgram is the most instructions an open pattern may
 	// compile to: at most about 0.25 µs per character of the answer.
 	MaxOpenPatternProgram = 32
+	// MaxSchemasPerValue is the most schemas that may check one value in
+	// place ($ref, allOf, anyOf, oneOf, not, if/then/else, dependentSchemas,
+	// counting repeats). The examples need at most 3; without a bound, a
+	// few KiB of nested allOf make one record cost 10^9 checks.
+	MaxSchemasPerValue = 1000
 )
 
 // patternCost is what matching a pattern costs.
@@ -147,15 +152,103 @@ func forEachPattern(s *jsonschema.Schema, fn func(ptr, keyword, src string)) {
 	}
 }
 
-// patternFindings checks the patterns of one compiled schema.
-func patternFindings(s *jsonschema.Schema) []domain.Finding {
+// valueCost is what checking one value against a schema costs, counting
+// every schema that applies to that same value, as often as it applies: a
+// schema reached through three allOf branches counts three times.
+type valueCost struct {
+	schemas int64 // schemas applied
+	open    int64 // instructions of the open patterns matched
+	bounded int64 // instructions of the bounded patterns matched
+}
+
+// costCap keeps the sums of a schema that nests references exponentially
+// (each level referring to the one below twice) from overflowing.
+const costCap = 1 << 40
+
+func (c *valueCost) add(o valueCost) {
+	c.schemas = min(c.schemas+o.schemas, costCap)
+	c.open = min(c.open+o.open, costCap)
+	c.bounded = min(c.bounded+o.bounded, costCap)
+}
+
+// costFindings checks every pattern reachable from root against the limits,
+// alone and together with the other patterns and schemas that check the same
+// value: allOf, $ref and their kind can apply one pattern to one value
+// thousands of times (or, nested, 2^n times) from a definition of a few KiB.
+// The patterns of a schema's patternProperties are counted as if they checked
+// its value, although they check its property names: a value is an object or a
+// string, never both, so this only ever overcounts a schema that has both.
+//
+// A sum over a limit is reported at the schema where it first goes over (none
+// of the schemas it applies in place is over on its own), or at the pattern
+// itself when that alone is over.
+//
+// It also returns the cost of every schema, for tests and measurements.
+func costFindings(root *jsonschema.Schema) ([]domain.Finding, map[*jsonschema.Schema]valueCost) {
 	var out []domain.Finding
-	forEachPattern(s, func(ptr, keyword, src string) {
-		if msg := patternProblem(src); msg != "" {
-			out = append(out, domain.Finding{Path: ptr, Keyword: keyword, Message: msg})
+	memo := map[*jsonschema.Schema]valueCost{}
+	over := map[*jsonschema.Schema]bool{} // over a limit, or applies one that is
+	onPath := map[*jsonschema.Schema]bool{}
+	var cost func(s *jsonschema.Schema) valueCost
+	cost = func(s *jsonschema.Schema) valueCost {
+		if c, ok := memo[s]; ok {
+			return c
 		}
-	})
-	return out
+		if onPath[s] {
+			return valueCost{} // a loop, refused by refLoopFindings
+		}
+		onPath[s] = true
+		defer delete(onPath, s)
+		c := valueCost{schemas: 1}
+		reported := false
+		forEachPattern(s, func(ptr, keyword, src string) {
+			if msg := patternProblem(src); msg != "" {
+				out = append(out, domain.Finding{Path: ptr, Keyword: keyword, Message: msg})
+				reported = true
+				return
+			}
+			pc, _ := analyzePattern(src) // patternProblem checked it compiles
+			if pc.bounded {
+				c.bounded += int64(pc.insts)
+			} else {
+				c.open += int64(pc.insts)
+			}
+		})
+		for _, e := range inPlaceEdges(s) {
+			c.add(cost(e.to))
+			reported = reported || over[e.to]
+		}
+		memo[s] = c
+		if msg := c.problem(); msg != "" {
+			if !reported {
+				ptr, _ := definitionPointer(s.Location)
+				out = append(out, domain.Finding{Path: ptr, Message: msg})
+			}
+			reported = true
+		}
+		over[s] = reported
+		return c
+	}
+	for _, s := range reachable(root) {
+		cost(s)
+	}
+	return out, memo
+}
+
+// problem says which per-value limit c is over, or "".
+func (c valueCost) problem() string {
+	switch {
+	case c.schemas > MaxSchemasPerValue:
+		return fmt.Sprintf("applies %s to the same value (through $ref, allOf, anyOf, oneOf, not, if/then/else, dependentSchemas, counting repeats); at most %d may check one value",
+			plural(int(c.schemas), "schema"), MaxSchemasPerValue)
+	case c.open > MaxOpenPatternProgram:
+		return fmt.Sprintf("matches the same value against open patterns (not anchored with ^ to a bounded length) of %d instructions together, counting repeats through $ref, allOf and their kind; they may compile to at most %d together",
+			c.open, MaxOpenPatternProgram)
+	case c.bounded > MaxPatternProgram:
+		return fmt.Sprintf("matches the same value against patterns of %d instructions together, counting repeats through $ref, allOf and their kind; they may compile to at most %d together",
+			c.bounded, MaxPatternProgram)
+	}
+	return ""
 }
 
 // patternEngine is the regexp engine of the form compilers. It is Go's

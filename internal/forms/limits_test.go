@@ -104,7 +104,7 @@ func TestPatternLimitsAccept(t *testing.T) {
 }
 
 // TestExamplesWithinLimits: the three example forms are accepted under the
-// pattern and loop limits, and their patterns are well inside them.
+// pattern, loop and per-value limits, and are well inside them.
 func TestExamplesWithinLimits(t *testing.T) {
 	names := schemas.ExampleNames()
 	if len(names) != 3 {
@@ -112,18 +112,66 @@ func TestExamplesWithinLimits(t *testing.T) {
 	}
 	for _, name := range names {
 		d := mustParseExample(t, name)
-		forEachPattern(d.schema, func(ptr, _, src string) {
-			c, err := analyzePattern(src)
-			if err != nil {
-				t.Fatalf("%s %s: %v", name, ptr, err)
-			}
-			limit := MaxPatternProgram
-			if !c.bounded {
-				limit = MaxOpenPatternProgram
-			}
-			if c.insts > limit/2 || len(src) > MaxPatternLength/2 {
-				t.Errorf("%s %s: %d bytes, %d instructions (bounded %v): less than half the limit left", name, ptr, len(src), c.insts, c.bounded)
+		_, costs := costFindings(d.schema)
+		var most valueCost
+		for s, c := range costs {
+			forEachPattern(s, func(ptr, _, src string) {
+				pc, err := analyzePattern(src)
+				if err != nil {
+					t.Fatalf("%s %s: %v", name, ptr, err)
+				}
+				t.Logf("%s %s: %d bytes, %d instructions, bounded %v", name, ptr, len(src), pc.insts, pc.bounded)
+			})
+			most.schemas = max(most.schemas, c.schemas)
+			most.open = max(most.open, c.open)
+			most.bounded = max(most.bounded, c.bounded)
+		}
+		t.Logf("%s: at most %d schemas, %d open and %d bounded pattern instructions per value", name, most.schemas, most.open, most.bounded)
+		if most.schemas > MaxSchemasPerValue/4 || most.open > MaxOpenPatternProgram/2 || most.bounded > MaxPatternProgram/2 {
+			t.Errorf("%s: %+v per value: less than half the limits left", name, most)
+		}
+	}
+}
+
+// TestPerValueLimits: patterns and schemas repeated on the same value through
+// allOf and $ref add up, so a definition cannot multiply an accepted pattern
+// (or any schema) thousands of times.
+func TestPerValueLimits(t *testing.T) {
+	nested := func(levels, width int) string {
+		defs := `"a0": {"type": "string", "pattern": "^[a-z]{1,3}$"}`
+		for i := 1; i < levels; i++ {
+			refs := strings.TrimSuffix(strings.Repeat(fmt.Sprintf(`{"$ref": "#/$defs/a%d"},`, i-1), width), ",")
+			defs += fmt.Sprintf(`, "a%d": {"allOf": [%s]}`, i, refs)
+		}
+		return fmt.Sprintf(`{"title": "t", "schema": {"type": "object", "$defs": {%s}, "properties": {"x": {"$ref": "#/$defs/a%d"}}}}`, defs, levels-1)
+	}
+	repeat := func(pattern string, n int) string {
+		refs := strings.TrimSuffix(strings.Repeat(`{"$ref": "#/$defs/p"},`, n), ",")
+		return `{"title": "t", "schema": {"type": "object", "$defs": {"p": {"type": "string", "pattern": ` + jsonString(pattern) + `}},
+			"properties": {"x": {"allOf": [` + refs + `]}}}}`
+	}
+	tests := []struct {
+		name  string
+		raw   string
+		at    string
+		limit int
+	}{
+		// 10^12 checks of one value, from 2 KB.
+		{"nested allOf", nested(13, 10), "/schema/$defs/a3", MaxSchemasPerValue},
+		{"open pattern repeated", repeat(`[^@\s]+@[^@\s]+\.[a-z]{2,}`, 3), "/schema/properties/x", MaxOpenPatternProgram},
+		{"bounded pattern repeated", repeat(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(jpg|jpeg|png|pdf|m4a|mp3)$`, 5), "/schema/properties/x", MaxPatternProgram},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseDefinition([]byte(tt.raw))
+			e := domainErr(t, err, domain.KindInvalid, CodeInvalidDefinition)
+			assertFindings(t, e.Findings, []want{{tt.at, ""}})
+			if msg := e.Findings[0].Message; !strings.Contains(msg, fmt.Sprintf("at most %d", tt.limit)) {
+				t.Errorf("message %q does not state the limit %d", msg, tt.limit)
 			}
 		})
 	}
+	// Repeats within the limits are fine.
+	mustParse(t, repeat(`^[A-Z]{2}$`, 20))
+	mustParse(t, nested(3, 10))
 }

@@ -111,24 +111,30 @@ func refLoopFindings(root *jsonschema.Schema) []domain.Finding {
 		}
 		state[s] = done
 	}
-	visit(root)
-	// A descent into the data starts a new value: walk the schemas found there
-	// too, each once.
+	for _, s := range reachable(root) {
+		if state[s] == 0 {
+			visit(s)
+		}
+	}
+	return out
+}
+
+// reachable lists every schema reachable from root, root first, each once.
+func reachable(root *jsonschema.Schema) []*jsonschema.Schema {
+	var out []*jsonschema.Schema
 	seen := map[*jsonschema.Schema]bool{}
-	var all func(s *jsonschema.Schema)
-	all = func(s *jsonschema.Schema) {
+	var walk func(s *jsonschema.Schema)
+	walk = func(s *jsonschema.Schema) {
 		if s == nil || seen[s] {
 			return
 		}
 		seen[s] = true
-		if state[s] == 0 {
-			visit(s)
-		}
+		out = append(out, s)
 		for _, e := range schemaEdges(s) {
-			all(e.to)
+			walk(e.to)
 		}
 	}
-	all(root)
+	walk(root)
 	return out
 }
 
