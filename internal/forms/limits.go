@@ -14,124 +14,170 @@ import (
 // Limits on the patterns of a form schema ("pattern", and the keys of
 // "patternProperties", which are matched against property names).
 //
-// Go's regexp matches in time linear in the input, but the factor is the size
-// of the compiled program: about 8 ns per instruction per character in the
-// worst case (every instruction live at every step). A 20,000-alternative
-// pattern made one 10 KB answer take 17 s. What bounds the cost of one check is
-// therefore the program size times how far the matcher can run:
+// Go's regexp runs in time linear in the input, but the factor is how many
+// instructions of the compiled program are live at each character: about 8 ns
+// each. A 20,000-alternative pattern keeps hundreds of thousands live, and one
+// 10 KB answer took 17 s. That number, the pattern's width, is what the limits
+// bound, because it is what every character of every answer costs, whatever
+// the answer's length ("maxLength" does not help: the validator runs the
+// pattern even on a string that is too long). The program size says nothing
+// about it on its own: ^[a-z]{0,499}$ compiles to 1,000 instructions and keeps
+// two live, ^(?:[a-z]?){499}$ to as many and keeps 500 live.
 //
-//   - a bounded pattern, anchored at the start with ^ and without unbounded
-//     repetition (* + {n,}), stops after at most its longest match, whatever
-//     the answer's length: its cost is at most program² steps;
-//   - any other (open) pattern may run over the whole answer, which is as
-//     long as the push body allows; "maxLength" does not shorten that, since
-//     the validator runs the pattern even on a string that is too long.
+// The width is computed from the program by running it on an input that every
+// character class accepts: an upper bound on the live instructions of Go's
+// matchers (the NFA; the backtracker and the one-pass matcher do no more).
+// An anchored pattern without unbounded repetition dies after its longest
+// match; any other is taken at its widest for every character.
 //
-// So open patterns get a much smaller program than bounded ones. The limits
-// accept every pattern a real form uses for codes, names, phone numbers,
-// e-mail addresses and non-blank free text, with room to spare (the examples
-// use at most a quarter); a list of allowed values belongs in "enum".
+// The limits accept every pattern a real form uses for codes, file names,
+// names, phone numbers, e-mail addresses and non-blank free text (the
+// examples use at most half); a list of allowed values belongs in "enum".
 const (
-	// MaxPatternLength is the longest pattern accepted, in bytes.
+	// MaxPatternLength is the longest pattern accepted, in bytes. Longer ones
+	// are not even compiled.
 	MaxPatternLength = 1000
-	// MaxPatternProgram is the most instructions a bounded pattern may
-	// compile to (regexp/syntax, after simplification): at most about 8 ms
-	// for one check of an answer of any length.
+	// MaxPatternProgram is the most instructions one pattern may compile to
+	// (regexp/syntax, simplified, as regexp.Compile does).
 	MaxPatternProgram = 1000
-	// MaxOpenPatternProgram is the most instructions an open pattern may
-	// compile to: at most about 0.25 µs per character of the answer.
-	MaxOpenPatternProgram = 32
+	// MaxPatternsProgram is the most instructions all the patterns of a
+	// schema may compile to together: it bounds the memory they hold and the
+	// time their analysis takes at upload.
+	MaxPatternsProgram = 20000
+	// MaxPatternWidth is the most instructions the patterns that check one
+	// value may keep live at one character, together: at most about 0.5 µs
+	// per character of an answer. Real patterns keep 2 to 31 live.
+	MaxPatternWidth = 64
 	// MaxSchemasPerValue is the most schemas that may check one value in
 	// place ($ref, allOf, anyOf, oneOf, not, if/then/else, dependentSchemas,
-	// counting repeats). The examples need at most 3; without a bound, a
-	// few KiB of nested allOf make one record cost 10^9 checks.
+	// counting repeats). The examples need at most 3; without a bound, 2 KB of
+	// nested allOf make one record cost 10^12 checks.
 	MaxSchemasPerValue = 1000
 )
 
 // patternCost is what matching a pattern costs.
 type patternCost struct {
-	insts   int  // instructions of the compiled program
-	bounded bool // anchored at the start, with a finite longest match
+	insts int // instructions of the compiled program
+	width int // the most instructions live at one character
 }
 
 // analyzePattern compiles src the way regexp.Compile does (Perl syntax,
-// simplified) and measures the program.
+// simplified) and measures the program. It takes time quadratic in the
+// program: check the program size first.
 func analyzePattern(src string) (patternCost, error) {
+	prog, err := compilePattern(src)
+	if err != nil {
+		return patternCost{}, err
+	}
+	return patternCost{insts: len(prog.Inst), width: progWidth(prog)}, nil
+}
+
+func compilePattern(src string) (*syntax.Prog, error) {
 	re, err := syntax.Parse(src, syntax.Perl)
 	if err != nil {
-		return patternCost{}, err
+		return nil, err
 	}
-	re = re.Simplify()
-	prog, err := syntax.Compile(re)
-	if err != nil {
-		return patternCost{}, err
-	}
-	// regexp stops matching an anchored program once no thread is left,
-	// which happens after the longest match at the latest.
-	anchored := prog.StartCond()&syntax.EmptyBeginText != 0
-	return patternCost{insts: len(prog.Inst), bounded: anchored && maxRunes(re) >= 0}, nil
+	return syntax.Compile(re.Simplify())
 }
 
-// maxRunes returns the most runes re can match, or -1 when that is unbounded.
-func maxRunes(re *syntax.Regexp) int {
-	switch re.Op {
-	case syntax.OpLiteral:
-		return len(re.Rune)
-	case syntax.OpCharClass, syntax.OpAnyCharNotNL, syntax.OpAnyChar:
-		return 1
-	case syntax.OpCapture, syntax.OpQuest:
-		return maxRunes(re.Sub[0])
-	case syntax.OpStar, syntax.OpPlus:
-		if maxRunes(re.Sub[0]) == 0 {
-			return 0
-		}
-		return -1
-	case syntax.OpRepeat:
-		n := maxRunes(re.Sub[0])
-		if n == 0 {
-			return 0
-		}
-		if n < 0 || re.Max < 0 {
-			return -1
-		}
-		return n * re.Max // Go's parser caps repetition counts at 1000
-	case syntax.OpConcat, syntax.OpAlternate:
-		total := 0
-		for _, sub := range re.Sub {
-			n := maxRunes(sub)
-			if n < 0 {
-				return -1
+// progWidth returns an upper bound on how many instructions Go's matcher has
+// to visit at one character: it follows every branch as if each character
+// matched every class. An anchored program is stepped until no thread is left
+// (it then has a longest match); any other is taken at the union of every
+// instruction it can reach, which is where an unanchored search ends up (it
+// starts a new thread at every character) and more than a looping one ever
+// holds at once.
+func progWidth(prog *syntax.Prog) int {
+	n := len(prog.Inst)
+	mark := make([]int, n)
+	gen := 0
+	var stack []uint32
+	// closure adds to set every instruction reachable from starts without
+	// consuming a character, and returns it.
+	closure := func(starts []uint32, set []uint32) []uint32 {
+		stack = append(stack[:0], starts...)
+		for len(stack) > 0 {
+			pc := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if mark[pc] == gen {
+				continue
 			}
-			if re.Op == syntax.OpConcat {
-				total += n
-			} else {
-				total = max(total, n)
+			mark[pc] = gen
+			set = append(set, pc)
+			switch in := &prog.Inst[pc]; in.Op {
+			case syntax.InstAlt, syntax.InstAltMatch:
+				stack = append(stack, in.Out, in.Arg)
+			case syntax.InstCapture, syntax.InstNop, syntax.InstEmptyWidth:
+				stack = append(stack, in.Out)
 			}
 		}
-		return total
+		return set
 	}
-	return 0 // empty-width assertions, empty match, no match
+	// step returns where the consuming instructions of set lead.
+	step := func(set []uint32) []uint32 {
+		var next []uint32
+		for _, pc := range set {
+			switch in := &prog.Inst[pc]; in.Op {
+			case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+				next = append(next, in.Out)
+			}
+		}
+		return next
+	}
+	start := []uint32{uint32(prog.Start)}
+	if prog.StartCond()&syntax.EmptyBeginText != 0 {
+		// Anchored: each step moves forward, so a program without a loop
+		// is out of threads after at most n steps.
+		gen++
+		cur := closure(start, nil)
+		widest := len(cur)
+		for range n + 1 {
+			next := step(cur)
+			if len(next) == 0 {
+				return widest
+			}
+			gen++
+			cur = closure(next, cur[:0])
+			widest = max(widest, len(cur))
+		}
+	}
+	// Everything reachable: grow the set until it stops growing.
+	gen++
+	all := closure(start, nil)
+	for done := 0; done < len(all); {
+		next := step(all[done:])
+		done = len(all)
+		all = closure(next, all)
+	}
+	return len(all)
 }
 
-// patternProblem says why a pattern is refused, or "" when it is accepted.
-func patternProblem(src string) string {
+// patternProblem says why a pattern is refused on its own, or "" when it is
+// accepted; c is its cost when it is.
+func patternProblem(src string) (msg string, c patternCost) {
 	if len(src) > MaxPatternLength {
 		return fmt.Sprintf("is %d bytes long; a pattern may be at most %d bytes (list allowed values with enum instead)",
-			len(src), MaxPatternLength)
+			len(src), MaxPatternLength), c
 	}
-	c, err := analyzePattern(src)
+	prog, err := compilePattern(src)
 	if err != nil {
-		return "is not a valid regular expression (RE2 syntax): " + err.Error()
+		return "is not a valid regular expression (RE2 syntax): " + err.Error(), c
 	}
+	c.insts = len(prog.Inst)
 	if c.insts > MaxPatternProgram {
 		return fmt.Sprintf("compiles to %d instructions; a pattern may compile to at most %d (simplify it, list allowed values with enum, or bound the length with maxLength rather than with a repetition)",
-			c.insts, MaxPatternProgram)
+			c.insts, MaxPatternProgram), c
 	}
-	if !c.bounded && c.insts > MaxOpenPatternProgram {
-		return fmt.Sprintf("compiles to %d instructions and may run over the whole answer, as it is not anchored with ^ to a bounded length; such a pattern may compile to at most %d (anchor it with ^ and bound its repetitions, {0,50} rather than * or +, or simplify it)",
-			c.insts, MaxOpenPatternProgram)
+	c.width = progWidth(prog)
+	if c.width > MaxPatternWidth {
+		return widthMessage(c.width), c
 	}
-	return ""
+	return "", c
+}
+
+func widthMessage(width int) string {
+	return fmt.Sprintf("keeps up to %d instructions live at each character of an answer; the patterns that check one value may keep at most %d live together (nest optional parts, a(b(c)?)? rather than a?b?c?, anchor the pattern with ^ and bound its repetitions, or simplify it)",
+		width, MaxPatternWidth)
 }
 
 // forEachPattern calls fn with the pointer into the definition, the keyword
@@ -157,8 +203,7 @@ func forEachPattern(s *jsonschema.Schema, fn func(ptr, keyword, src string)) {
 // schema reached through three allOf branches counts three times.
 type valueCost struct {
 	schemas int64 // schemas applied
-	open    int64 // instructions of the open patterns matched
-	bounded int64 // instructions of the bounded patterns matched
+	width   int64 // instructions the patterns matched keep live at one character
 }
 
 // costCap keeps the sums of a schema that nests references exponentially
@@ -167,8 +212,7 @@ const costCap = 1 << 40
 
 func (c *valueCost) add(o valueCost) {
 	c.schemas = min(c.schemas+o.schemas, costCap)
-	c.open = min(c.open+o.open, costCap)
-	c.bounded = min(c.bounded+o.bounded, costCap)
+	c.width = min(c.width+o.width, costCap)
 }
 
 // costFindings checks every pattern reachable from root against the limits,
@@ -186,6 +230,12 @@ func (c *valueCost) add(o valueCost) {
 // It also returns the cost of every schema, for tests and measurements.
 func costFindings(root *jsonschema.Schema) ([]domain.Finding, map[*jsonschema.Schema]valueCost) {
 	var out []domain.Finding
+	type analysed struct {
+		cost patternCost
+		msg  string // why it is refused on its own, or ""
+	}
+	patterns := map[string]analysed{} // by source: each analysed once
+	total := 0                        // instructions of the distinct patterns
 	memo := map[*jsonschema.Schema]valueCost{}
 	over := map[*jsonschema.Schema]bool{} // over a limit, or applies one that is
 	onPath := map[*jsonschema.Schema]bool{}
@@ -202,17 +252,23 @@ func costFindings(root *jsonschema.Schema) ([]domain.Finding, map[*jsonschema.Sc
 		c := valueCost{schemas: 1}
 		reported := false
 		forEachPattern(s, func(ptr, keyword, src string) {
-			if msg := patternProblem(src); msg != "" {
-				out = append(out, domain.Finding{Path: ptr, Keyword: keyword, Message: msg})
+			a, ok := patterns[src]
+			if !ok {
+				if total > MaxPatternsProgram {
+					reported = true // and no more analysis: reported once, below
+					return
+				}
+				a.msg, a.cost = patternProblem(src)
+				total += a.cost.insts
+				patterns[src] = a
+			}
+			if a.msg != "" {
+				out = append(out, domain.Finding{Path: ptr, Keyword: keyword, Message: a.msg})
 				reported = true
 				return
 			}
-			pc, _ := analyzePattern(src) // patternProblem checked it compiles
-			if pc.bounded {
-				c.bounded += int64(pc.insts)
-			} else {
-				c.open += int64(pc.insts)
-			}
+			pc := a.cost
+			c.width += int64(pc.width)
 		})
 		for _, e := range inPlaceEdges(s) {
 			c.add(cost(e.to))
@@ -232,6 +288,11 @@ func costFindings(root *jsonschema.Schema) ([]domain.Finding, map[*jsonschema.Sc
 	for _, s := range reachable(root) {
 		cost(s)
 	}
+	if total > MaxPatternsProgram {
+		out = append(out, domain.Finding{Path: "/schema", Message: fmt.Sprintf(
+			"has patterns that compile to more than %d instructions together; the patterns of a form may compile to at most %d together (list allowed values with enum, share a pattern through $defs)",
+			MaxPatternsProgram, MaxPatternsProgram)})
+	}
 	return out, memo
 }
 
@@ -241,12 +302,9 @@ func (c valueCost) problem() string {
 	case c.schemas > MaxSchemasPerValue:
 		return fmt.Sprintf("applies %s to the same value (through $ref, allOf, anyOf, oneOf, not, if/then/else, dependentSchemas, counting repeats); at most %d may check one value",
 			plural(int(c.schemas), "schema"), MaxSchemasPerValue)
-	case c.open > MaxOpenPatternProgram:
-		return fmt.Sprintf("matches the same value against open patterns (not anchored with ^ to a bounded length) of %d instructions together, counting repeats through $ref, allOf and their kind; they may compile to at most %d together",
-			c.open, MaxOpenPatternProgram)
-	case c.bounded > MaxPatternProgram:
-		return fmt.Sprintf("matches the same value against patterns of %d instructions together, counting repeats through $ref, allOf and their kind; they may compile to at most %d together",
-			c.bounded, MaxPatternProgram)
+	case c.width > MaxPatternWidth:
+		return fmt.Sprintf("matches the same value against patterns that keep up to %d instructions live at each character together, counting repeats through $ref, allOf and their kind; at most %d are accepted",
+			c.width, MaxPatternWidth)
 	}
 	return ""
 }

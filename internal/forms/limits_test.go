@@ -49,15 +49,20 @@ func TestPatternLimits(t *testing.T) {
 			"/schema/properties/code/pattern", "pattern", MaxPatternProgram},
 		{"anchored, bounded, but too large a program", def(`{"code": {"type": "string", "pattern": "^(?:[a-z]{1,100}){1,10}$"}}`),
 			"/schema/properties/code/pattern", "pattern", MaxPatternProgram},
-		// Open (it can run over the whole answer) and 122 instructions.
-		{"open pattern over the open limit", def(`{"code": {"type": "string", "pattern": "[a-z]{1,60}Q"}}`),
-			"/schema/properties/code/pattern", "pattern", MaxOpenPatternProgram},
+		// Unanchored: 122 instructions, all live.
+		{"unanchored, too wide", def(`{"code": {"type": "string", "pattern": "[a-z]{1,60}Q"}}`),
+			"/schema/properties/code/pattern", "pattern", MaxPatternWidth},
+		// Anchored and bounded: dies after 201 characters, but keeps 300
+		// instructions live until then.
+		{"anchored, too wide", def(`{"code": {"type": "string", "pattern": "^(?:[a-z]?[a-z]?){100}Q"}}`),
+			"/schema/properties/code/pattern", "pattern", MaxPatternWidth},
 		{"patternProperties key", `{"title": "t", "schema": {"type": "object", "patternProperties": {` + jsonString(alternatives(100)) + `: {"type": "string"}}}}`,
 			"/schema/patternProperties/" + escapePointer(alternatives(100)), "patternProperties", MaxPatternLength},
 		{"patternProperties key, open program", `{"title": "t", "schema": {"type": "object", "patternProperties": {"x_[a-z]{1,60}": {"type": "string"}}}}`,
-			"/schema/patternProperties/x_[a-z]{1,60}", "patternProperties", MaxOpenPatternProgram},
+			"/schema/patternProperties/x_[a-z]{1,60}", "patternProperties", MaxPatternWidth},
 		{"pattern in $defs behind a $ref", `{"title": "t", "schema": {"type": "object", "$defs": {"code": {"type": "string", "pattern": "[a-z]{1,60}Q"}}, "properties": {"a": {"$ref": "#/$defs/code"}}}}`,
-			"/schema/$defs/code/pattern", "pattern", MaxOpenPatternProgram},
+			"/schema/$defs/code/pattern", "pattern", MaxPatternWidth},
+		{"patterns too large together", def(`{` + manyPatterns(25) + `}`), "/schema", "", MaxPatternsProgram},
 		{"propertyNames pattern", `{"title": "t", "schema": {"type": "object", "propertyNames": {"pattern": ` + jsonString(alternatives(200)) + `}}}`,
 			"/schema/propertyNames/pattern", "pattern", MaxPatternLength},
 	}
@@ -74,6 +79,38 @@ func TestPatternLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyPatterns returns n properties with distinct patterns of 1,000
+// instructions, each narrow enough on its own.
+func manyPatterns(n int) string {
+	var props []string
+	for i := range n {
+		props = append(props, fmt.Sprintf(`"p%d": {"type": "string", "pattern": "^[a-z]{0,490}%02d$"}`, i, i))
+	}
+	return strings.Join(props, ", ")
+}
+
+// TestIssuePatternRefused is issue 10.4's pattern itself: 20,000
+// alternatives, 380 KB, which published and then took 17 s per 10 KB answer.
+// It is refused without being compiled.
+func TestIssuePatternRefused(t *testing.T) {
+	raw := def(`{"code": {"type": "string", "pattern": ` + jsonString(alternatives(20000)) + `}}`)
+	_, err := ParseDefinition([]byte(raw))
+	e := domainErr(t, err, domain.KindInvalid, CodeInvalidDefinition)
+	assertFindings(t, e.Findings, []want{{"/schema/properties/code/pattern", "pattern"}})
+}
+
+// TestFormatRegexAnswerBounded: an answer checked with "format": "regex" is
+// compiled by the validator; one longer than MaxPatternLength is not a regex
+// the server accepts, so a record cannot make it compile megabytes.
+func TestFormatRegexAnswerBounded(t *testing.T) {
+	d := mustParse(t, def(`{"re": {"type": "string", "format": "regex"}}`))
+	if f := d.ValidateJSON([]byte(`{"re": "^[a-z]+$"}`)); len(f) != 0 {
+		t.Errorf("a short regex: %v", f)
+	}
+	long := `{"re": ` + jsonString(alternatives(100)) + `}`
+	assertFindings(t, d.ValidateJSON([]byte(long)), []want{{"/re", "format"}})
 }
 
 // TestPatternLimitsAllAtOnce: every pattern over a limit is reported in one
@@ -120,14 +157,16 @@ func TestExamplesWithinLimits(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s %s: %v", name, ptr, err)
 				}
-				t.Logf("%s %s: %d bytes, %d instructions, bounded %v", name, ptr, len(src), pc.insts, pc.bounded)
+				t.Logf("%s %s: %d bytes, %d instructions, width %d", name, ptr, len(src), pc.insts, pc.width)
+				if len(src) > MaxPatternLength/2 || pc.insts > MaxPatternProgram/2 {
+					t.Errorf("%s %s: less than half the limits left", name, ptr)
+				}
 			})
 			most.schemas = max(most.schemas, c.schemas)
-			most.open = max(most.open, c.open)
-			most.bounded = max(most.bounded, c.bounded)
+			most.width = max(most.width, c.width)
 		}
-		t.Logf("%s: at most %d schemas, %d open and %d bounded pattern instructions per value", name, most.schemas, most.open, most.bounded)
-		if most.schemas > MaxSchemasPerValue/4 || most.open > MaxOpenPatternProgram/2 || most.bounded > MaxPatternProgram/2 {
+		t.Logf("%s: at most %d schemas and a pattern width of %d per value", name, most.schemas, most.width)
+		if most.schemas > MaxSchemasPerValue/4 || most.width > MaxPatternWidth/2 {
 			t.Errorf("%s: %+v per value: less than half the limits left", name, most)
 		}
 	}
@@ -138,7 +177,7 @@ func TestExamplesWithinLimits(t *testing.T) {
 // (or any schema) thousands of times.
 func TestPerValueLimits(t *testing.T) {
 	nested := func(levels, width int) string {
-		defs := `"a0": {"type": "string", "pattern": "^[a-z]{1,3}$"}`
+		defs := `"a0": {"type": "string"}`
 		for i := 1; i < levels; i++ {
 			refs := strings.TrimSuffix(strings.Repeat(fmt.Sprintf(`{"$ref": "#/$defs/a%d"},`, i-1), width), ",")
 			defs += fmt.Sprintf(`, "a%d": {"allOf": [%s]}`, i, refs)
@@ -158,8 +197,8 @@ func TestPerValueLimits(t *testing.T) {
 	}{
 		// 10^12 checks of one value, from 2 KB.
 		{"nested allOf", nested(13, 10), "/schema/$defs/a3", MaxSchemasPerValue},
-		{"open pattern repeated", repeat(`[^@\s]+@[^@\s]+\.[a-z]{2,}`, 3), "/schema/properties/x", MaxOpenPatternProgram},
-		{"bounded pattern repeated", repeat(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(jpg|jpeg|png|pdf|m4a|mp3)$`, 5), "/schema/properties/x", MaxPatternProgram},
+		// 10 instructions live (unanchored), seven times.
+		{"pattern repeated", repeat(`[^@\s]+@[^@\s]+\.[a-z]{2,}`, 7), "/schema/properties/x", MaxPatternWidth},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,5 +212,6 @@ func TestPerValueLimits(t *testing.T) {
 	}
 	// Repeats within the limits are fine.
 	mustParse(t, repeat(`^[A-Z]{2}$`, 20))
+	mustParse(t, repeat(`[^@\s]+@[^@\s]+\.[a-z]{2,}`, 6))
 	mustParse(t, nested(3, 10))
 }
