@@ -50,9 +50,13 @@ const (
 	MaxPatternWidth = 64
 	// MaxSchemasPerValue is the most schemas that may check one value in
 	// place ($ref, allOf, anyOf, oneOf, not, if/then/else, dependentSchemas,
-	// counting repeats). The examples need at most 3; without a bound, 2 KB of
-	// nested allOf make one record cost 10^12 checks.
-	MaxSchemasPerValue = 1000
+	// counting repeats). Without a bound, 2 KB of nested allOf make one record
+	// cost 10^12 checks. The examples need at most 3; a list of 60 if/then
+	// rules on one object fits. Each schema costs every value it checks: a
+	// record of 10 KB of invalid array items against 200 schemas each takes
+	// seconds in the library (it builds every error), so this is not much
+	// more than a real form needs.
+	MaxSchemasPerValue = 200
 )
 
 // patternCost is what matching a pattern costs.
