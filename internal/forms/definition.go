@@ -252,10 +252,14 @@ var metaSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 		return nil, err
 	}
 	c, _, _ := newCompiler()
+	engine := &metaEngine{}
+	c.UseRegexpEngine(engine.compile)
 	if err := c.AddResource(metaURL, doc); err != nil {
 		return nil, err
 	}
-	return c.Compile(metaURL)
+	sch, err := c.Compile(metaURL)
+	engine.ready.Store(true)
+	return sch, err
 })
 
 // refusingLoader is the compiler's only URL loader: it loads nothing, and
@@ -274,7 +278,7 @@ func (l *refusingLoader) Load(u string) (any, error) {
 // newCompiler returns a compiler set up for form schemas: draft 2020-12 when
 // $schema is absent, formats asserted (including geopoint), no URL loading (the
 // library's default would read local files through file:// URLs), and Go's
-// regexp behind a guard on the pattern length (patternEngine).
+// regexp behind a guard on the pattern size (patternEngine).
 func newCompiler() (*jsonschema.Compiler, *refusingLoader, *patternEngine) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
@@ -481,7 +485,22 @@ func checkCompiled(root *jsonschema.Schema, doc any) (string, []domain.Finding) 
 	other = append(other, refLoopFindings(root)...)
 	costs, _ := costFindings(root)
 	other = append(other, costs...)
-	return CodeInvalidDefinition, sortFindings(other)
+	return CodeInvalidDefinition, capFindings(sortFindings(other))
+}
+
+// maxCompileFindings bounds the findings of the compile phase: a 1 MiB
+// definition can hold 50,000 patterns over a limit, and a designer fixes the
+// first ones first anyway.
+const maxCompileFindings = 100
+
+// capFindings keeps the first maxCompileFindings findings and counts the rest.
+func capFindings(f []domain.Finding) []domain.Finding {
+	if len(f) <= maxCompileFindings {
+		return f
+	}
+	n := len(f) - maxCompileFindings
+	return append(f[:maxCompileFindings], domain.Finding{Path: "/schema",
+		Message: fmt.Sprintf("and %s like those above, not listed", plural(n, "more finding"))})
 }
 
 // edge is one link from a compiled schema to a subschema.

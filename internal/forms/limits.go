@@ -1,10 +1,13 @@
 package forms
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"regexp/syntax"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
@@ -156,21 +159,89 @@ func progWidth(prog *syntax.Prog) int {
 	return len(all)
 }
 
+// estimateInsts estimates the program size of a parsed, not yet simplified
+// pattern the way Go's parser does (regexp/syntax calcSize): within a few
+// instructions of the real size, without expanding the repetitions, which is
+// what costs time and memory (90,000 instructions from 1,000 bytes take a
+// quarter of a second to compile).
+func estimateInsts(re *syntax.Regexp) int64 {
+	var size int64
+	switch re.Op {
+	case syntax.OpLiteral:
+		size = int64(len(re.Rune))
+	case syntax.OpCapture, syntax.OpStar:
+		size = 2 + estimateInsts(re.Sub[0])
+	case syntax.OpPlus, syntax.OpQuest:
+		size = 1 + estimateInsts(re.Sub[0])
+	case syntax.OpConcat, syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			size += estimateInsts(sub)
+		}
+		if re.Op == syntax.OpAlternate {
+			size += int64(len(re.Sub) - 1)
+		}
+	case syntax.OpRepeat:
+		sub := estimateInsts(re.Sub[0])
+		switch {
+		case re.Max >= 0:
+			size = int64(re.Max)*sub + int64(re.Max-re.Min)
+		case re.Min == 0:
+			size = 2 + sub
+		default:
+			size = 1 + int64(re.Min)*sub
+		}
+	default:
+		size = 1
+	}
+	return min(max(size, 1), costCap)
+}
+
+// tooLargeMessage refuses a pattern whose program is too large.
+func tooLargeMessage(insts string) string {
+	return fmt.Sprintf("compiles to %s instructions; a pattern may compile to at most %d (simplify it, list allowed values with enum, or bound the length with maxLength rather than with a repetition)",
+		insts, MaxPatternProgram)
+}
+
+// lengthMessage refuses a pattern that is too long.
+func lengthMessage(n int) string {
+	return fmt.Sprintf("is %d bytes long; a pattern may be at most %d bytes (list allowed values with enum instead)",
+		n, MaxPatternLength)
+}
+
+// precheckPattern refuses, without compiling it, a pattern that is too long
+// or whose program would be far too large; re is nil when it is refused or
+// not a regular expression (err).
+func precheckPattern(src string) (re *syntax.Regexp, refused string, err error) {
+	if len(src) > MaxPatternLength {
+		return nil, lengthMessage(len(src)), nil
+	}
+	re, err = syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return nil, "", err
+	}
+	if est := estimateInsts(re); est > 2*MaxPatternProgram {
+		return nil, tooLargeMessage(fmt.Sprintf("about %d", est)), nil
+	}
+	return re, "", nil
+}
+
 // patternProblem says why a pattern is refused on its own, or "" when it is
 // accepted; c is its cost when it is.
 func patternProblem(src string) (msg string, c patternCost) {
-	if len(src) > MaxPatternLength {
-		return fmt.Sprintf("is %d bytes long; a pattern may be at most %d bytes (list allowed values with enum instead)",
-			len(src), MaxPatternLength), c
+	re, refused, err := precheckPattern(src)
+	if err != nil {
+		return "is not a valid regular expression (RE2 syntax): " + err.Error(), c
 	}
-	prog, err := compilePattern(src)
+	if refused != "" {
+		return refused, c
+	}
+	prog, err := syntax.Compile(re.Simplify())
 	if err != nil {
 		return "is not a valid regular expression (RE2 syntax): " + err.Error(), c
 	}
 	c.insts = len(prog.Inst)
 	if c.insts > MaxPatternProgram {
-		return fmt.Sprintf("compiles to %d instructions; a pattern may compile to at most %d (simplify it, list allowed values with enum, or bound the length with maxLength rather than with a repetition)",
-			c.insts, MaxPatternProgram), c
+		return tooLargeMessage(fmt.Sprint(c.insts)), c
 	}
 	c.width = progWidth(prog)
 	if c.width > MaxPatternWidth {
@@ -187,18 +258,16 @@ func widthMessage(width int) string {
 // forEachPattern calls fn with the pointer into the definition, the keyword
 // and the source of every pattern of s: its "pattern" and the keys of its
 // "patternProperties", in a stable order.
-func forEachPattern(s *jsonschema.Schema, fn func(ptr, keyword, src string)) {
+func forEachPattern(s *jsonschema.Schema, fn func(ptr, keyword string, re jsonschema.Regexp)) {
 	ptr, _ := definitionPointer(s.Location)
 	if s.Pattern != nil {
-		fn(ptr+"/pattern", "pattern", s.Pattern.String())
+		fn(ptr+"/pattern", "pattern", s.Pattern)
 	}
-	keys := make([]string, 0, len(s.PatternProperties))
-	for re := range s.PatternProperties {
-		keys = append(keys, re.String())
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		fn(ptr+"/patternProperties/"+escapePointer(k), "patternProperties", k)
+	keys := slices.SortedFunc(maps.Keys(s.PatternProperties), func(a, b jsonschema.Regexp) int {
+		return strings.Compare(a.String(), b.String())
+	})
+	for _, re := range keys {
+		fn(ptr+"/patternProperties/"+escapePointer(re.String()), "patternProperties", re)
 	}
 }
 
@@ -255,7 +324,17 @@ func costFindings(root *jsonschema.Schema) ([]domain.Finding, map[*jsonschema.Sc
 		defer delete(onPath, s)
 		c := valueCost{schemas: 1}
 		reported := false
-		forEachPattern(s, func(ptr, keyword, src string) {
+		forEachPattern(s, func(ptr, keyword string, re jsonschema.Regexp) {
+			if r, ok := re.(*refusedPattern); ok {
+				if r.overBudget {
+					total = max(total, MaxPatternsProgram+1)
+				} else {
+					out = append(out, domain.Finding{Path: ptr, Keyword: keyword, Message: r.reason})
+				}
+				reported = true
+				return
+			}
+			src := re.String()
 			a, ok := patterns[src]
 			if !ok {
 				if total > MaxPatternsProgram {
@@ -271,8 +350,7 @@ func costFindings(root *jsonschema.Schema) ([]domain.Finding, map[*jsonschema.Sc
 				reported = true
 				return
 			}
-			pc := a.cost
-			c.width += int64(pc.width)
+			c.width += int64(a.cost.width)
 		})
 		for _, e := range inPlaceEdges(s) {
 			c.add(cost(e.to))
@@ -313,30 +391,90 @@ func (c valueCost) problem() string {
 	return ""
 }
 
-// patternEngine is the regexp engine of the form compilers. It is Go's
-// regexp, except that a pattern longer than MaxPatternLength is not compiled
-// at all while the schema compiles (compiling a 400 KB pattern costs time and
-// memory for nothing): it becomes an oversizePattern, which checkCompiled
-// then refuses with every other pattern over a limit, each at its pointer.
-// The library also calls the engine when it validates "format": "regex" (in
-// the meta-schema, and in a form that asks for a regex as an answer); once
-// strict, an over-long pattern is then simply not a valid regex, so a record
-// cannot make the server compile a 16 MB one.
-type patternEngine struct{ strict atomic.Bool }
+// patternEngine is the regexp engine of one form compile. It is Go's
+// regexp, except that while the schema compiles it does not compile a pattern
+// that is too long, whose program would be far too large, or that comes after
+// the patterns compiled so far reached twice MaxPatternsProgram: compiling
+// those costs time and memory for nothing (a 1 MiB definition holds a
+// thousand patterns of 90,000 instructions each). Such a pattern becomes a
+// refusedPattern, which costFindings refuses with every other pattern over a
+// limit, each at its pointer.
+//
+// The library also calls the engine when it validates "format": "regex": at
+// compile time (the draft meta-schema), and, once strict, on answers to a form
+// that asks for a regex. An answer only needs to be a valid regex, so it is
+// parsed and never compiled; one over the limits is not a regex the server
+// accepts, so a record cannot make the server compile megabytes.
+type patternEngine struct {
+	strict   atomic.Bool
+	compiled map[string]jsonschema.Regexp // while compiling (one goroutine)
+	insts    int64                        // estimated, of the compiled patterns
+}
 
 func (e *patternEngine) compile(src string) (jsonschema.Regexp, error) {
-	if len(src) > MaxPatternLength {
-		if e.strict.Load() {
-			return nil, fmt.Errorf("longer than %d bytes", MaxPatternLength)
+	if e.strict.Load() {
+		_, refused, err := precheckPattern(src)
+		if err != nil {
+			return nil, err
 		}
-		return oversizePattern(src), nil
+		if refused != "" {
+			return nil, errors.New(refused)
+		}
+		return &refusedPattern{src: src, reason: "not compiled"}, nil
 	}
+	if re, ok := e.compiled[src]; ok {
+		return re, nil
+	}
+	re, err := e.compileNew(src)
+	if err == nil {
+		if e.compiled == nil {
+			e.compiled = map[string]jsonschema.Regexp{}
+		}
+		e.compiled[src] = re
+	}
+	return re, err
+}
+
+func (e *patternEngine) compileNew(src string) (jsonschema.Regexp, error) {
+	re, refused, err := precheckPattern(src)
+	if err != nil {
+		return nil, err
+	}
+	if refused != "" {
+		return &refusedPattern{src: src, reason: refused}, nil
+	}
+	est := estimateInsts(re)
+	if e.insts+est > 2*MaxPatternsProgram {
+		return &refusedPattern{src: src, overBudget: true}, nil
+	}
+	e.insts += est
 	return regexp.Compile(src)
 }
 
-// oversizePattern stands for a pattern too long to compile. It never
-// validates anything: a definition holding one is always refused.
-type oversizePattern string
+// metaEngine is the regexp engine of the meta-schema's compiler: Go's regexp
+// for the meta-schema's own patterns, then, when it checks that the patterns
+// of an uploaded definition are regular expressions ("format": "regex"),
+// only a parse: the form's compile compiles them, if their size allows.
+type metaEngine struct{ ready atomic.Bool }
 
-func (p oversizePattern) String() string          { return string(p) }
-func (p oversizePattern) MatchString(string) bool { return false }
+func (e *metaEngine) compile(src string) (jsonschema.Regexp, error) {
+	if !e.ready.Load() {
+		return regexp.Compile(src)
+	}
+	if len(src) <= MaxPatternLength {
+		if _, err := syntax.Parse(src, syntax.Perl); err != nil {
+			return nil, err
+		}
+	}
+	return &refusedPattern{src: src, reason: "not compiled"}, nil
+}
+
+// refusedPattern stands for a pattern that was not compiled. It never
+// validates anything: a definition holding one is always refused.
+type refusedPattern struct {
+	src, reason string
+	overBudget  bool // not compiled because of MaxPatternsProgram: reported once
+}
+
+func (p *refusedPattern) String() string          { return p.src }
+func (p *refusedPattern) MatchString(string) bool { return false }

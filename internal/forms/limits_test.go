@@ -2,11 +2,13 @@ package forms
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/schemas"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // alternatives builds an unanchored pattern of n 18-character literal
@@ -155,7 +157,8 @@ func TestExamplesWithinLimits(t *testing.T) {
 		_, costs := costFindings(d.schema)
 		var most valueCost
 		for s, c := range costs {
-			forEachPattern(s, func(ptr, _, src string) {
+			forEachPattern(s, func(ptr, _ string, re jsonschema.Regexp) {
+				src := re.String()
 				pc, err := analyzePattern(src)
 				if err != nil {
 					t.Fatalf("%s %s: %v", name, ptr, err)
@@ -217,4 +220,34 @@ func TestPerValueLimits(t *testing.T) {
 	mustParse(t, repeat(`^[A-Z]{2}$`, 20))
 	mustParse(t, repeat(`[^@\s]+@[^@\s]+\.[a-z]{2,}`, 6))
 	mustParse(t, nested(2, 10))
+}
+
+// TestManyLargePatternsNotCompiled: 2,000 patterns (100 KB) that each
+// compile to 2,000 to 90,000 instructions are refused without compiling them
+// all (which allocated gigabytes), with a bounded list of findings. (A 1 MiB
+// definition of 20,000 properties takes jsonschema v6 some 10 s to compile
+// whatever its patterns: its compile queue is quadratic.)
+func TestManyLargePatternsNotCompiled(t *testing.T) {
+	for _, format := range []string{`^[a-z]{0,999}x%05d$`, `^[a-z]{0,985}x%05d$`, `[a-z]{1000}[a-z]{1000}%05d`} {
+		t.Run(format, func(t *testing.T) {
+			var props []string
+			for i := range 2000 {
+				props = append(props, fmt.Sprintf(`"p%d": {"pattern": "%s"}`, i, fmt.Sprintf(format, i)))
+			}
+			raw := def(`{` + strings.Join(props, ", ") + `}`)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := ParseDefinition([]byte(raw))
+			runtime.ReadMemStats(&after)
+			e := domainErr(t, err, domain.KindInvalid, CodeInvalidDefinition)
+			if len(e.Findings) > maxCompileFindings+1 {
+				t.Errorf("%d findings, want at most %d", len(e.Findings), maxCompileFindings+1)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 100<<20 {
+				t.Errorf("%d MB allocated", alloc>>20)
+			} else {
+				t.Logf("%d MB allocated, %d findings", alloc>>20, len(e.Findings))
+			}
+		})
+	}
 }
