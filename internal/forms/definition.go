@@ -251,11 +251,15 @@ var metaSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, _ := newCompiler()
+	c, _, _ := newCompiler()
+	engine := &metaEngine{}
+	c.UseRegexpEngine(engine.compile)
 	if err := c.AddResource(metaURL, doc); err != nil {
 		return nil, err
 	}
-	return c.Compile(metaURL)
+	sch, err := c.Compile(metaURL)
+	engine.ready.Store(true)
+	return sch, err
 })
 
 // refusingLoader is the compiler's only URL loader: it loads nothing, and
@@ -273,21 +277,24 @@ func (l *refusingLoader) Load(u string) (any, error) {
 
 // newCompiler returns a compiler set up for form schemas: draft 2020-12 when
 // $schema is absent, formats asserted (including geopoint), no URL loading (the
-// library's default would read local files through file:// URLs).
-func newCompiler() (*jsonschema.Compiler, *refusingLoader) {
+// library's default would read local files through file:// URLs), and Go's
+// regexp behind a guard on the pattern size (patternEngine).
+func newCompiler() (*jsonschema.Compiler, *refusingLoader, *patternEngine) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
 	c.RegisterFormat(geopointFormat())
 	l := &refusingLoader{}
 	c.UseLoader(l)
-	return c, l
+	e := &patternEngine{}
+	c.UseRegexpEngine(e.compile)
+	return c, l, e
 }
 
 // compileSchema compiles the "schema" member of a definition. On failure it
 // returns the error code and the findings, with paths into the definition.
 func compileSchema(doc any) (*jsonschema.Schema, string, []domain.Finding) {
-	c, _ := newCompiler()
+	c, _, engine := newCompiler()
 	if err := c.AddResource(schemaURL, doc); err != nil {
 		return nil, CodeInvalidDefinition, []domain.Finding{{Path: "/schema", Message: cleanMessage(err)}}
 	}
@@ -296,6 +303,8 @@ func compileSchema(doc any) (*jsonschema.Schema, string, []domain.Finding) {
 		code, f := compileFindings(err, doc)
 		return nil, code, f
 	}
+	// From now on the engine only sees answers to "format": "regex".
+	engine.strict.Store(true)
 	if code, f := checkCompiled(sch, doc); len(f) > 0 {
 		return nil, code, f
 	}
@@ -434,8 +443,9 @@ func missingRefFinding(target string, doc any) domain.Finding {
 // checkCompiled walks the compiled schema and refuses what compiled fine but is
 // not allowed: references that left the document (the draft meta-schemas that
 // jsonschema embeds are reachable without a loader, e.g.
-// {"$ref": "https://json-schema.org/draft/2020-12/schema"}), and formats the
-// server does not know.
+// {"$ref": "https://json-schema.org/draft/2020-12/schema"}), formats the
+// server does not know, patterns over the limits (limits.go) and loops of
+// references that never reach the data (refloop.go).
 func checkCompiled(root *jsonschema.Schema, doc any) (string, []domain.Finding) {
 	var remote, other []domain.Finding
 	seen := map[*jsonschema.Schema]bool{}
@@ -472,7 +482,25 @@ func checkCompiled(root *jsonschema.Schema, doc any) (string, []domain.Finding) 
 	if len(remote) > 0 {
 		return CodeRemoteRef, sortFindings(remote)
 	}
-	return CodeInvalidDefinition, sortFindings(other)
+	other = append(other, refLoopFindings(root)...)
+	costs, _ := costFindings(root)
+	other = append(other, costs...)
+	return CodeInvalidDefinition, capFindings(sortFindings(other))
+}
+
+// maxCompileFindings bounds the findings of the compile phase: a 1 MiB
+// definition can hold 50,000 patterns over a limit, and a designer fixes the
+// first ones first anyway.
+const maxCompileFindings = 100
+
+// capFindings keeps the first maxCompileFindings findings and counts the rest.
+func capFindings(f []domain.Finding) []domain.Finding {
+	if len(f) <= maxCompileFindings {
+		return f
+	}
+	n := len(f) - maxCompileFindings
+	return append(f[:maxCompileFindings], domain.Finding{Path: "/schema",
+		Message: fmt.Sprintf("and %s like those above, not listed", plural(n, "more finding"))})
 }
 
 // edge is one link from a compiled schema to a subschema.

@@ -340,8 +340,7 @@ func TestFastOff(t *testing.T) {
 		wrapSchema(`{"unevaluatedItems": false}`),
 		`{"type": "object", "$defs": {"x": {"$dynamicAnchor": "x", "type": "object"}}, "properties": {"a": {"$dynamicRef": "#x"}}}`,
 		wrapSchema(`{"$id": "https://fieldsync.invalid/d7", "$schema": "http://json-schema.org/draft-07/schema#", "type": "string"}`),
-		`{"type": "object", "allOf": [{"$ref": "#"}]}`, // a cycle on the same value
-		`{"type": "object", "$defs": {"a": {"anyOf": [{"$ref": "#/$defs/b"}]}, "b": {"not": {"$ref": "#/$defs/a"}}}, "properties": {"x": {"$ref": "#/$defs/a"}}}`,
+		// Cycles on the same value are refused at upload (refloop.go).
 	} {
 		d := parseSchema(t, schema)
 		if d.fast != nil {
