@@ -23,6 +23,10 @@ const (
 	// thousand; validating costs memory in proportion to the values that
 	// fail, so the bound keeps one item's validation to tens of megabytes.
 	MaxValues = 10000
+	// MaxDataBytes bounds one record's data as sent. Pages of free-text
+	// answers are tens of kilobytes (photos and audio are attachments); a
+	// megabyte checked against the patterns of a form takes seconds.
+	MaxDataBytes = 1 << 20
 	// MaxQuarantinedBytes bounds the copy of a rejected item the quarantine
 	// keeps. An interview is a few kilobytes; a larger item is kept as its
 	// size, digest and first kilobytes (see quarantinedBody).
@@ -72,9 +76,12 @@ func countValues(canon []byte, limit int) int {
 	return n
 }
 
-// tooManyValues is the finding for data with more than MaxValues values, nil
-// when it has fewer.
+// tooManyValues is the finding for data larger than MaxDataBytes or with more
+// than MaxValues values, nil when it has neither.
 func tooManyValues(canon []byte) []domain.Finding {
+	if f := dataTooLarge(canon); f != nil {
+		return f
+	}
 	if countValues(canon, MaxValues) <= MaxValues {
 		return nil
 	}
@@ -102,4 +109,14 @@ func quarantinedBody(raw []byte) json.RawMessage {
 		"note":   fmt.Sprintf("the item was larger than the %d bytes the quarantine keeps; this is its size, digest and beginning", MaxQuarantinedBytes),
 	}})
 	return b
+}
+
+// dataTooLarge is the finding for data larger than MaxDataBytes, nil for
+// smaller data.
+func dataTooLarge(data []byte) []domain.Finding {
+	if len(data) <= MaxDataBytes {
+		return nil
+	}
+	return []domain.Finding{{Path: "/data", Keyword: "maxBytes",
+		Message: fmt.Sprintf("data is larger than %d bytes: split the record, or send long texts and lists as attachments", MaxDataBytes)}}
 }

@@ -75,6 +75,12 @@ func TestOneItemCannotFloodTheServer(t *testing.T) {
 		t.Fatalf("%s with %d findings, want rejected with %d and a count of the rest", res[0].Status, len(res[0].Errors), records.MaxFindings+1)
 	}
 
+	// Fifty thousand short answers: within the bytes, past the values.
+	res, err = svc.Push(ctx, tablet(1), "p", []records.Submission{item(wrongAnswers(50_000))})
+	if err != nil || res[0].Status != records.StatusRejected || len(res[0].Errors) != 1 || res[0].Errors[0].Keyword != "maxValues" {
+		t.Fatalf("%v %+v, want rejected with one maxValues finding", err, res[0].Errors[:min(3, len(res[0].Errors))])
+	}
+
 	// A million answers: refused before validation, in bounded memory.
 	huge := item(wrongAnswers(1_000_000))
 	runtime.GC()
@@ -85,13 +91,12 @@ func TestOneItemCannotFloodTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0].Status != records.StatusRejected || len(res[0].Errors) != 1 || res[0].Errors[0].Keyword != "maxValues" {
-		t.Fatalf("%s %+v, want rejected with one maxValues finding", res[0].Status, res[0].Errors[:min(3, len(res[0].Errors))])
+	if res[0].Status != records.StatusRejected || len(res[0].Errors) != 1 || res[0].Errors[0].Keyword != "maxBytes" {
+		t.Fatalf("%s %+v, want rejected with one maxBytes finding", res[0].Status, res[0].Errors[:min(3, len(res[0].Errors))])
 	}
-	// The body alone is 10 MB and its canonical copy as much again; the
-	// million findings took 1.5 GB.
+	// The item is 10 MB, kept whole nowhere; the million findings took 1.5 GB.
 	t.Logf("the push allocated %d MB", (after.TotalAlloc-before.TotalAlloc)>>20)
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 200<<20 {
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
 		t.Errorf("the push allocated %d MB", alloc>>20)
 	}
 
@@ -115,5 +120,73 @@ func TestOneItemCannotFloodTheServer(t *testing.T) {
 	}
 	if size > 8<<20 {
 		t.Errorf("a quarantine page of %d MB", size>>20)
+	}
+}
+
+// TestValidationBudget: a push that uses up its validation time rejects the
+// items it did not validate, with a finding that says to send them again, and
+// keeps them in the quarantine; sent again, they are stored.
+func TestValidationBudget(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir()+"/fieldsync.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateProject(ctx, domain.Project{ID: "p", Title: "p", CreatedBy: "admin", CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	fs := forms.NewService(forms.ServiceConfig{Store: st})
+	def := `{"title": "f", "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}`
+	if _, _, err := fs.PutVersion(ctx, "p", "f", "1", []byte(def)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Publish(ctx, "p", "f", "1"); err != nil {
+		t.Fatal(err)
+	}
+	items := []records.Submission{sub(uuid.NewString(), nil, `{"name": "a"}`, time.Now()), sub(uuid.NewString(), nil, `{"name": "b"}`, time.Now())}
+	spent := records.New(records.Config{Store: st, Forms: records.FormsOf(fs), ValidationBudget: time.Nanosecond})
+	res, err := spent.Push(ctx, tablet(1), "p", items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Status != records.StatusRejected || len(r.Errors) != 1 || r.Errors[0].Keyword != "timeout" || !strings.Contains(r.Errors[0].Message, "send the item again") {
+			t.Fatalf("%+v, want rejected for want of time", r)
+		}
+	}
+	q, _, err := spent.Quarantine(ctx, "p", false, "", 10)
+	if err != nil || len(q) != 2 {
+		t.Fatalf("quarantine %d entries, %v; want both items kept", len(q), err)
+	}
+	res, err = records.New(records.Config{Store: st, Forms: records.FormsOf(fs)}).Push(ctx, tablet(1), "p", items)
+	if err != nil || res[0].Status != records.StatusCreated || res[1].Status != records.StatusCreated {
+		t.Fatalf("sent again: %+v, %v", res, err)
+	}
+}
+
+// TestDataTooLarge: one item's data is bounded in bytes too, so that one
+// answer cannot keep the validator busy for a minute.
+func TestDataTooLarge(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir()+"/fieldsync.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateProject(ctx, domain.Project{ID: "p", Title: "p", CreatedBy: "admin", CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	fs := forms.NewService(forms.ServiceConfig{Store: st})
+	if _, _, err := fs.PutVersion(ctx, "p", "f", "1", []byte(`{"title": "f", "schema": {"type": "object"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Publish(ctx, "p", "f", "1"); err != nil {
+		t.Fatal(err)
+	}
+	big := `{"notes": "` + strings.Repeat("a", records.MaxDataBytes) + `"}`
+	res, err := records.New(records.Config{Store: st, Forms: records.FormsOf(fs)}).Push(ctx, tablet(1), "p", []records.Submission{sub(uuid.NewString(), nil, big, time.Now())})
+	if err != nil || res[0].Status != records.StatusRejected || res[0].Errors[0].Keyword != "maxBytes" {
+		t.Fatalf("%+v, %v; want rejected, maxBytes", res, err)
 	}
 }

@@ -86,7 +86,16 @@ type Config struct {
 	Forms  Forms
 	Logger *slog.Logger
 	Now    func() time.Time
+	// ValidationBudget bounds the time one push spends validating its items;
+	// the items not validated by then are rejected (and quarantined) with a
+	// finding that asks for them again. 0 means DefaultValidationBudget.
+	ValidationBudget time.Duration
 }
+
+// DefaultValidationBudget is Config.ValidationBudget when unset. A push of a
+// thousand ordinary interviews validates in a fraction of a second; only a
+// form built to be slow, or items built to be slow against it, come near.
+const DefaultValidationBudget = 10 * time.Second
 
 // Service is the sync service.
 type Service struct {
@@ -96,11 +105,15 @@ type Service struct {
 	now     func() time.Time
 	workers int
 	locks   recordLocks
+	budget  time.Duration
 }
 
 // New makes a Service.
 func New(cfg Config) *Service {
-	s := &Service{store: cfg.Store, forms: cfg.Forms, log: cfg.Logger, now: cfg.Now, workers: runtime.GOMAXPROCS(0)}
+	s := &Service{store: cfg.Store, forms: cfg.Forms, log: cfg.Logger, now: cfg.Now, workers: runtime.GOMAXPROCS(0), budget: cfg.ValidationBudget}
+	if s.budget <= 0 {
+		s.budget = DefaultValidationBudget
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -282,6 +295,9 @@ func (it *item) reject(findings ...domain.Finding) {
 type formCache struct {
 	s         *Service
 	projectID string
+	// deadline ends the push's validation budget (real time, not the
+	// injectable clock: it bounds CPU).
+	deadline time.Time
 	mu        sync.Mutex
 	fvs       map[[2]string]*FormVersion // nil value: not known in the project
 }
@@ -343,6 +359,13 @@ func (fc *formCache) prepare(ctx context.Context, it *item, now time.Time) error
 		return nil
 	}
 	it.fv = fv
+	if time.Now().After(fc.deadline) {
+		// Kept, not dropped: the device, or an analyst from the quarantine,
+		// sends it again.
+		it.reject(domain.Finding{Path: "/data", Keyword: "timeout",
+			Message: fmt.Sprintf("not validated: this push used up its %s of validation time; send the item again, in a smaller push", fc.s.budget)})
+		return nil
+	}
 	validate(it)
 	return nil
 }
@@ -383,7 +406,7 @@ func (s *Service) apply(ctx context.Context, c Caller, projectID string, items [
 		}
 	}
 	close(jobs)
-	fc := &formCache{s: s, projectID: projectID, fvs: map[[2]string]*FormVersion{}}
+	fc := &formCache{s: s, projectID: projectID, fvs: map[[2]string]*FormVersion{}, deadline: time.Now().Add(s.budget)}
 	var (
 		stop    atomic.Bool // set when the writer gives up: skip the rest
 		failMu  sync.Mutex
@@ -495,6 +518,11 @@ func validate(it *item) {
 			data = json.RawMessage("{}")
 		}
 	}
+	if f := dataTooLarge(data); f != nil {
+		// Before canonicalising: a large item costs nothing more than its bytes.
+		it.reject(f...)
+		return
+	}
 	canon, err := syncer.Canonical(data)
 	if err != nil {
 		it.reject(domain.Finding{Path: "/data", Keyword: "json", Message: err.Error()})
@@ -579,9 +607,14 @@ func rounds(items []*item) [][]*item {
 // quarantineID identifies a distinct rejected item: the same item pushed again is
 // one entry with more attempts, not a new entry.
 func quarantineID(raw []byte) string {
-	canon, err := syncer.Canonical(raw)
-	if err != nil {
-		canon = raw
+	canon := raw
+	// An item too large to keep whole is hashed as sent: canonicalising
+	// megabytes would cost more than a second entry for a resend with other
+	// spacing.
+	if len(raw) <= MaxQuarantinedBytes {
+		if c, err := syncer.Canonical(raw); err == nil {
+			canon = c
+		}
 	}
 	h := sha256.Sum256(canon)
 	return hex.EncodeToString(h[:16])
