@@ -76,13 +76,13 @@ func TestFsctlForm(t *testing.T) {
 		t.Errorf("form list --json: %v %+v", err, list)
 	}
 
-	if out := c.must("", "form", "close", "--project", "north", "--form", "perception"); !strings.Contains(out, "Closed perception in north") {
+	if out := c.must("", "form", "close", "--project", "north", "--form", "perception", "--yes"); !strings.Contains(out, "Closed perception in north") {
 		t.Errorf("form close: %q", out)
 	}
 	if out := c.must("", "form", "list", "--project", "north"); !regexp.MustCompile(`(?m)^perception\s+closed\s+1\s`).MatchString(out) {
 		t.Errorf("form list after close:\n%s", out)
 	}
-	code, _, errOut = c.run("", "form", "close", "--project", "north", "--form", "nope")
+	code, _, errOut = c.run("", "form", "close", "--project", "north", "--form", "nope", "--yes")
 	if code != 1 || !strings.Contains(errOut, "form_not_found") {
 		t.Errorf("close of an unknown form: %d %q", code, errOut)
 	}

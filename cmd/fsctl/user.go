@@ -7,14 +7,12 @@ import (
 	"github.com/fieldsync/fieldsync/api"
 )
 
-// runUser is fsctl user add|revoke.
-func runUser(ctx context.Context, e *env, args []string) error {
-	return subcommands(ctx, e, "user", args, map[string]func(context.Context, *env, []string) error{
-		"add":     runUserAdd,
-		"revoke":  runUserRevoke,
-		"disable": runUserDisable(true),
-		"enable":  runUserDisable(false),
-	})
+// userVerbs is fsctl user add|revoke|disable|enable (admins).
+var userVerbs = map[string]verb{
+	"add":     {"add USERNAME [--display-name NAME]: a new user; the password is asked", runUserAdd},
+	"revoke":  {"revoke USERNAME: sign the user out everywhere", runUserRevoke},
+	"disable": {"disable USERNAME: no more logins, and every session ends", runUserDisable(true)},
+	"enable":  {"enable USERNAME: the user may log in again", runUserDisable(false)},
 }
 
 // runUserAdd is fsctl user add USERNAME [--display-name NAME] (admins). The new

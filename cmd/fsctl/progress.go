@@ -1,0 +1,58 @@
+package main
+
+import (
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// progress is a progress bar on standard error when standard error is a
+// terminal, and nothing at all otherwise: a script's log or a pipe gets no
+// carriage returns. Its methods are safe for concurrent use.
+type progress struct{ bar *progressbar.ProgressBar }
+
+// newProgress starts a bar counting up to max units (bytes when bytes is
+// set); max -1 is a spinner with a count, for a total not known in advance.
+func (e *env) newProgress(max int64, description, unit string, bytes bool) *progress {
+	if !e.isTerminal(e.stderr) {
+		return &progress{}
+	}
+	opts := []progressbar.Option{
+		progressbar.OptionSetWriter(e.stderr),
+		progressbar.OptionSetDescription(description),
+		progressbar.OptionThrottle(100 * time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetRenderBlankState(true),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString(unit),
+	}
+	if bytes {
+		opts = append(opts, progressbar.OptionShowBytes(true))
+	} else {
+		opts = append(opts, progressbar.OptionShowCount())
+	}
+	return &progress{bar: progressbar.NewOptions64(max, opts...)}
+}
+
+// add counts n more units done.
+func (p *progress) add(n int) {
+	if p.bar != nil {
+		_ = p.bar.Add(n)
+	}
+}
+
+// describe changes the text before the bar.
+func (p *progress) describe(s string) {
+	if p.bar != nil {
+		p.bar.Describe(s)
+	}
+}
+
+// done clears the bar from the terminal, so that the summary that follows
+// stands alone; the bar's spinner stops.
+func (p *progress) done() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		_ = p.bar.Clear()
+	}
+}
