@@ -74,7 +74,7 @@ func (e *env) explainNetError(err error) (msg string, ok bool) {
 	switch {
 	case errors.Is(err, errPlainHTTPToTLS):
 		return fmt.Sprintf("%s answers in HTTPS, not plain HTTP: use https://%s", server, strings.TrimPrefix(server, "http://")), true
-	case errors.As(err, &recErr):
+	case errors.Is(err, http.ErrSchemeMismatch), errors.As(err, &recErr):
 		return fmt.Sprintf("%s does not speak HTTPS on that port (it answered in plain HTTP): is the port right? Use http:// only for a server on this machine", server), true
 	case errors.As(err, &nameErr):
 		return fmt.Sprintf("the TLS certificate of %s is not made for the name %s (%s): is the address right? Use the name the certificate was made for", server, host, certNames(nameErr.Certificate)), true
@@ -107,7 +107,7 @@ func permanentNetError(err error) bool {
 		certErr *tls.CertificateVerificationError
 		recErr  tls.RecordHeaderError
 	)
-	return errors.Is(err, errPlainHTTPToTLS) || errors.As(err, &recErr) || errors.As(err, &certErr) ||
+	return errors.Is(err, errPlainHTTPToTLS) || errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &recErr) || errors.As(err, &certErr) ||
 		(errors.As(err, &dnsErr) && dnsErr.IsNotFound)
 }
 
