@@ -57,6 +57,10 @@ func (t schemeCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 func (e *env) explainNetError(err error) (msg string, ok bool) {
 	var ue *url.Error
 	if !errors.As(err, &ue) {
+		// A body cut short is read after the exchange, outside url.Error.
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return "the connection to the server broke before the whole answer came: is a proxy or firewall in the way? Try again", true
+		}
 		return "", false
 	}
 	server, host := ue.URL, ue.URL

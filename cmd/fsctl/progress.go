@@ -24,12 +24,11 @@ func (e *env) newProgress(max int64, description, unit string, bytes bool) *prog
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetRenderBlankState(true),
 		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString(unit),
 	}
 	if bytes {
 		opts = append(opts, progressbar.OptionShowBytes(true))
 	} else {
-		opts = append(opts, progressbar.OptionShowCount())
+		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionSetItsString(unit))
 	}
 	return &progress{bar: progressbar.NewOptions64(max, opts...)}
 }
@@ -49,10 +48,12 @@ func (p *progress) describe(s string) {
 }
 
 // done clears the bar from the terminal, so that the summary that follows
-// stands alone; the bar's spinner stops.
+// stands alone, and stops the bar's spinner. Call it after the last add; it
+// may be called again (deferred, for an early return).
 func (p *progress) done() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
 		_ = p.bar.Clear()
+		p.bar = nil
 	}
 }
