@@ -17,10 +17,12 @@
 // # Adding a command
 //
 // Write func(ctx context.Context, e *env, args []string) error in a file of its
-// own (forms.go, records.go…) and add one line to commands below. A command
-// that talks to the server gets its client from e.session. Return a usage error
-// (usageErrorf) for bad arguments, and any *api.Problem as it comes: run prints
-// its title, detail and findings and exits 1.
+// own (forms.go, records.go…) and add one line to commands below, or to the
+// verbs of a group (formVerbs…). Parse its flags with newFlags and parse, which
+// give it -h and --help. A command that talks to the server gets its client from
+// e.session. Return a usage error (fs.usageErrorf) for bad arguments, and any
+// error of the client as it comes: run prints a problem's title, detail and
+// findings, a network failure as one sentence (neterr.go), and exits 1.
 package main
 
 import (
