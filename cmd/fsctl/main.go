@@ -103,6 +103,9 @@ type env struct {
 	tty func(f any) bool
 	// sleep waits between retries; nil means a timer that ctx cancels.
 	sleep func(ctx context.Context, d time.Duration) error
+	// bar is the progress bar on the terminal, if any, for messages to clear
+	// it first.
+	bar *progress
 }
 
 func (e *env) clock() time.Time {
@@ -187,7 +190,7 @@ func run(ctx context.Context, args []string, e *env) int {
 	top := flag.NewFlagSet("fsctl", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
 	showVersion := top.Bool("version", false, "print the version of fsctl")
-	top.DurationVar(&e.timeout, "timeout", requestTimeout, "give up on a server that has not answered one request after this long")
+	top.DurationVar(&e.timeout, "timeout", requestTimeout, "give up on a server that has not answered one request after this `duration` (also a flag of every command)")
 	if err := top.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(e.stdout, top)
@@ -377,7 +380,28 @@ type flagSet struct {
 func newFlags(e *env, name, synopsis string) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet("fsctl "+name, flag.ContinueOnError), e: e, name: name, synopsis: synopsis}
 	fs.SetOutput(io.Discard)
+	if name != "version" { // the one command that never talks to a server
+		fs.Var((*timeoutFlag)(&e.timeout), "timeout", "give up on a server that has not answered one request after this `duration`")
+	}
 	return fs
+}
+
+// timeoutFlag is --timeout of every command, the same as fsctl --timeout
+// before the command; it keeps what that one set.
+type timeoutFlag time.Duration
+
+func (t *timeoutFlag) String() string { return time.Duration(*t).String() }
+
+func (t *timeoutFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d <= 0 {
+		return errors.New("must be more than 0")
+	}
+	*t = timeoutFlag(d)
+	return nil
 }
 
 // printUsage prints the command's synopsis and flags.

@@ -50,6 +50,8 @@ func TestFsctlNetworkErrors(t *testing.T) {
 			"cannot find the server fieldsync.invalid: its name does not resolve (DNS). Is the address right? Is this computer online?"},
 		{"timeout", nil, []string{"--timeout", "200ms", "health", "--server", "http://" + silent},
 			"http://" + silent + " did not answer within 200ms: is the server overloaded or the network slow? Check the address, or give more time with fsctl --timeout"},
+		{"timeout after the command", nil, []string{"health", "--server", "http://" + silent, "--timeout", "150ms"},
+			"http://" + silent + " did not answer within 150ms: "},
 		{"unknown authority", nil, []string{"health", "--server", tlsSrv.URL},
 			"the TLS certificate of " + tlsSrv.URL + " is signed by an authority this computer does not trust (a self-signed certificate?)"},
 		{"name mismatch", tlsSrv.Client(), []string{"health", "--server", "https://localhost:" + tlsPort},

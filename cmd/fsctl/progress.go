@@ -30,7 +30,17 @@ func (e *env) newProgress(max int64, description, unit string, bytes bool) *prog
 	} else {
 		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionSetItsString(unit))
 	}
-	return &progress{bar: progressbar.NewOptions64(max, opts...)}
+	p := &progress{bar: progressbar.NewOptions64(max, opts...)}
+	e.bar = p
+	return p
+}
+
+// clear takes the bar off its line for a message; it comes back with the
+// next add.
+func (p *progress) clear() {
+	if p != nil && p.bar != nil {
+		_ = p.bar.Clear()
+	}
 }
 
 // add counts n more units done.

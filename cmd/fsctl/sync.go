@@ -202,6 +202,7 @@ func (e *env) retry(ctx context.Context, what string, f func() error) error {
 		if !again || attempt == maxAttempts || ctx.Err() != nil {
 			return err
 		}
+		e.bar.clear()
 		fmt.Fprintf(e.stderr, "fsctl %s: %s; trying again in %s\n", what, e.describe(err), wait)
 		if err := e.wait(ctx, wait); err != nil {
 			return err
