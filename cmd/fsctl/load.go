@@ -54,13 +54,13 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	}
 	switch {
 	case *tablets < 1 || *tablets > 1000:
-		return usageErrorf("--tablets must be from 1 to 1000")
+		return fs.usageErrorf("--tablets must be from 1 to 1000")
 	case *batch < 1 || *batch > api.MaxPushItems:
-		return usageErrorf("--batch must be from 1 to %d", api.MaxPushItems)
+		return fs.usageErrorf("--batch must be from 1 to %d", api.MaxPushItems)
 	case *total < 0 || *duration < 0:
-		return usageErrorf("--total and --duration cannot be negative")
+		return fs.usageErrorf("--total and --duration cannot be negative")
 	case *total == 0 && *duration == 0:
-		return usageErrorf("give --total, --duration or both")
+		return fs.usageErrorf("give --total, --duration or both")
 	}
 	samples, err := readSamples(e, *samplePath)
 	if err != nil {

@@ -8,7 +8,8 @@ import (
 
 // progress is a progress bar on standard error when standard error is a
 // terminal, and nothing at all otherwise: a script's log or a pipe gets no
-// carriage returns. Its methods are safe for concurrent use.
+// carriage returns. add may be called concurrently; clear and done only when
+// no add runs.
 type progress struct{ bar *progressbar.ProgressBar }
 
 // newProgress starts a bar counting up to max units (bytes when bytes is
@@ -24,6 +25,10 @@ func (e *env) newProgress(max int64, description, unit string, bytes bool) *prog
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetRenderBlankState(true),
 		progressbar.OptionShowIts(),
+		// No spinner of its own: its goroutine would write to the terminal
+		// while Clear, which takes no lock, does too. The bar moves with
+		// each add instead.
+		progressbar.OptionSetSpinnerChangeInterval(0),
 	}
 	if bytes {
 		opts = append(opts, progressbar.OptionShowBytes(true))

@@ -66,7 +66,7 @@ func runPush(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *batch < 1 || *batch > api.MaxPushItems {
-		return usageErrorf("--batch must be from 1 to %d", api.MaxPushItems)
+		return fs.usageErrorf("--batch must be from 1 to %d", api.MaxPushItems)
 	}
 	in := e.stdin
 	size := int64(-1) // the progress bar counts bytes of a file, items of stdin
@@ -104,6 +104,7 @@ func runPush(ctx context.Context, e *env, args []string) error {
 			}
 			return err
 		}
+		bar.clear() // the lines below, not after the bar
 		for i, r := range results {
 			counts[r.Status]++
 			reportItem(e.stderr, pending[i], r)
@@ -121,6 +122,7 @@ func runPush(ctx context.Context, e *env, args []string) error {
 
 	err = eachLine(in, func(n int, line []byte) error {
 		if !json.Valid(line) {
+			bar.clear()
 			invalid++
 			fmt.Fprintf(e.stderr, "line %d: not valid JSON; not pushed\n", n)
 			return nil
