@@ -239,8 +239,10 @@ func run(ctx context.Context, args []string, e *env) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
-	if _, ok := cmd.verbs[args[min(1, len(args)-1)]]; ok && len(args) > 1 {
-		name += " " + args[1] // fsctl form close: …
+	if len(args) > 1 {
+		if _, ok := cmd.verbs[args[1]]; ok {
+			name += " " + args[1] // fsctl form close: …
+		}
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
@@ -275,10 +277,14 @@ func usage(w io.Writer, top *flag.FlagSet) {
 // didYouMean names the key of m nearest to s, when one is close enough to be a
 // typo, as ` (did you mean "x"?)`.
 func didYouMean[V any](s string, m map[string]V) string {
-	best, bestD := "", 3
+	best, bestD := "", 3 // at most two letters off
 	for _, k := range sortedKeys(m) {
-		if d := editDistance(s, k); d < bestD || (strings.HasPrefix(k, s) && len(s) >= 2 && bestD > 1) {
-			best, bestD = k, min(d, 1)
+		d := editDistance(s, k)
+		if len(s) >= 2 && strings.HasPrefix(k, s) {
+			d = min(d, 1) // "dev" for "device"
+		}
+		if d < bestD {
+			best, bestD = k, d
 		}
 	}
 	if best == "" {
