@@ -29,10 +29,10 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	}
 	var err error
 	if q.Since, err = parseWhen(*since, e.clock()); err != nil {
-		return usageErrorf("--since: %v", err)
+		return fs.usageErrorf("--since: %v", err)
 	}
 	if q.Until, err = parseWhen(*until, e.clock()); err != nil {
-		return usageErrorf("--until: %v", err)
+		return fs.usageErrorf("--until: %v", err)
 	}
 	s, err := e.session(ctx)
 	if err != nil {

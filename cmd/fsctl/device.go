@@ -12,13 +12,11 @@ import (
 	"github.com/fieldsync/fieldsync/api"
 )
 
-// runDevice is fsctl device add|revoke.
-func runDevice(ctx context.Context, e *env, args []string) error {
-	return subcommands(ctx, e, "device", args, map[string]func(context.Context, *env, []string) error{
-		"add":    runDeviceAdd,
-		"revoke": runDeviceRevoke,
-		"list":   runDeviceList,
-	})
+// deviceVerbs is fsctl device add|revoke|list.
+var deviceVerbs = map[string]verb{
+	"add":    {"add PROJECT NAME [--public-url URL]: register a tablet and print its enrollment code and QR code", runDeviceAdd},
+	"revoke": {"revoke PROJECT DEVICE_ID: a lost or stolen tablet can no longer sync", runDeviceRevoke},
+	"list":   {"list PROJECT [--json]: the project's tablets with their state and last sync (managers)", runDeviceList},
 }
 
 // enrollmentQR is what the QR code of fsctl device add holds, for the

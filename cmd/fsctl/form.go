@@ -4,24 +4,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/fieldsync/fieldsync/api"
 )
 
-// runForm is fsctl form push|list|close: a designer's round trip with form
+// formVerbs is fsctl form push|list|close: a designer's round trip with form
 // definitions (protocol.md §2).
-func runForm(ctx context.Context, e *env, args []string) error {
-	return subcommands(ctx, e, "form", args, map[string]func(context.Context, *env, []string) error{
-		"push":  runFormPush,
-		"list":  runFormList,
-		"close": runFormClose,
-	})
+var formVerbs = map[string]verb{
+	"push":  {"push FILE --project P --form F --version V [--publish]: upload a draft, and publish it", runFormPush},
+	"list":  {"list --project P [--json]: the forms and their versions", runFormList},
+	"close": {"close --project P --form F [--yes]: the form takes no new records", runFormClose},
 }
 
 // runFormPush is fsctl form push FILE --project P --form F --version V
@@ -170,16 +170,34 @@ func runFormList(ctx context.Context, e *env, args []string) error {
 	return tw.Flush()
 }
 
-// runFormClose is fsctl form close --project P --form F (designers).
+// runFormClose is fsctl form close --project P --form F [--yes] (designers).
+// Closing takes effect at once on every tablet, so it is confirmed first: on
+// a terminal by answering y, elsewhere (a script) by --yes; without either it
+// is refused, never done by default.
 func runFormClose(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "form close", "--project P --form F")
+	fs := newFlags(e, "form close", "--project P --form F [--yes]")
 	project := fs.String("project", "", "the project (required)")
 	form := fs.String("form", "", "the form id (required)")
+	yes := fs.Bool("yes", false, "close without asking (required when standard input is not a terminal)")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
 	if err := requireFlags(fs, map[string]string{"project": *project, "form": *form}); err != nil {
 		return err
+	}
+	if !*yes {
+		if !e.isTerminal(e.stdin) {
+			return usageErrorf("not closing form %s of project %s without confirmation: standard input is not a terminal to ask on; add --yes to close it", *form, *project)
+		}
+		fmt.Fprintf(e.stderr, "Close form %s of project %s? It will take no new records. [y/N] ", *form, *project)
+		answer, err := e.stdinLine()
+		if err != nil && !errors.Is(err, errNoPassword) {
+			return err
+		}
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			fmt.Fprintf(e.stdout, "Not closed: form %s of project %s still takes new records.\n", *form, *project)
+			return errNotConfirmed
+		}
 	}
 	s, err := e.session(ctx)
 	if err != nil {
@@ -197,9 +215,12 @@ func runFormClose(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// errNotConfirmed ends a command the user declined; the command has said so.
+var errNotConfirmed = errors.New("not confirmed")
+
 // requireFlags is a usage error naming the first required flag left empty,
 // in the order of the flag set.
-func requireFlags(fs *flag.FlagSet, values map[string]string) error {
+func requireFlags(fs *flagSet, values map[string]string) error {
 	var missing string
 	fs.VisitAll(func(f *flag.Flag) {
 		if v, ok := values[f.Name]; ok && v == "" && missing == "" {
@@ -209,8 +230,7 @@ func requireFlags(fs *flag.FlagSet, values map[string]string) error {
 	if missing == "" {
 		return nil
 	}
-	fs.Usage()
-	return usageErrorf("--%s is required", missing)
+	return fs.usageErrorf("--%s is required", missing)
 }
 
 // shortHash is enough of a content hash to tell versions apart on a screen.

@@ -76,13 +76,13 @@ func TestFsctlForm(t *testing.T) {
 		t.Errorf("form list --json: %v %+v", err, list)
 	}
 
-	if out := c.must("", "form", "close", "--project", "north", "--form", "perception"); !strings.Contains(out, "Closed perception in north") {
+	if out := c.must("", "form", "close", "--project", "north", "--form", "perception", "--yes"); !strings.Contains(out, "Closed perception in north") {
 		t.Errorf("form close: %q", out)
 	}
 	if out := c.must("", "form", "list", "--project", "north"); !regexp.MustCompile(`(?m)^perception\s+closed\s+1\s`).MatchString(out) {
 		t.Errorf("form list after close:\n%s", out)
 	}
-	code, _, errOut = c.run("", "form", "close", "--project", "north", "--form", "nope")
+	code, _, errOut = c.run("", "form", "close", "--project", "north", "--form", "nope", "--yes")
 	if code != 1 || !strings.Contains(errOut, "form_not_found") {
 		t.Errorf("close of an unknown form: %d %q", code, errOut)
 	}
@@ -109,5 +109,57 @@ func TestFsctlFormUsage(t *testing.T) {
 	}
 	if code, _, errOut := c.run("", "form", "list", "--project", "p"); code != 1 || !strings.Contains(errOut, "not logged in") {
 		t.Errorf("form list before login: %d %q", code, errOut)
+	}
+}
+
+// TestFsctlFormClose: closing a form is confirmed first, on a terminal by y,
+// elsewhere by --yes; without either it is refused and the form stays open.
+func TestFsctlFormClose(t *testing.T) {
+	c, _ := newSyncCLI(t)
+	state := func() string {
+		t.Helper()
+		var list api.FormList
+		if err := json.Unmarshal([]byte(c.must("", "form", "list", "--project", "north", "--json")), &list); err != nil || len(list.Forms) != 1 {
+			t.Fatalf("form list: %v %+v", err, list)
+		}
+		return list.Forms[0].State
+	}
+	args := []string{"form", "close", "--project", "north", "--form", "visits"}
+	const question = "Close form visits of project north? It will take no new records. [y/N] "
+
+	// Standard input is not a terminal (a script, a pipe): refused, exit 2,
+	// even with a "y" piped in.
+	code, out, errOut := c.run("y\n", args...)
+	if code != exitUsage || !strings.Contains(errOut, "not closing form visits of project north without confirmation") || !strings.Contains(errOut, "--yes") || strings.Contains(out, "Closed") {
+		t.Errorf("form close without a terminal: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if s := state(); s != "open" {
+		t.Fatalf("the form is %s after a refused close", s)
+	}
+
+	// On a terminal: asked; anything but y keeps it open.
+	c.tty = func(f any, e *env) bool { return true }
+	for _, answer := range []string{"\n", "n\n", "no\n", ""} {
+		code, out, errOut = c.run(answer, args...)
+		if code != exitError || !strings.Contains(errOut, question) || !strings.Contains(out, "Not closed") {
+			t.Errorf("form close answered %q: exit %d\n%s\n%s", answer, code, out, errOut)
+		}
+	}
+	if s := state(); s != "open" {
+		t.Fatalf("the form is %s after declined closes", s)
+	}
+	code, out, errOut = c.run("y\n", args...)
+	if code != 0 || !strings.Contains(errOut, question) || !strings.Contains(out, "Closed visits in north") {
+		t.Errorf("form close answered y: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if s := state(); s != "closed" {
+		t.Errorf("the form is %s after a confirmed close", s)
+	}
+
+	// --yes, without a terminal: no question.
+	c.tty = nil
+	code, out, errOut = c.run("", append(args, "--yes")...)
+	if code != 0 || strings.Contains(errOut, question) || !strings.Contains(out, "Closed visits") {
+		t.Errorf("form close --yes: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

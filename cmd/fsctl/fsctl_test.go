@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -30,6 +31,13 @@ const adminPassword = "admin-password-for-tests"
 // a temp dir) with the user admin bootstrapped.
 func newServer(t *testing.T) *httptest.Server {
 	t.Helper()
+	return newServerWith(t, nil)
+}
+
+// newServerWith is newServer with the handler wrapped by wrap (a server that
+// fails some requests, say) unless wrap is nil.
+func newServerWith(t *testing.T, wrap func(http.Handler) http.Handler) *httptest.Server {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fieldsync.db"))
 	if err != nil {
@@ -50,7 +58,11 @@ func newServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	var handler http.Handler = h
+	if wrap != nil {
+		handler = wrap(h)
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		srv.Close()
 		_ = st.Close()
@@ -63,6 +75,14 @@ type cli struct {
 	t   *testing.T
 	env map[string]string
 	mu  sync.Mutex
+	// httpClient, when set, is the HTTP client of the commands (a test TLS
+	// server's, say).
+	httpClient *http.Client
+	// tty, when set, says which of stdin, stdout and stderr is a terminal;
+	// otherwise none is (they are buffers).
+	tty func(f any, e *env) bool
+	// waits records the pauses between retries, which are not slept.
+	waits []time.Duration
 }
 
 // run runs one command line and returns its exit code, stdout and stderr.
@@ -75,7 +95,16 @@ func (c *cli) run(stdin string, args ...string) (int, string, string) {
 		vars[k] = v
 	}
 	c.mu.Unlock()
-	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, getenv: func(k string) string { return vars[k] }}
+	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, getenv: func(k string) string { return vars[k] }, httpClient: c.httpClient}
+	e.sleep = func(ctx context.Context, d time.Duration) error {
+		c.mu.Lock()
+		c.waits = append(c.waits, d)
+		c.mu.Unlock()
+		return ctx.Err()
+	}
+	if c.tty != nil {
+		e.tty = func(f any) bool { return c.tty(f, e) }
+	}
 	code := run(context.Background(), args, e)
 	return code, out.String(), errOut.String()
 }

@@ -54,13 +54,13 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	}
 	switch {
 	case *tablets < 1 || *tablets > 1000:
-		return usageErrorf("--tablets must be from 1 to 1000")
+		return fs.usageErrorf("--tablets must be from 1 to 1000")
 	case *batch < 1 || *batch > api.MaxPushItems:
-		return usageErrorf("--batch must be from 1 to %d", api.MaxPushItems)
+		return fs.usageErrorf("--batch must be from 1 to %d", api.MaxPushItems)
 	case *total < 0 || *duration < 0:
-		return usageErrorf("--total and --duration cannot be negative")
+		return fs.usageErrorf("--total and --duration cannot be negative")
 	case *total == 0 && *duration == 0:
-		return usageErrorf("give --total, --duration or both")
+		return fs.usageErrorf("give --total, --duration or both")
 	}
 	samples, err := readSamples(e, *samplePath)
 	if err != nil {
@@ -100,6 +100,11 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		pctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
+	max := int64(*total)
+	if max == 0 {
+		max = -1
+	}
+	run.bar = e.newProgress(max, "pushing", "submissions", false)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, d := range devices {
@@ -107,6 +112,7 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	run.bar.done()
 	run.report(e.stdout, elapsed)
 	if err := ctx.Err(); err != nil {
 		return err
@@ -200,6 +206,7 @@ type loadRun struct {
 	samples                []json.RawMessage
 	batch                  int
 	total                  int64 // 0: no bound
+	bar                    *progress
 
 	claimed atomic.Int64 // submissions handed to tablets
 	sent    atomic.Int64 // submissions in pushes that were answered
@@ -242,6 +249,7 @@ func (r *loadRun) tablet(ctx context.Context, c *api.Client) {
 			}
 		default:
 			r.sent.Add(n)
+			r.bar.add(int(n))
 			r.latencies = append(r.latencies, took)
 			if r.statuses == nil {
 				r.statuses = map[string]int{}

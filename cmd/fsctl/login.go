@@ -29,8 +29,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		*server = old.Server
 	}
 	if *server == "" || *username == "" {
-		fs.Usage()
-		return usageErrorf("--server and --username are required")
+		return fs.usageErrorf("--server and --username are required")
 	}
 	if err := checkServerURL(*server, *allowHTTP); err != nil {
 		return err

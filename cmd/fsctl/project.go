@@ -8,12 +8,10 @@ import (
 	"github.com/fieldsync/fieldsync/api"
 )
 
-// runProject is fsctl project create|list.
-func runProject(ctx context.Context, e *env, args []string) error {
-	return subcommands(ctx, e, "project", args, map[string]func(context.Context, *env, []string) error{
-		"create": runProjectCreate,
-		"list":   runProjectList,
-	})
+// projectVerbs is fsctl project create|list.
+var projectVerbs = map[string]verb{
+	"create": {"create ID --title TITLE: a new project (admins)", runProjectCreate},
+	"list":   {"list: your projects and your role in each", runProjectList},
 }
 
 // runProjectCreate is fsctl project create ID --title TITLE (admins).
@@ -25,8 +23,7 @@ func runProjectCreate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *title == "" {
-		fs.Usage()
-		return usageErrorf("--title is required")
+		return fs.usageErrorf("--title is required")
 	}
 	s, err := e.session(ctx)
 	if err != nil {
@@ -74,14 +71,11 @@ func runProjectList(ctx context.Context, e *env, args []string) error {
 	return tw.Flush()
 }
 
-// runMember is fsctl member set PROJECT USERNAME ROLE (managers).
-func runMember(ctx context.Context, e *env, args []string) error {
-	return subcommands(ctx, e, "member", args, map[string]func(context.Context, *env, []string) error{
-		"set": runMemberSet,
-
-		"list":   runMemberList,
-		"remove": runMemberRemove,
-	})
+// memberVerbs is fsctl member set|list|remove (managers).
+var memberVerbs = map[string]verb{
+	"set":    {"set PROJECT USERNAME ROLE: give a user a role (manager, designer, analyst or enumerator)", runMemberSet},
+	"list":   {"list PROJECT [--json]: the project's members and their roles", runMemberList},
+	"remove": {"remove PROJECT USERNAME: the user loses access to the project at once", runMemberRemove},
 }
 
 func runMemberSet(ctx context.Context, e *env, args []string) error {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,10 +23,11 @@ import (
 // server's 16 MiB so the envelope and a few long lines always fit.
 const (
 	maxBatchBytes = 15 << 20
-	// pushAttempts bounds the tries of one batch the server could not take
-	// (503, 429, a dropped connection). Pushing a batch again is always safe:
-	// what was applied answers "unchanged".
-	pushAttempts = 5
+	// maxAttempts bounds the tries of one push or one pull page the server
+	// could not take (503, 429, a dropped connection). Pushing a batch again
+	// is always safe, since what was applied answers "unchanged", and pulling
+	// a page again changes nothing.
+	maxAttempts = 5
 )
 
 // pushStatuses are the push statuses in the order the summary prints them.
@@ -64,9 +66,10 @@ func runPush(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *batch < 1 || *batch > api.MaxPushItems {
-		return usageErrorf("--batch must be from 1 to %d", api.MaxPushItems)
+		return fs.usageErrorf("--batch must be from 1 to %d", api.MaxPushItems)
 	}
 	in := e.stdin
+	size := int64(-1) // the progress bar counts bytes of a file, items of stdin
 	if pos[0] != "-" {
 		f, err := os.Open(pos[0])
 		if err != nil {
@@ -74,16 +77,21 @@ func runPush(ctx context.Context, e *env, args []string) error {
 		}
 		defer f.Close()
 		in = f
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
 	}
 	s, err := e.session(ctx)
 	if err != nil {
 		return err
 	}
+	bar := e.newProgress(size, "pushing", "items", size >= 0)
+	defer bar.done()
 
 	counts := map[string]int{}
 	invalid, batches, sent := 0, 0, 0
 	var pending []pushLine
-	size := 0
+	batchBytes := 0
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
@@ -96,28 +104,36 @@ func runPush(ctx context.Context, e *env, args []string) error {
 			}
 			return err
 		}
+		bar.clear() // the lines below, not after the bar
 		for i, r := range results {
 			counts[r.Status]++
 			reportItem(e.stderr, pending[i], r)
 		}
 		sent += len(pending)
-		pending, size = pending[:0], 0
+		if size >= 0 {
+			bar.add(batchBytes)
+		} else {
+			bar.add(len(pending))
+		}
+		bar.describe(fmt.Sprintf("pushed %d items", sent))
+		pending, batchBytes = pending[:0], 0
 		return nil
 	}
 
 	err = eachLine(in, func(n int, line []byte) error {
 		if !json.Valid(line) {
+			bar.clear()
 			invalid++
 			fmt.Fprintf(e.stderr, "line %d: not valid JSON; not pushed\n", n)
 			return nil
 		}
-		if len(pending) == *batch || (len(pending) > 0 && size+len(line) > maxBatchBytes) {
+		if len(pending) == *batch || (len(pending) > 0 && batchBytes+len(line) > maxBatchBytes) {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 		pending = append(pending, pushLine{n: n, raw: append(json.RawMessage(nil), line...)})
-		size += len(line) + 1
+		batchBytes += len(line) + 1
 		return nil
 	})
 	if err != nil {
@@ -126,6 +142,7 @@ func runPush(ctx context.Context, e *env, args []string) error {
 	if err := flush(); err != nil {
 		return err
 	}
+	bar.done()
 
 	var parts []string
 	for _, st := range pushStatuses {
@@ -165,20 +182,9 @@ func pushBatch(ctx context.Context, e *env, s *session, project string, lines []
 	}
 	path := "/v1/projects/" + url.PathEscape(project) + "/sync/push"
 	var out api.PushResponse
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = s.do(ctx, func(c *api.Client) error { return c.Do(ctx, http.MethodPost, path, body, &out) })
-		wait, retry := retryable(err, attempt)
-		if !retry || attempt == pushAttempts {
-			break
-		}
-		fmt.Fprintf(e.stderr, "fsctl push: %v; trying again in %s\n", err, wait)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+	err := e.retry(ctx, "push", func() error {
+		return s.do(ctx, func(c *api.Client) error { return c.Do(ctx, http.MethodPost, path, body, &out) })
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -188,10 +194,45 @@ func pushBatch(ctx context.Context, e *env, s *session, project string, lines []
 	return out.Results, nil
 }
 
-// retryable says whether a failed push is worth sending again, and after how
-// long: the server's Retry-After, else a growing pause.
+// retry calls f until it succeeds, fails for good, or has failed maxAttempts
+// times; before each new try it says on standard error why, and waits as
+// retryable says. what names the command in that line.
+func (e *env) retry(ctx context.Context, what string, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		wait, again := retryable(err, attempt)
+		if !again || attempt == maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		e.bar.clear()
+		fmt.Fprintf(e.stderr, "fsctl %s: %s; trying again in %s\n", what, e.describe(err), wait)
+		if err := e.wait(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// describe words an error in one line, for a retry notice.
+func (e *env) describe(err error) string {
+	if msg, ok := e.explainNetError(err); ok {
+		return msg
+	}
+	var p *api.Problem
+	if errors.As(err, &p) {
+		return fmt.Sprintf("%s (%d %s)", p.Title, p.Status, p.Code)
+	}
+	return err.Error()
+}
+
+// retryable says whether a failed push or pull is worth sending again, and
+// after how long: the server's Retry-After, else a pause that doubles from 1s,
+// at most a minute. The server's 503 and 429 and a broken connection are
+// worth it; other answers, a timeout (the server may be stuck), a certificate
+// or a name that does not resolve are not.
 func retryable(err error, attempt int) (time.Duration, bool) {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	var netErr net.Error
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &netErr) && netErr.Timeout()) || permanentNetError(err) {
 		return 0, false
 	}
 	wait := time.Duration(1<<(attempt-1)) * time.Second
@@ -243,21 +284,30 @@ func reportItem(w io.Writer, l pushLine, r api.PushResult) {
 	}
 }
 
-// runPull is fsctl pull --project P [--since CURSOR] [--out FILE.ndjson]
-// [--limit N]: every change visible to the caller after the cursor (from the
-// beginning without one), one record per line in its current state, deleted
-// records included ("deleted": true), pulled page by page until the server has
-// no more.
+// runPull is fsctl pull --project P [--since CURSOR | --cursor-file F] [--out
+// FILE.ndjson] [--limit N]: every change visible to the caller after the
+// cursor (from the beginning without one), one record per line in its current
+// state, deleted records included ("deleted": true), pulled page by page until
+// the server has no more. A page the server could not serve (503, 429, a
+// broken connection) is asked again, as push does.
 //
 // With --out the records go to FILE (written whole or not at all) and standard
 // output gets only the final cursor, one line, for a script to keep and pass
 // as --since next time. Without --out the records go to standard output and
 // the cursor is printed on standard error.
+//
+// With --cursor-file the cursor is read from F (from the beginning when F does
+// not exist yet) and F gets the final cursor once the whole pull succeeded,
+// after --out is in place: a pull that fails half-way leaves F as it was, and
+// the next run pulls the same changes again. Pulling again is safe (every
+// line is a record's whole current state), whereas a cursor ahead of records
+// that never reached --out would lose them.
 func runPull(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "pull", "--project P [--since CURSOR] [--out FILE.ndjson] [--limit N]")
+	fs := newFlags(e, "pull", "--project P [--since CURSOR | --cursor-file F] [--out FILE.ndjson] [--limit N]")
 	project := fs.String("project", "", "the project (required)")
 	since := fs.String("since", "", "the cursor printed by the previous pull; from the beginning without it")
-	outPath := fs.String("out", "", "write the records to this file instead of standard output")
+	cursorFile := fs.String("cursor-file", "", "read the cursor from this file, and write the new cursor there when the whole pull succeeded (a failed pull leaves the file unchanged)")
+	outPath := fs.String("out", "", "write the records to this file (whole or not at all) instead of standard output")
 	limit := fs.Int("limit", api.MaxPullLimit, "records per page (at most 1000)")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
@@ -266,7 +316,17 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *limit < 1 || *limit > api.MaxPullLimit {
-		return usageErrorf("--limit must be from 1 to %d", api.MaxPullLimit)
+		return fs.usageErrorf("--limit must be from 1 to %d", api.MaxPullLimit)
+	}
+	if *since != "" && *cursorFile != "" {
+		return fs.usageErrorf("give --since or --cursor-file, not both")
+	}
+	if *cursorFile != "" {
+		data, err := os.ReadFile(*cursorFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		*since = strings.TrimSpace(string(data))
 	}
 	s, err := e.session(ctx)
 	if err != nil {
@@ -284,6 +344,12 @@ func runPull(ctx context.Context, e *env, args []string) error {
 		defer tmp.Close()
 		w = tmp
 	}
+	// Records scrolling on the terminal are their own progress.
+	bar := &progress{}
+	if tmp != nil || !e.isTerminal(e.stdout) {
+		bar = e.newProgress(-1, "pulling", "records", false)
+	}
+	defer bar.done()
 	bw := bufio.NewWriterSize(w, 256<<10)
 	enc := json.NewEncoder(bw)
 	n := 0
@@ -294,6 +360,7 @@ func runPull(ctx context.Context, e *env, args []string) error {
 			}
 		}
 		n += len(page.Changes)
+		bar.add(len(page.Changes))
 		return nil
 	})
 	if err != nil {
@@ -302,9 +369,48 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	if tmp == nil {
+	bar.done()
+	if tmp != nil {
+		if err := tmp.Sync(); err != nil {
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp.Name(), *outPath); err != nil {
+			return err
+		}
+	}
+	if *cursorFile != "" {
+		if err := writeFileAtomic(*cursorFile, []byte(cursor+"\n")); err != nil {
+			return fmt.Errorf("the records are pulled, but saving the cursor in %s failed (the next pull will fetch them again): %w", *cursorFile, err)
+		}
+	}
+	switch {
+	case tmp == nil && *cursorFile != "":
+		fmt.Fprintf(e.stderr, "Pulled %d records. The cursor is in %s.\n", n, *cursorFile)
+	case tmp == nil:
 		fmt.Fprintf(e.stderr, "Pulled %d records. Next time: --since %s\n", n, cursor)
-		return nil
+	default:
+		fmt.Fprintf(e.stderr, "Pulled %d records into %s.\n", n, *outPath)
+		fmt.Fprintln(e.stdout, cursor)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data so that, whatever happens, path
+// holds either the old or the new content in full: a temp file in the same
+// directory, synced, renamed over path, and the directory synced.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // nothing left to remove after the rename
+	defer tmp.Close()
+	if _, err := tmp.Write(data); err != nil {
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		return err
@@ -312,24 +418,31 @@ func runPull(ctx context.Context, e *env, args []string) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), *outPath); err != nil {
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "Pulled %d records into %s.\n", n, *outPath)
-	fmt.Fprintln(e.stdout, cursor)
+	// The rename itself is durable once the directory is synced; not every
+	// system can sync a directory, and the file is whole either way.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 	return nil
 }
 
 // pullPages pulls page after page from the cursor since until the server has
-// no more, handing each page to f, and returns the final cursor.
+// no more, handing each page to f, and returns the final cursor. A page the
+// server could not serve is asked again (e.retry).
 func pullPages(ctx context.Context, s *session, project, since string, limit int, f func(api.PullResponse) error) (string, error) {
 	cursor := since
 	for {
 		var page api.PullResponse
-		err := s.do(ctx, func(c *api.Client) error {
-			var err error
-			page, err = c.Pull(ctx, project, cursor, limit)
-			return err
+		err := s.e.retry(ctx, "pull", func() error {
+			return s.do(ctx, func(c *api.Client) error {
+				var err error
+				page, err = c.Pull(ctx, project, cursor, limit)
+				return err
+			})
 		})
 		if err != nil {
 			return cursor, err

@@ -7,19 +7,16 @@ import (
 	"github.com/fieldsync/fieldsync/api"
 )
 
-// runUser is fsctl user add|revoke.
-func runUser(ctx context.Context, e *env, args []string) error {
-	return subcommands(ctx, e, "user", args, map[string]func(context.Context, *env, []string) error{
-		"add":     runUserAdd,
-		"revoke":  runUserRevoke,
-		"disable": runUserDisable(true),
-		"enable":  runUserDisable(false),
-
-		"list":           runUserList,
-		"reset-password": runUserResetPassword,
-		"make-admin":     runUserAdmin(true),
-		"remove-admin":   runUserAdmin(false),
-	})
+// userVerbs is fsctl user add|revoke|disable|enable|list|reset-password|make-admin|remove-admin (admins).
+var userVerbs = map[string]verb{
+	"add":            {"add USERNAME [--display-name NAME]: a new user; the password is asked", runUserAdd},
+	"revoke":         {"revoke USERNAME: sign the user out everywhere", runUserRevoke},
+	"disable":        {"disable USERNAME: no more logins, and every session ends", runUserDisable(true)},
+	"enable":         {"enable USERNAME: the user may log in again", runUserDisable(false)},
+	"list":           {"list [--json]: every user, with admin and disabled flags", runUserList},
+	"reset-password": {"reset-password USERNAME: a new password (asked); every session of the user ends", runUserResetPassword},
+	"make-admin":     {"make-admin USERNAME: the user becomes an admin", runUserAdmin(true)},
+	"remove-admin":   {"remove-admin USERNAME: the user is an admin no more (never the last one)", runUserAdmin(false)},
 }
 
 // runUserAdd is fsctl user add USERNAME [--display-name NAME] (admins). The new

@@ -41,7 +41,7 @@ func runHealth(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if cfg.Server == "" {
-			return usageErrorf("no server: give --server URL or log in first")
+			return fs.usageErrorf("no server: give --server URL or log in first")
 		}
 		*server = cfg.Server
 	}
