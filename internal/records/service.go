@@ -298,8 +298,8 @@ type formCache struct {
 	// deadline ends the push's validation budget (real time, not the
 	// injectable clock: it bounds CPU).
 	deadline time.Time
-	mu        sync.Mutex
-	fvs       map[[2]string]*FormVersion // nil value: not known in the project
+	mu       sync.Mutex
+	fvs      map[[2]string]*FormVersion // nil value: not known in the project
 }
 
 // lookup returns the form version, nil when the project does not know it, or
