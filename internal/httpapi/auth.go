@@ -121,6 +121,13 @@ func (s *Server) authorize(rule Rule, h handlerFunc) handlerFunc {
 			return err
 		}
 		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		if info := infoFrom(ctx); info != nil {
+			// For the access log: who asked, never their token.
+			info.subject = p.Subject
+			if rule.kind == ruleProject {
+				info.project = pathVar(r, "project")
+			}
+		}
 		switch rule.kind {
 		case ruleAdmin:
 			if !p.Admin {

@@ -20,6 +20,8 @@ type requestInfo struct {
 	requestID string
 	route     string // the route template, routeLabelUnmatched, or "" before routing
 	rec       *recorder
+	subject   string // who called, once authenticated: a username or device:<id>
+	project   string // the project of a project route
 }
 
 type infoKey struct{}
@@ -146,9 +148,11 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 				slog.String("route", routeLabel(info.route)),
 				slog.Int("status", status),
 				slog.Int64("bytes", info.rec.bytes),
-				slog.Duration("duration", time.Since(start)),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("request_id", info.requestID),
-				slog.String("remote_addr", s.clientIP(r)))
+				slog.String("remote_addr", s.clientIP(r)),
+				slog.String("subject", info.subject),
+				slog.String("project", info.project))
 		}()
 		next.ServeHTTP(w, r)
 		returned = true

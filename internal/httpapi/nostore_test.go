@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/api"
@@ -33,5 +35,29 @@ func TestAnswersAreNotStored(t *testing.T) {
 				t.Errorf("%s %s: %d, Cache-Control %q, want no-store", tc.method, tc.path, resp.StatusCode, got)
 			}
 		})
+	}
+}
+
+// TestAccessLogNamesCallerAndProject: a request's log line says who made it
+// and in which project (never with what token), and its duration's unit.
+func TestAccessLogNamesCallerAndProject(t *testing.T) {
+	e := newSyncEnv(t)
+	e.wantStatuses(t, e.push(t, e.devA.token, e.newSub("survey", `{"name": "Amina"}`)), api.PushCreated)
+	var line map[string]any
+	for l := range strings.SplitSeq(e.ts.logs.String(), "\n") {
+		if strings.Contains(l, `"route":"/v1/projects/{project}/sync/push"`) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if line == nil {
+		t.Fatalf("no access log line of the push:\n%s", e.ts.logs.String())
+	}
+	if line["subject"] != e.devA.subject || line["project"] != syncProject {
+		t.Errorf("subject %v, project %v; want %s in %s", line["subject"], line["project"], e.devA.subject, syncProject)
+	}
+	if _, ok := line["duration_ms"].(float64); !ok {
+		t.Errorf("duration_ms %v", line["duration_ms"])
 	}
 }

@@ -339,7 +339,7 @@ func TestAccessLogKeepsSecretsOut(t *testing.T) {
 			t.Errorf("the log holds %q:\n%s", secret, logs)
 		}
 	}
-	for _, want := range []string{`"method":"POST"`, `"route":"/_test/echo"`, `"status":200`, `"bytes":`, `"duration":`, `"remote_addr":"127.0.0.1"`} {
+	for _, want := range []string{`"method":"POST"`, `"route":"/_test/echo"`, `"status":200`, `"bytes":`, `"duration_ms":`, `"remote_addr":"127.0.0.1"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the access log lacks %s:\n%s", want, logs)
 		}
