@@ -17,7 +17,7 @@ import (
 func runAudit(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "audit", "[--type TYPE] [--actor NAME] [--project ID] [--since TIME] [--until TIME] [--limit N] [--cursor C]")
 	var q api.AuditQuery
-	fs.StringVar(&q.Type, "type", "", "only events of this type (login, login_failed, family_revoked, user_created, role_set, device_created, device_enrolled, device_revoked, refresh_reused…)")
+	fs.StringVar(&q.Type, "type", "", "only events of this type (login, login_failed, family_revoked, password_changed, role_set, member_removed, device_enrolled, device_revoked, …; the server refuses a type it does not know and lists the others)")
 	fs.StringVar(&q.Actor, "actor", "", "only events done by this username (or device:<id>)")
 	fs.StringVar(&q.Project, "project", "", "only events of this project")
 	since := fs.String("since", "", "only events at or after this time (RFC 3339, or a duration ago such as 24h)")

@@ -2,6 +2,9 @@ package identity
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
@@ -83,6 +86,12 @@ func (s *Service) ListAudit(ctx context.Context, actor domain.Principal, f domai
 	if !isAdmin(actor) {
 		return nil, "", errForbidden()
 	}
+	if f.Type != "" && !slices.Contains(AuditTypes, f.Type) {
+		// A misspelt type would list nothing, which reads as "it never
+		// happened".
+		return nil, "", &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_type", Title: "No audit event has this type",
+			Detail: fmt.Sprintf("%q is not one of %s", f.Type, strings.Join(AuditTypes, ", "))}
+	}
 	if limit <= 0 {
 		limit = DefaultAuditLimit
 	}
@@ -93,6 +102,13 @@ func (s *Service) ListAudit(ctx context.Context, actor domain.Principal, f domai
 	}
 	return events, next, nil
 }
+
+// AuditTypes are the event types the audit log holds, sorted.
+var AuditTypes = func() []string {
+	t := []string{AuditAdminBootstrap, AuditAdminGranted, AuditAdminRevoked, AuditDeviceCreated, AuditDeviceEnrolled, AuditDeviceRevoked, AuditEnrollFailed, AuditFamilyRevoked, AuditKeysRotated, AuditLogin, AuditLoginFailed, AuditMemberRemoved, AuditPasswordChanged, AuditPasswordReset, AuditProjectCreated, AuditRefreshReused, AuditRoleSet, AuditUserCreated, AuditUserDisabled, AuditUserEnabled, AuditUserRevoked, AuditUserUpdated}
+	slices.Sort(t)
+	return t
+}()
 
 // isAdmin reports whether p is an admin user (a device never is).
 func isAdmin(p domain.Principal) bool { return p.Admin && !p.IsDevice() && p.Username != "" }

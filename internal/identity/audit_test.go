@@ -186,3 +186,21 @@ func TestAuditTrail(t *testing.T) {
 		})
 	})
 }
+
+// TestAuditUnknownType: a type no event has is refused with the list of the
+// types, instead of an empty list that reads as "it never happened".
+func TestAuditUnknownType(t *testing.T) {
+	eachStore(t, func(t *testing.T, be backend) {
+		e := newEnv(t, be)
+		_, _, err := e.svc.ListAudit(context.Background(), e.admin, domain.AuditFilter{Type: "logins"}, "", 10)
+		wantErr(t, err, domain.KindBadRequest, "invalid_type")
+		if !strings.Contains(err.Error(), "login_failed") {
+			t.Errorf("the refusal does not list the types: %v", err)
+		}
+		for _, typ := range AuditTypes {
+			if _, _, err := e.svc.ListAudit(context.Background(), e.admin, domain.AuditFilter{Type: typ}, "", 10); err != nil {
+				t.Errorf("type %s: %v", typ, err)
+			}
+		}
+	})
+}
