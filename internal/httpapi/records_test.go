@@ -1355,6 +1355,11 @@ func TestRecordAnalystRoutes(t *testing.T) {
 		if !settled.Deleted || len(settled.Conflicts) != 0 {
 			t.Errorf("settled with the deletion: %s", mustJSON(t, settled))
 		}
+
+		// Once settled there is nothing to resolve: a second resolve is a 409,
+		// not a revision made for nothing.
+		resp, body = e.ts.call(t, http.MethodPost, recordPath(g.ID)+"/resolve", e.analyst, api.ResolveRequest{Rev: settled.Rev, Deleted: true})
+		problemOf(t, resp, body, http.StatusConflict, "no_conflicts")
 	})
 
 	t.Run("review and assign", func(t *testing.T) {
@@ -1452,8 +1457,9 @@ func TestSyncClientMethods(t *testing.T) {
 	if _, err := ana.CorrectRecord(ctx, syncProject, s.ID, rec.Rev, json.RawMessage(`{"name": "again"}`)); !api.IsCode(err, "rev_mismatch") {
 		t.Errorf("stale CorrectRecord: %v", err)
 	}
-	if _, err := ana.ResolveRecord(ctx, syncProject, s.ID, api.ResolveRequest{Rev: fixed.Rev, Data: json.RawMessage(`{"name": "settled"}`)}); err != nil {
-		t.Errorf("ResolveRecord: %v", err)
+	// A record without conflicts has nothing to resolve.
+	if _, err := ana.ResolveRecord(ctx, syncProject, s.ID, api.ResolveRequest{Rev: fixed.Rev, Data: json.RawMessage(`{"name": "settled"}`)}); !api.IsCode(err, "no_conflicts") {
+		t.Errorf("ResolveRecord without conflicts: %v", err)
 	}
 	if p, err := ana.PatchRecord(ctx, syncProject, s.ID, api.RecordPatch{ReviewState: new(api.ReviewApproved)}); err != nil || p.ReviewState != api.ReviewApproved {
 		t.Errorf("PatchRecord: %v %+v", err, p)

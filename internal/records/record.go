@@ -148,6 +148,13 @@ func (s *Service) rewrite(ctx context.Context, c Caller, projectID, id, expect s
 		if cur.Rev != expect {
 			return domain.Record{}, staleRev(cur.Rev)
 		}
+		if clearConflicts && len(cur.Conflicts) == 0 {
+			// Resolving settles conflicts; without any it would only make a
+			// revision nobody asked a question about.
+			return domain.Record{}, &domain.Error{Kind: domain.KindConflict, Code: "no_conflicts",
+				Title:  "The record has no conflicts to resolve",
+				Detail: "to correct its data, PUT the record with its rev instead"}
+		}
 		if !deleted {
 			fv, err := s.forms.LookupVersion(ctx, projectID, cur.FormID, cur.FormVersion)
 			if err != nil {
