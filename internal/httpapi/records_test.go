@@ -546,9 +546,11 @@ func TestPushMergedAndConflict(t *testing.T) {
 		if rec.Rev != ra[0].Rev || dataOf(t, rec.Data)["village"] != "Kora" {
 			t.Errorf("reject applied something: %s", mustJSON(t, rec))
 		}
-		if len(rec.Conflicts) != 1 || rec.Conflicts[0].Path != "" || len(rec.Conflicts[0].Values) != 1 ||
-			rec.Conflicts[0].Values[0].Rev != revOf(t, bEdit) || !sameJSON(t, rec.Conflicts[0].Values[0].Value, bEdit.Data) {
-			t.Errorf("reject: conflicts %s, want B's whole edit kept", mustJSON(t, rec.Conflicts))
+		// One whole-record entry: the content that stands, then B's edit.
+		if len(rec.Conflicts) != 1 || rec.Conflicts[0].Path != "" || len(rec.Conflicts[0].Values) != 2 ||
+			rec.Conflicts[0].Values[0].Rev != ra[0].Rev || !sameJSON(t, rec.Conflicts[0].Values[0].Value, rec.Data) ||
+			rec.Conflicts[0].Values[1].Rev != revOf(t, bEdit) || !sameJSON(t, rec.Conflicts[0].Values[1].Value, bEdit.Data) {
+			t.Errorf("reject: conflicts %s, want the standing content and B's whole edit", mustJSON(t, rec.Conflicts))
 		}
 	})
 
@@ -571,8 +573,9 @@ func TestPushMergedAndConflict(t *testing.T) {
 			if !sameJSON(t, rec.Data, winner.Data) {
 				t.Errorf("B later %v: data %s, want the later edit whole", bLater, rec.Data)
 			}
-			if len(rec.Conflicts) != 1 || rec.Conflicts[0].Path != "" || !sameJSON(t, rec.Conflicts[0].Values[0].Value, loser.Data) {
-				t.Errorf("B later %v: conflicts %s, want the loser kept", bLater, mustJSON(t, rec.Conflicts))
+			if len(rec.Conflicts) != 1 || rec.Conflicts[0].Path != "" || len(rec.Conflicts[0].Values) != 2 ||
+				!sameJSON(t, rec.Conflicts[0].Values[0].Value, winner.Data) || !sameJSON(t, rec.Conflicts[0].Values[1].Value, loser.Data) {
+				t.Errorf("B later %v: conflicts %s, want the winner, then the loser kept", bLater, mustJSON(t, rec.Conflicts))
 			}
 		}
 	})

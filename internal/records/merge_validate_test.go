@@ -147,10 +147,10 @@ func TestMergeRefusedBySchema(t *testing.T) {
 			if res.Current == nil || res.Current.Rev != a.Rev {
 				t.Errorf("current: %+v", res.Current)
 			}
-			if len(rec.Conflicts) != 1 || rec.Conflicts[0].Path != "" || len(rec.Conflicts[0].Values) != 1 {
-				t.Fatalf("conflicts %+v, want one whole-record entry", rec.Conflicts)
+			if len(rec.Conflicts) != 1 || rec.Conflicts[0].Path != "" || len(rec.Conflicts[0].Values) != 2 || rec.Conflicts[0].Values[0].Rev != a.Rev {
+				t.Fatalf("conflicts %+v, want one whole-record entry: the standing content, then B's edit", rec.Conflicts)
 			}
-			held := rec.Conflicts[0].Values[0]
+			held := rec.Conflicts[0].Values[1]
 			var v map[string]any
 			if err := json.Unmarshal(held.Value, &v); err != nil || v["age"] != 30.0 || v["consent"] != true {
 				t.Errorf("the conflict entry holds %s, not device B's edit", held.Value)

@@ -131,7 +131,7 @@ type ResolveOutput struct {
 // only one side has, is a clash, and a tombstone against an edit always clashes.
 //
 // reject: nothing is applied; StatusConflict with one whole-record Conflict
-// holding the incoming edit (Values has that one entry). It stays strict even
+// holding the current content (which stands) and the incoming edit. It stays strict even
 // when the current content equals the base: the point of the policy is that no
 // edit made on a stale base applies without a person.
 //
@@ -142,13 +142,15 @@ type ResolveOutput struct {
 // the push result must not hide), and the incoming edit is kept as a whole-record
 // Conflict. If the current content still equals the base, the incoming edit
 // applies without a conflict whatever the clocks say: nothing is overridden.
-// Whole-record entries hold the side that did not make it, Base being the base
-// data (nil when missing or when Base.Rev is "").
+// Whole-record entries hold both sides, the one that stands first and the one
+// that did not make it second (an analyst settling the clash sees both without
+// looking up the record), Base being the base data (nil when missing or when
+// Base.Rev is "").
 //
 // Validate: whatever the policy, data that would be applied (not a tombstone)
 // and that Validate refuses is not applied. The outcome is then the reject
 // policy's: nothing applied, StatusConflict, one whole-record Conflict holding
-// the incoming edit, with Validate's findings in Findings. So with Validate
+// the current content and the incoming edit, with Validate's findings in Findings. So with Validate
 // set, Resolve never applies data the form refuses; it only ever has to
 // refuse a merge (the other policies apply the incoming data, which the
 // caller checked against the same schema before).
@@ -222,17 +224,17 @@ func Resolve(in ResolveInput) (ResolveOutput, error) {
 	switch policy {
 	case domain.PolicyReject:
 		r.out.Status = StatusConflict
-		r.wholeRecord(r.incomingValue())
+		r.wholeRecord(r.currentValue(), r.incomingValue())
 	case domain.PolicyLastWriteWins:
 		switch {
 		case currentUnchanged:
 			err = r.apply(inc)
 		case r.incomingWins:
 			err = r.apply(inc)
-			r.wholeRecord(r.currentValue())
+			r.wholeRecord(r.incomingValue(), r.currentValue())
 		default:
 			r.out.Status = StatusConflict
-			r.wholeRecord(r.incomingValue())
+			r.wholeRecord(r.currentValue(), r.incomingValue())
 		}
 	default: // merge
 		switch {
@@ -282,7 +284,7 @@ func (r *resolver) refuse(f []domain.Finding) {
 		IncomingRev: r.incomingRev,
 		Findings:    f,
 	}
-	r.wholeRecord(r.incomingValue())
+	r.wholeRecord(r.currentValue(), r.incomingValue())
 }
 
 // state is a record's content: canonical data and the deleted flag.

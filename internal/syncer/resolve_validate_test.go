@@ -89,10 +89,13 @@ func wantRefused(t *testing.T, in ResolveInput, out ResolveOutput) {
 	if len(out.Findings) == 0 {
 		t.Fatal("refused merge without findings")
 	}
-	if len(out.Conflicts) != 1 || out.Conflicts[0].Path != "" || len(out.Conflicts[0].Values) != 1 {
-		t.Fatalf("refused merge: conflicts %+v, want one whole-record entry", out.Conflicts)
+	if len(out.Conflicts) != 1 || out.Conflicts[0].Path != "" || len(out.Conflicts[0].Values) != 2 {
+		t.Fatalf("refused merge: conflicts %+v, want one whole-record entry of the standing and the refused content", out.Conflicts)
 	}
-	v := out.Conflicts[0].Values[0]
+	if s := out.Conflicts[0].Values[0]; s.Rev != in.Current.Rev || !bytes.Equal(s.Value, curData) {
+		t.Fatalf("refused merge: the entry's first value %+v is not the current content, which stands", s)
+	}
+	v := out.Conflicts[0].Values[1]
 	if v.Rev != out.IncomingRev || !bytes.Equal(v.Value, mustCanonical(t, in.Incoming.Data)) || v.Deleted != in.Incoming.Deleted ||
 		v.DeviceID != in.Incoming.DeviceID || !v.ClientModifiedAt.Equal(in.Incoming.ClientModifiedAt) {
 		t.Fatalf("refused merge: the entry holds %+v, not the incoming edit", v)
