@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
@@ -236,6 +238,9 @@ func (s *Service) Update(ctx context.Context, c Caller, projectID, id string, p 
 					[]domain.Finding{{Path: "/assigned_to/" + itoa(i), Keyword: "format", Message: "must be a username or device:<id>"}})
 			}
 		}
+		if err := s.checkAssignees(ctx, projectID, *p.AssignedTo); err != nil {
+			return domain.Record{}, err
+		}
 	}
 	unlock, err := s.locks.lock(ctx, projectID, []string{id})
 	if err != nil {
@@ -313,4 +318,39 @@ func (s *Service) Quarantine(ctx context.Context, projectID string, all bool, cu
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// checkAssignees answers 422 invalid_patch naming every assignee that is
+// neither a member of the project nor one of its devices that is not revoked:
+// a record handed to a misspelt name would reach nobody.
+func (s *Service) checkAssignees(ctx context.Context, projectID string, names []string) error {
+	var bad []domain.Finding
+	for i, a := range names {
+		ok := false
+		if id, isDevice := strings.CutPrefix(a, "device:"); isDevice {
+			d, err := s.store.GetDevice(ctx, id)
+			switch {
+			case err == nil:
+				ok = d.ProjectID == projectID && d.RevokedAt == nil
+			case !errors.Is(err, domain.ErrNotFound):
+				return err
+			}
+		} else {
+			_, err := s.store.GetMembership(ctx, projectID, a)
+			switch {
+			case err == nil:
+				ok = true
+			case !errors.Is(err, domain.ErrNotFound):
+				return err
+			}
+		}
+		if !ok {
+			bad = append(bad, domain.Finding{Path: "/assigned_to/" + itoa(i), Keyword: "unknown",
+				Message: fmt.Sprintf("%q is neither a member of the project nor one of its tablets", a)})
+		}
+	}
+	if len(bad) > 0 {
+		return domain.Invalid("invalid_patch", "assigned_to names someone who cannot receive the record", capFindings(bad))
+	}
+	return nil
 }

@@ -75,6 +75,9 @@ type Store interface {
 	domain.QuarantineStore
 	// GetForm is domain.FormStore's: ErrNotFound for an unknown form.
 	GetForm(ctx context.Context, projectID, formID string) (domain.Form, error)
+	// GetMembership and GetDevice check assignees (ErrNotFound for none).
+	GetMembership(ctx context.Context, projectID, username string) (domain.Membership, error)
+	GetDevice(ctx context.Context, id string) (domain.Device, error)
 }
 
 // Every backend's store is a records Store.
