@@ -133,9 +133,19 @@ type QuarantineItem struct {
 	// SubmittedBy is the user or device that pushed the item.
 	SubmittedBy string `json:"submitted_by,omitempty"`
 	// ResolvedAt is set once a record with RecordID was stored (listed only with
-	// ?resolved=true).
+	// ?resolved=true); a forbidden item is never resolved that way.
 	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	// Reason is QuarantineRejected or QuarantineForbidden.
+	Reason string `json:"reason"`
 }
+
+// Reasons of a quarantine entry.
+const (
+	// QuarantineRejected: the item failed its checks; Errors say why.
+	QuarantineRejected = "rejected"
+	// QuarantineForbidden: its device may not write that record.
+	QuarantineForbidden = "forbidden"
+)
 
 // QuarantineList answers GET /v1/projects/{project}/quarantine; Next is the
 // cursor of the following page, "" on the last one.

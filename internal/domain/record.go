@@ -133,8 +133,18 @@ type QuarantineItem struct {
 	FirstSeen   time.Time
 	LastSeen    time.Time
 	Attempts    int
-	ResolvedAt  *time.Time // set when a record with RecordID was later stored
+	ResolvedAt  *time.Time // set when a record with RecordID was later stored (rejected items only)
+	// Reason is why the item is here: QuarantineRejected (it failed its
+	// checks; "" reads as this) or QuarantineForbidden (the caller may not
+	// write that record).
+	Reason string
 }
+
+// Reasons of a quarantine entry.
+const (
+	QuarantineRejected  = "rejected"
+	QuarantineForbidden = "forbidden"
+)
 
 // Attachment is the metadata of one file a record refers to.
 type Attachment struct {

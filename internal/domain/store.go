@@ -203,16 +203,17 @@ type RecordStore interface {
 type QuarantineStore interface {
 	// PutQuarantine stores an item keyed by (ProjectID, ID). A new item is stored
 	// with Attempts 1 and FirstSeen = LastSeen = item.LastSeen; an existing one gets
-	// Attempts+1, the new LastSeen and Errors, and loses ResolvedAt. Returns the
-	// stored item.
+	// Attempts+1, the new LastSeen, Errors and Reason, and loses ResolvedAt.
+	// Returns the stored item, its Reason QuarantineRejected when stored empty.
 	PutQuarantine(ctx context.Context, item QuarantineItem) (QuarantineItem, error)
 	// ListQuarantine returns unresolved items (all when includeResolved) in the
 	// order they were first seen, after the opaque cursor (""=start), and the cursor
 	// of the next page ("" when none). A cursor the store did not make answers an
 	// *Error of KindBadRequest.
 	ListQuarantine(ctx context.Context, projectID string, includeResolved bool, cursor string, limit int) (items []QuarantineItem, next string, err error)
-	// ResolveQuarantine marks every unresolved item of the given records resolved
-	// (called when records with those ids were stored).
+	// ResolveQuarantine marks every unresolved rejected item of the given
+	// records resolved (called when records with those ids were stored; a
+	// forbidden item stays: its edit was not applied by someone else's write).
 	ResolveQuarantine(ctx context.Context, projectID string, recordIDs []string, at time.Time) error
 }
 

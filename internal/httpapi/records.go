@@ -134,7 +134,7 @@ func (s *Server) handleQuarantine(w http.ResponseWriter, r *http.Request) error 
 	out := api.QuarantineList{Items: make([]api.QuarantineItem, len(items)), Next: next}
 	for i, q := range items {
 		out.Items[i] = api.QuarantineItem{ID: q.ID, RecordID: q.RecordID, Form: q.FormID, FormVersion: q.FormVersion, Submission: q.Submission,
-			Errors: apiFindings(q.Errors), FirstSeen: q.FirstSeen, LastSeen: q.LastSeen, Attempts: q.Attempts, SubmittedBy: q.SubmittedBy, ResolvedAt: q.ResolvedAt}
+			Errors: apiFindings(q.Errors), FirstSeen: q.FirstSeen, LastSeen: q.LastSeen, Attempts: q.Attempts, SubmittedBy: q.SubmittedBy, ResolvedAt: q.ResolvedAt, Reason: q.Reason}
 		if out.Items[i].Errors == nil {
 			out.Items[i].Errors = []api.Finding{}
 		}

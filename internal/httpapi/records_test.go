@@ -674,6 +674,7 @@ func TestPushForbidden(t *testing.T) {
 	if rec := e.record(t, e.analyst, s.ID); rec.Rev != r1 {
 		t.Fatalf("a forbidden push changed the record: %s", mustJSON(t, rec))
 	}
+
 	// Nor may B read it.
 	resp, body := e.ts.call(t, http.MethodGet, recordPath(s.ID), e.devB.token, nil)
 	problemOf(t, resp, body, http.StatusNotFound, "record_not_found")
@@ -692,6 +693,18 @@ func TestPushForbidden(t *testing.T) {
 	e.ts.want(t, http.StatusOK, http.MethodPatch, recordPath(s.ID), e.analyst, api.RecordPatch{AssignedTo: &[]string{}}, nil)
 	rec = e.record(t, e.analyst, s.ID)
 	e.wantStatuses(t, e.push(t, e.devB.token, edit(s, rec.Rev, `{"name": "B again"}`, clockBase.Add(3*time.Hour))), api.PushForbidden)
+	// Nothing is lost: each refused item waits in the quarantine for a manager,
+	// marked forbidden; the later writes of the record did not settle it.
+	q := e.quarantine(t, false)
+	for i, item := range []any{bEdit, tombstone(s, r1, clockBase.Add(time.Hour)), s} {
+		raw := pushBody(t, item)
+		var env struct{ Submissions []json.RawMessage }
+		_ = json.Unmarshal(raw, &env)
+		got, ok := findQuarantined(t, q, env.Submissions[0])
+		if !ok || got.Reason != api.QuarantineForbidden || got.RecordID != s.ID || got.SubmittedBy != e.devB.subject {
+			t.Errorf("forbidden item %d in the quarantine: %v %s", i, ok, mustJSON(t, got))
+		}
+	}
 }
 
 // TestPushLimits: more than 1000 items, and a body over 16 MiB once

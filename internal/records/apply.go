@@ -125,6 +125,9 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 		it.res.Status = StatusForbidden
 		it.res.Errors = []domain.Finding{{Path: "/id", Keyword: "forbidden", Message: "this record belongs to someone else"}}
 		it.done = true
+		// Not applied, and not dropped: kept for a manager (an offline edit of
+		// a record reassigned away from the tablet meanwhile).
+		it.quarantine, it.reason = true, domain.QuarantineForbidden
 		return nil, nil
 	}
 	if cur.FormID != in.Form {

@@ -205,6 +205,7 @@ type item struct {
 	res        Result
 	done       bool
 	quarantine bool
+	reason     string // of the quarantine entry: domain.QuarantineRejected when ""
 }
 
 // Push applies an outbox. One item's failure never fails the others: each ends
@@ -644,6 +645,7 @@ func (s *Service) keepRejected(ctx context.Context, c Caller, projectID string, 
 			SubmittedBy: c.Principal.Subject,
 			DeviceID:    c.Principal.DeviceID,
 			LastSeen:    now,
+			Reason:      it.reason,
 		})
 		if err != nil {
 			return err

@@ -31,6 +31,9 @@ type quarantineDoc struct {
 	LastSeen       time.Time     `bson:"last_seen"`
 	Attempts       int64         `bson:"attempts"`
 	ResolvedAt     *time.Time    `bson:"resolved_at,omitempty"`
+	// Reason is domain.QuarantineItem.Reason; absent (documents of earlier
+	// versions) means rejected.
+	Reason string `bson:"reason,omitempty"`
 }
 
 // findingDoc is one reason an item was quarantined.
@@ -47,7 +50,11 @@ func (d quarantineDoc) item() (domain.QuarantineItem, error) {
 	}
 	it := domain.QuarantineItem{ProjectID: d.ProjectID, ID: d.ItemID, RecordID: d.RecordID, FormID: d.FormID,
 		FormVersion: d.FormVersion, Submission: sub, SubmittedBy: d.SubmittedBy, DeviceID: d.DeviceID,
-		FirstSeen: d.FirstSeen.UTC(), LastSeen: d.LastSeen.UTC(), Attempts: int(d.Attempts), ResolvedAt: utcPtr(d.ResolvedAt)}
+		FirstSeen: d.FirstSeen.UTC(), LastSeen: d.LastSeen.UTC(), Attempts: int(d.Attempts), ResolvedAt: utcPtr(d.ResolvedAt),
+		Reason: domain.QuarantineRejected}
+	if d.Reason != "" {
+		it.Reason = d.Reason
+	}
 	for _, f := range d.Errors {
 		it.Errors = append(it.Errors, domain.Finding(f))
 	}
@@ -65,7 +72,10 @@ func (s *Store) PutQuarantine(ctx context.Context, item domain.QuarantineItem) (
 	doc := quarantineDoc{ID: key(item.ProjectID, item.ID), ProjectID: item.ProjectID, ItemID: item.ID,
 		RecordID: item.RecordID, FormID: item.FormID, FormVersion: item.FormVersion,
 		Submission: sub, SubmissionJSON: subJSON, SubmittedBy: item.SubmittedBy, DeviceID: item.DeviceID,
-		LastSeen: ms(item.LastSeen)}
+		LastSeen: ms(item.LastSeen), Reason: item.Reason}
+	if doc.Reason == "" {
+		doc.Reason = domain.QuarantineRejected
+	}
 	for _, f := range item.Errors {
 		doc.Errors = append(doc.Errors, findingDoc(f))
 	}
@@ -158,7 +168,7 @@ func (s *Store) ResolveQuarantine(ctx context.Context, projectID string, recordI
 	}
 	_, err := s.quarantine.UpdateMany(ctx,
 		bson.D{{Key: "project_id", Value: projectID}, {Key: "record_id", Value: bson.D{{Key: "$in", Value: recordIDs}}},
-			{Key: "resolved_at", Value: nil}},
+			{Key: "resolved_at", Value: nil}, {Key: "reason", Value: bson.D{{Key: "$ne", Value: domain.QuarantineForbidden}}}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "resolved_at", Value: ms(at)}}}})
 	return translate(err)
 }

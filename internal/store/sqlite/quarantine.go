@@ -22,7 +22,7 @@ func badCursor() error {
 }
 
 const quarantineCols = `project_id, id, record_id, form_id, form_version, submission, errors, submitted_by,
-	device_id, first_seen, last_seen, attempts, resolved_at`
+	device_id, first_seen, last_seen, attempts, resolved_at, reason`
 
 func scanQuarantine(sc scanner) (domain.QuarantineItem, error) {
 	var (
@@ -31,7 +31,7 @@ func scanQuarantine(sc scanner) (domain.QuarantineItem, error) {
 		first, last, resol sql.NullInt64
 	)
 	if err := sc.Scan(&q.ProjectID, &q.ID, &q.RecordID, &q.FormID, &q.FormVersion, &sub, &errs, &q.SubmittedBy,
-		&q.DeviceID, &first, &last, &q.Attempts, &resol); err != nil {
+		&q.DeviceID, &first, &last, &q.Attempts, &resol, &q.Reason); err != nil {
 		return domain.QuarantineItem{}, err
 	}
 	q.Submission = fromRawText(sub)
@@ -57,11 +57,11 @@ func (s *Store) PutQuarantine(ctx context.Context, item domain.QuarantineItem) (
 		// One statement either way: an upsert keeps the first submitter and the
 		// first FirstSeen of an item pushed again.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO quarantine (`+quarantineCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, NULL)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, NULL, ?)
 			ON CONFLICT (project_id, id) DO UPDATE SET attempts = attempts + 1, last_seen = excluded.last_seen,
-				errors = excluded.errors, resolved_at = NULL`,
+				errors = excluded.errors, resolved_at = NULL, reason = excluded.reason`,
 			item.ProjectID, item.ID, item.RecordID, item.FormID, item.FormVersion, rawText(item.Submission), errs,
-			item.SubmittedBy, item.DeviceID, item.LastSeen.UnixMilli(), item.LastSeen.UnixMilli()); err != nil {
+			item.SubmittedBy, item.DeviceID, item.LastSeen.UnixMilli(), item.LastSeen.UnixMilli(), quarantineReason(item.Reason)); err != nil {
 			return err
 		}
 		var err error
@@ -148,11 +148,19 @@ func (s *Store) ResolveQuarantine(ctx context.Context, projectID string, recordI
 				args = append(args, id)
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE quarantine SET resolved_at = ?
-				WHERE project_id = ? AND resolved_at IS NULL AND record_id IN (`+placeholders(len(chunk))+`)`,
+				WHERE project_id = ? AND resolved_at IS NULL AND reason = 'rejected' AND record_id IN (`+placeholders(len(chunk))+`)`,
 				args...); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// quarantineReason is the stored reason: "" means rejected.
+func quarantineReason(r string) string {
+	if r == "" {
+		return domain.QuarantineRejected
+	}
+	return r
 }

@@ -24,6 +24,9 @@ func testItem(project string, i, m int) domain.QuarantineItem {
 // stored is item as the store keeps it after its first put.
 func stored(item domain.QuarantineItem) domain.QuarantineItem {
 	item.FirstSeen, item.Attempts, item.ResolvedAt = item.LastSeen, 1, nil
+	if item.Reason == "" {
+		item.Reason = domain.QuarantineRejected
+	}
 	return item
 }
 
@@ -149,6 +152,21 @@ func (s suite) quarantine(t *testing.T) {
 		noErr(t, err, "PutQuarantine")
 		_, _, err = st.ListQuarantine(ctx, "juba", true, "not a cursor!", 10)
 		isBadRequest(t, err, "ListQuarantine with a cursor the store did not make")
+	})
+	s.run(t, "ForbiddenStays", func(t *testing.T, ctx context.Context, st domain.Store) {
+		// An edit refused because its device may not write the record is not
+		// settled by someone else's write of that record.
+		forbidden := testItem("juba", 1, 1)
+		forbidden.Reason, forbidden.Errors = domain.QuarantineForbidden, []domain.Finding{{Path: "/id", Keyword: "forbidden", Message: "this record belongs to someone else"}}
+		got, err := st.PutQuarantine(ctx, forbidden)
+		noErr(t, err, "PutQuarantine")
+		same(t, "forbidden item", got, stored(forbidden))
+		rejected := testItem("juba", 1, 2)
+		rejected.ID = fmt.Sprintf("%064x", 6000)
+		_, err = st.PutQuarantine(ctx, rejected)
+		noErr(t, err, "PutQuarantine")
+		noErr(t, st.ResolveQuarantine(ctx, "juba", []string{recordID(1)}, at(3)), "ResolveQuarantine")
+		same(t, "unresolved items", listAll(t, ctx, st, "juba", false, 10), []domain.QuarantineItem{stored(forbidden)})
 	})
 	s.run(t, "PutAfterResolve", func(t *testing.T, ctx context.Context, st domain.Store) {
 		_, err := st.PutQuarantine(ctx, testItem("juba", 1, 1))
