@@ -39,25 +39,11 @@ func wrongAnswers(n int) string {
 // page and the memory the push takes are bounded, and the item is still kept.
 func TestOneItemCannotFloodTheServer(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/fieldsync.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.CreateProject(ctx, domain.Project{ID: "p", Title: "p", CreatedBy: "admin", CreatedAt: time.Now().UTC()}); err != nil {
-		t.Fatal(err)
-	}
 	def, err := schemas.Example("incident-report")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := forms.NewService(forms.ServiceConfig{Store: st})
-	if _, _, err := fs.PutVersion(ctx, "p", "incident", "1", def); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fs.Publish(ctx, "p", "incident", "1"); err != nil {
-		t.Fatal(err)
-	}
+	st, fs := publishedForm(t, "incident", def)
 	svc := records.New(records.Config{Store: st, Forms: records.FormsOf(fs)})
 	item := func(data string) records.Submission {
 		s := records.Submission{ID: uuid.NewString(), Form: "incident", FormVersion: "1", Data: json.RawMessage(data)}
@@ -128,22 +114,7 @@ func TestOneItemCannotFloodTheServer(t *testing.T) {
 // keeps them in the quarantine; sent again, they are stored.
 func TestValidationBudget(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/fieldsync.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.CreateProject(ctx, domain.Project{ID: "p", Title: "p", CreatedBy: "admin", CreatedAt: time.Now().UTC()}); err != nil {
-		t.Fatal(err)
-	}
-	fs := forms.NewService(forms.ServiceConfig{Store: st})
-	def := `{"title": "f", "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}`
-	if _, _, err := fs.PutVersion(ctx, "p", "f", "1", []byte(def)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fs.Publish(ctx, "p", "f", "1"); err != nil {
-		t.Fatal(err)
-	}
+	st, fs := publishedForm(t, "f", []byte(`{"title": "f", "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}`))
 	items := []records.Submission{sub(uuid.NewString(), nil, `{"name": "a"}`, time.Now()), sub(uuid.NewString(), nil, `{"name": "b"}`, time.Now())}
 	spent := records.New(records.Config{Store: st, Forms: records.FormsOf(fs), ValidationBudget: time.Nanosecond})
 	res, err := spent.Push(ctx, tablet(1), "p", items)
@@ -169,24 +140,33 @@ func TestValidationBudget(t *testing.T) {
 // answer cannot keep the validator busy for a minute.
 func TestDataTooLarge(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/fieldsync.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.CreateProject(ctx, domain.Project{ID: "p", Title: "p", CreatedBy: "admin", CreatedAt: time.Now().UTC()}); err != nil {
-		t.Fatal(err)
-	}
-	fs := forms.NewService(forms.ServiceConfig{Store: st})
-	if _, _, err := fs.PutVersion(ctx, "p", "f", "1", []byte(`{"title": "f", "schema": {"type": "object"}}`)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fs.Publish(ctx, "p", "f", "1"); err != nil {
-		t.Fatal(err)
-	}
+	st, fs := publishedForm(t, "f", []byte(`{"title": "f", "schema": {"type": "object"}}`))
 	big := `{"notes": "` + strings.Repeat("a", records.MaxDataBytes) + `"}`
 	res, err := records.New(records.Config{Store: st, Forms: records.FormsOf(fs)}).Push(ctx, tablet(1), "p", []records.Submission{sub(uuid.NewString(), nil, big, time.Now())})
 	if err != nil || res[0].Status != records.StatusRejected || res[0].Errors[0].Keyword != "maxBytes" {
 		t.Fatalf("%+v, %v; want rejected, maxBytes", res, err)
 	}
+}
+
+// publishedForm is a SQLite store with project "p" and form version 1 of def
+// published under the name form, and the forms service over it.
+func publishedForm(t *testing.T, form string, def []byte) (*sqlite.Store, *forms.Service) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir()+"/fieldsync.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.CreateProject(ctx, domain.Project{ID: "p", Title: "p", CreatedBy: "admin", CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	fs := forms.NewService(forms.ServiceConfig{Store: st})
+	if _, _, err := fs.PutVersion(ctx, "p", form, "1", def); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Publish(ctx, "p", form, "1"); err != nil {
+		t.Fatal(err)
+	}
+	return st, fs
 }

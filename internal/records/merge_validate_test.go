@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,28 +13,8 @@ import (
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/records"
-	"github.com/fieldsync/fieldsync/internal/store/mongo/mongotest"
-	"github.com/fieldsync/fieldsync/internal/store/sqlite"
 	"github.com/fieldsync/fieldsync/internal/syncer"
 )
-
-// bothStores are the two backends, MongoDB always included: the tests of
-// this file need nothing FerretDB lacks (the mongotest proxy serialises
-// conditional writes per collection).
-var bothStores = []struct {
-	name string
-	open func(t *testing.T) domain.Store
-}{
-	{"sqlite", func(t *testing.T) domain.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "fieldsync.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close() })
-		return st
-	}},
-	{"mongo", func(t *testing.T) domain.Store { return mongotest.Open(t) }},
-}
 
 // consentSchema is a survey form with rules that tie fields together: no age
 // (and no smoking questions) without consent, and cigarettes only for a
@@ -105,7 +84,7 @@ func (e formEnv) stored(t *testing.T, id string) (domain.Record, []domain.Findin
 // kept as a whole-record conflict for an analyst, and the push result says
 // why. A resend of that edit answers unchanged.
 func TestMergeRefusedBySchema(t *testing.T) {
-	for _, b := range bothStores {
+	for _, b := range stores {
 		t.Run(b.name, func(t *testing.T) {
 			e := newFormEnv(t, b.open(t), domain.PolicyMerge, consentSchema)
 			ctx := context.Background()
@@ -187,7 +166,7 @@ func TestMergeRefusedBySchema(t *testing.T) {
 func TestOfflineEditsStayValid(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	for _, b := range bothStores {
+	for _, b := range stores {
 		for _, policy := range []string{domain.PolicyMerge, domain.PolicyLastWriteWins, domain.PolicyReject} {
 			t.Run(b.name+"/"+policy, func(t *testing.T) {
 				recordsN, devices, rounds := 16, 4, 3

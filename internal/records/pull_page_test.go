@@ -18,7 +18,7 @@ import (
 // once, and a puller that goes on until more is false has every record in
 // its final state: nothing is skipped across pages.
 func TestPullPagesUnderWrites(t *testing.T) {
-	for _, b := range bothStores {
+	for _, b := range stores {
 		t.Run(b.name, func(t *testing.T) {
 			n, rounds := 600, 40
 			if b.name == "mongo" {
