@@ -78,11 +78,6 @@ type Member struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// MemberList is the list of a project's members.
-type MemberList struct {
-	Members []Member `json:"members"`
-}
-
 // CreateDeviceRequest is the body of POST /v1/projects/{project}/devices.
 type CreateDeviceRequest struct {
 	Name string `json:"name"`
@@ -100,22 +95,6 @@ type CreateDeviceResponse struct {
 type EnrollRequest struct {
 	EnrollmentCode string            `json:"enrollment_code"`
 	DeviceInfo     map[string]string `json:"device_info,omitempty"`
-}
-
-// Device is an enrolled (or enrollable) tablet as managers see it.
-type Device struct {
-	ID         string            `json:"device_id"`
-	Project    string            `json:"project"`
-	Name       string            `json:"name"`
-	Info       map[string]string `json:"device_info,omitempty"`
-	EnrolledAt *time.Time        `json:"enrolled_at,omitempty"`
-	RevokedAt  *time.Time        `json:"revoked_at,omitempty"`
-	CreatedAt  time.Time         `json:"created_at"`
-}
-
-// DeviceList is the list of a project's devices.
-type DeviceList struct {
-	Devices []Device `json:"devices"`
 }
 
 // AuditEvent is one entry of the append-only security log.
