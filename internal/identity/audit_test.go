@@ -3,6 +3,12 @@ package identity
 import (
 	"context"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -203,4 +209,48 @@ func TestAuditUnknownType(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAuditTypesComplete: every Audit* constant of the package is a listed
+// type, so a new event type cannot be written yet refused as a filter.
+func TestAuditTypesComplete(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range g.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, id := range vs.Names {
+					lit, ok := valueAt(vs, i).(*ast.BasicLit)
+					if !strings.HasPrefix(id.Name, "Audit") || !ok || lit.Kind != token.STRING {
+						continue
+					}
+					if typ, _ := strconv.Unquote(lit.Value); !slices.Contains(AuditTypes, typ) {
+						t.Errorf("%s (%s) is not in AuditTypes", id.Name, typ)
+					}
+				}
+			}
+		}
+	}
+}
+
+func valueAt(vs *ast.ValueSpec, i int) ast.Expr {
+	if i < len(vs.Values) {
+		return vs.Values[i]
+	}
+	return nil
 }
