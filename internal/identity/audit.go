@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/fieldsync/fieldsync/internal/audit"
 	"github.com/fieldsync/fieldsync/internal/domain"
 )
-
-// auditTimeout bounds an audit write that outlives its request.
-const auditTimeout = 5 * time.Second
 
 // Audit event types written by this package. Detail keys never hold a secret.
 const (
@@ -56,19 +53,10 @@ const (
 	AuditAdminBootstrap = "admin_bootstrapped"
 )
 
-// audit appends a security event. It never fails the operation it records: the
-// operation already happened, and refusing it now would not undo it. A lost event
-// is logged loudly instead. The write outlives a cancelled request so a client that
-// hangs up cannot erase its trace.
+// audit appends a security event (see audit.Append: it never fails the
+// operation it records).
 func (s *Service) audit(ctx context.Context, e domain.AuditEvent) {
-	if e.Time.IsZero() {
-		e.Time = s.now()
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
-	defer cancel()
-	if _, err := s.store.AppendAudit(ctx, e); err != nil {
-		s.log.Error("identity: audit event lost", "type", e.Type, "actor", e.Actor, "subject", e.Subject, "err", err)
-	}
+	audit.Append(ctx, s.store, s.log, s.now, e)
 }
 
 // Audit paging bounds.
@@ -103,9 +91,10 @@ func (s *Service) ListAudit(ctx context.Context, actor domain.Principal, f domai
 	return events, next, nil
 }
 
-// AuditTypes are the event types the audit log holds, sorted.
+// AuditTypes are the event types the audit log holds, sorted: identity's
+// security events and the data events of package audit.
 var AuditTypes = func() []string {
-	t := []string{AuditAdminBootstrap, AuditAdminGranted, AuditAdminRevoked, AuditDeviceCreated, AuditDeviceEnrolled, AuditDeviceRevoked, AuditEnrollFailed, AuditFamilyRevoked, AuditKeysRotated, AuditLogin, AuditLoginFailed, AuditMemberRemoved, AuditPasswordChanged, AuditPasswordReset, AuditProjectCreated, AuditRefreshReused, AuditRoleSet, AuditUserCreated, AuditUserDisabled, AuditUserEnabled, AuditUserRevoked, AuditUserUpdated}
+	t := append(slices.Clone(audit.DataTypes), AuditAdminBootstrap, AuditAdminGranted, AuditAdminRevoked, AuditDeviceCreated, AuditDeviceEnrolled, AuditDeviceRevoked, AuditEnrollFailed, AuditFamilyRevoked, AuditKeysRotated, AuditLogin, AuditLoginFailed, AuditMemberRemoved, AuditPasswordChanged, AuditPasswordReset, AuditProjectCreated, AuditRefreshReused, AuditRoleSet, AuditUserCreated, AuditUserDisabled, AuditUserEnabled, AuditUserRevoked, AuditUserUpdated)
 	slices.Sort(t)
 	return t
 }()
