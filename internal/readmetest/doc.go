@@ -16,6 +16,15 @@
 //
 //	<!-- readme: run, then undone — REASON -->
 //
+// The shell's variables stay; the server's data and fsctl's session go back.
+//
+// The few things a reader has that the README does not make are in
+// tables_test.go, each with its reason: the placeholders' values, the files
+// the reader brings (a tablet's outbox), and what happens in the field between
+// two blocks (a clash of two offline edits, for the analyst's block to
+// settle). The test fails when an entry of these tables no longer matches the
+// README, so they follow it.
+//
 // Any other block that is not sh fails the test, so an example cannot be added
 // without being run or saying why not. `go test -v` lists the blocks not run
 // with their reasons.

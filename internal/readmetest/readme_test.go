@@ -73,6 +73,7 @@ type walk struct {
 	srv      *server
 	rec      *recorder
 	public   string // the address https://sync.example.org stands for
+	config   string // fsctl's session file (FSCTL_CONFIG)
 	sh       *interp.Runner
 	stdout   syncBuffer
 	stderr   syncBuffer
@@ -109,7 +110,7 @@ func newWalk(t *testing.T) *walk {
 	buildBinaries(t, bin)
 	copyDir(t, filepath.Join("..", "..", "schemas"), filepath.Join(work, "schemas"))
 
-	w := &walk{t: t, work: work, passwords: map[string]string{}}
+	w := &walk{t: t, work: work, config: filepath.Join(base, "home", "fsctl.json"), passwords: map[string]string{}}
 	w.srv = &server{t: t, bin: filepath.Join(bin, "fieldsync"), dir: srvDir}
 	w.srv.start()
 	t.Cleanup(func() {
@@ -134,7 +135,7 @@ func newWalk(t *testing.T) *walk {
 	env := []string{
 		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"HOME=" + filepath.Join(base, "home"),
-		"FSCTL_CONFIG=" + filepath.Join(base, "home", "fsctl.json"),
+		"FSCTL_CONFIG=" + w.config,
 		"TMPDIR=" + os.TempDir(),
 		"LANG=C.UTF-8",
 	}
@@ -346,8 +347,7 @@ func (w *walk) snapshot() (restore func()) {
 	t.Helper()
 	data := filepath.Join(w.srv.dir, "data")
 	snap := filepath.Join(t.TempDir(), "data")
-	cfgPath := filepath.Join(w.srv.dir, "..", "home", "fsctl.json")
-	cfg, cfgErr := os.ReadFile(cfgPath)
+	cfg, cfgErr := os.ReadFile(w.config)
 	passwords := make(map[string]string, len(w.passwords))
 	for k, v := range w.passwords {
 		passwords[k] = v
@@ -365,7 +365,7 @@ func (w *walk) snapshot() (restore func()) {
 		}
 		copyDir(t, snap, data)
 		if cfgErr == nil {
-			if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+			if err := os.WriteFile(w.config, cfg, 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
