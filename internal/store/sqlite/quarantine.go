@@ -234,32 +234,36 @@ func getQuarantine(ctx context.Context, tx *sql.Tx, projectID, id string) (domai
 	return it, err
 }
 
-// decide runs a conditional UPDATE of one item (cond is the condition the
-// item must meet) and returns the item afterwards: ErrNotFound when there is
-// none, ErrStale when it does not meet cond. One write transaction, so the
-// check and the change are one step.
-func (s *Store) decide(ctx context.Context, projectID, id, set string, setArgs []any, cond string, condArgs ...any) (domain.QuarantineItem, error) {
-	var out domain.QuarantineItem
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE quarantine SET `+set+` WHERE project_id = ? AND id = ? AND (`+cond+`)`,
-			slices.Concat(setArgs, []any{projectID, id}, condArgs)...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		out, err = getQuarantine(ctx, tx, projectID, id)
-		if err == nil && n == 0 {
-			return domain.ErrStale
-		}
+// decide is a conditional UPDATE of one item (cond is the condition the item
+// must meet), run by the caller in one write transaction so that the check
+// and the change are one step: it stores the item afterwards in out, and
+// returns ErrNotFound when there is none, ErrStale when it does not meet cond.
+// (The caller calls s.write itself: the store's metrics name the operation
+// after the method that does.)
+func decide(ctx context.Context, tx *sql.Tx, out *domain.QuarantineItem, projectID, id, set string, setArgs []any, cond string, condArgs ...any) error {
+	res, err := tx.ExecContext(ctx, `UPDATE quarantine SET `+set+` WHERE project_id = ? AND id = ? AND (`+cond+`)`,
+		slices.Concat(setArgs, []any{projectID, id}, condArgs)...)
+	if err != nil {
 		return err
-	})
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	*out, err = getQuarantine(ctx, tx, projectID, id)
+	if err == nil && n == 0 {
+		return domain.ErrStale
+	}
+	return err
+}
+
+// decided is what a decision method answers: the item, or the zero item and
+// the error.
+func decided(it domain.QuarantineItem, err error) (domain.QuarantineItem, error) {
 	if err != nil {
 		return domain.QuarantineItem{}, err
 	}
-	return out, nil
+	return it, nil
 }
 
 // unclaimed is the condition of an item without a live claim; its one
@@ -268,8 +272,12 @@ const unclaimed = `claim = '' OR claimed_at IS NULL OR claimed_at < ?`
 
 // ClaimQuarantine claims an open item for a re-apply (see domain).
 func (s *Store) ClaimQuarantine(ctx context.Context, projectID, id, claim string, at, staleBefore time.Time) (domain.QuarantineItem, error) {
-	return s.decide(ctx, projectID, id, `claim = ?, claimed_at = ?`, []any{claim, at.UnixMilli()},
-		quarantineOpen+` AND (`+unclaimed+`)`, staleBefore.UnixMilli())
+	var out domain.QuarantineItem
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		return decide(ctx, tx, &out, projectID, id, `claim = ?, claimed_at = ?`, []any{claim, at.UnixMilli()},
+			quarantineOpen+` AND (`+unclaimed+`)`, staleBefore.UnixMilli())
+	})
+	return decided(out, err)
 }
 
 // SettleQuarantine records a re-apply made under claim (see domain).
@@ -294,11 +302,19 @@ func (s *Store) SettleQuarantine(ctx context.Context, projectID, id, claim strin
 		set += `, errors = ?`
 		args = append(args, errs)
 	}
-	return s.decide(ctx, projectID, id, set, args, `claim = ?`, claim)
+	var out domain.QuarantineItem
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		return decide(ctx, tx, &out, projectID, id, set, args, `claim = ?`, claim)
+	})
+	return decided(out, err)
 }
 
 // DismissQuarantine dismisses an open item without a live claim (see domain).
 func (s *Store) DismissQuarantine(ctx context.Context, projectID, id string, d domain.QuarantineDismissal, staleBefore time.Time) (domain.QuarantineItem, error) {
-	return s.decide(ctx, projectID, id, `dismissed_at = ?, dismissed_by = ?, dismiss_reason = ?, claim = '', claimed_at = NULL`,
-		[]any{d.At.UnixMilli(), d.By, d.Reason}, quarantineOpen+` AND (`+unclaimed+`)`, staleBefore.UnixMilli())
+	var out domain.QuarantineItem
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		return decide(ctx, tx, &out, projectID, id, `dismissed_at = ?, dismissed_by = ?, dismiss_reason = ?, claim = '', claimed_at = NULL`,
+			[]any{d.At.UnixMilli(), d.By, d.Reason}, quarantineOpen+` AND (`+unclaimed+`)`, staleBefore.UnixMilli())
+	})
+	return decided(out, err)
 }
