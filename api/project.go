@@ -129,6 +129,14 @@ func (c *Client) CloseForm(ctx context.Context, project, form string) (FormListE
 	return out, err
 }
 
+// ReopenForm calls POST /v1/projects/{project}/forms/{form}/reopen (designers):
+// a closed form takes new records again.
+func (c *Client) ReopenForm(ctx context.Context, project, form string) (FormListEntry, error) {
+	var out FormListEntry
+	err := c.Do(ctx, http.MethodPost, formPath(project, form, "")+"/reopen", nil, &out)
+	return out, err
+}
+
 // ListForms calls GET /v1/projects/{project}/forms (members). Enumerators and
 // devices see published versions only.
 func (c *Client) ListForms(ctx context.Context, project string) ([]FormListEntry, error) {

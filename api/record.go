@@ -137,6 +137,21 @@ type QuarantineItem struct {
 	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
 	// Reason is QuarantineRejected or QuarantineForbidden.
 	Reason string `json:"reason"`
+	// DeviceID is the tablet that pushed the item ("" for a user).
+	DeviceID string `json:"device_id,omitempty"`
+	// State is QuarantineOpen, QuarantineResolved or QuarantineDismissed.
+	State string `json:"state"`
+	// ResolvedBy is who re-applied the item; absent when a later push of its
+	// record resolved it.
+	ResolvedBy string `json:"resolved_by,omitempty"`
+	// DismissedAt, DismissedBy and DismissReason say who dismissed the item,
+	// when and why.
+	DismissedAt   *time.Time `json:"dismissed_at,omitempty"`
+	DismissedBy   string     `json:"dismissed_by,omitempty"`
+	DismissReason string     `json:"dismiss_reason,omitempty"`
+	// LastReapply is the latest re-apply of the item, applied or refused,
+	// with the corrected data that was tried.
+	LastReapply *QuarantineReapply `json:"last_reapply,omitempty"`
 }
 
 // Reasons of a quarantine entry.
@@ -199,11 +214,16 @@ func (c *Client) PatchRecord(ctx context.Context, project, id string, p RecordPa
 
 // QuarantineQuery selects a page of GET /v1/projects/{project}/quarantine.
 type QuarantineQuery struct {
-	// Resolved includes the items resolved since (a record with their id was
-	// stored later).
+	// Resolved lists the entries of every state (an older spelling of
+	// listing them all); it cannot be combined with State.
 	Resolved bool
-	Cursor   string
-	Limit    int
+	// State lists the entries of these states (QuarantineOpen, …); none
+	// means the open ones.
+	State []string
+	// Form lists the entries of one form.
+	Form   string
+	Cursor string
+	Limit  int
 }
 
 // ListQuarantine calls GET /v1/projects/{project}/quarantine: one page of the
@@ -212,6 +232,12 @@ func (c *Client) ListQuarantine(ctx context.Context, project string, q Quarantin
 	v := url.Values{}
 	if q.Resolved {
 		v.Set("resolved", "true")
+	}
+	for _, st := range q.State {
+		v.Add("state", st)
+	}
+	if q.Form != "" {
+		v.Set("form", q.Form)
 	}
 	if q.Cursor != "" {
 		v.Set("cursor", q.Cursor)

@@ -269,7 +269,7 @@ func (m *Main) RotateKeys(ctx context.Context) error {
 
 // formsConfig is the forms service's part of the configuration.
 func (m *Main) formsConfig() forms.ServiceConfig {
-	return forms.ServiceConfig{Store: m.Store, NoFastPath: m.Config.ValidationFastPath == "off"}
+	return forms.ServiceConfig{Store: m.Store, NoFastPath: m.Config.ValidationFastPath == "off", Audit: m.Store, Logger: m.Logger}
 }
 
 func (m *Main) identityConfig() identity.Config {

@@ -22,6 +22,9 @@ var formVerbs = map[string]verb{
 	"push":  {"push FILE --project P --form F --version V [--publish]: upload a draft, and publish it", runFormPush},
 	"list":  {"list --project P [--json]: the forms and their versions", runFormList},
 	"close": {"close --project P --form F [--yes]: the form takes no new records", runFormClose},
+
+	// Reopening (issue 11): form_reopen.go.
+	"reopen": {"reopen --project P --form F: a closed form takes new records again", runFormReopen},
 }
 
 // runFormPush is fsctl form push FILE --project P --form F --version V

@@ -71,7 +71,7 @@ func TestFsctlUnknown(t *testing.T) {
 		{[]string{"--frob"}, []string{"flag provided but not defined: -frob", "usage: fsctl [--timeout D] COMMAND"}},
 		{[]string{"user", "frob"}, []string{`unknown user command "frob"`, "usage: fsctl user VERB", "disable"}},
 		{[]string{"form", "clos"}, []string{`(did you mean "close"?)`, "usage: fsctl form VERB"}},
-		{[]string{"form"}, []string{"want one of: close, list, push", "usage: fsctl form VERB"}},
+		{[]string{"form"}, []string{"want one of: close, list, push, reopen", "usage: fsctl form VERB"}},
 		{[]string{"push", "x.ndjson", "--project", "p", "--frob"}, []string{"fsctl push: flag provided but not defined: -frob", "usage: fsctl push FILE.ndjson", "-fail-on-conflict"}},
 		{[]string{"form", "close", "--project", "p"}, []string{"fsctl form close: --form is required", "usage: fsctl form close", "-yes"}},
 		{[]string{"device", "add", "north"}, []string{"fsctl device add: wrong number of arguments", "usage: fsctl device add PROJECT NAME"}},

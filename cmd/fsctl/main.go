@@ -73,10 +73,13 @@ var commands = map[string]command{
 	"member":  {summary: "give a user a role in a project, list and remove members (managers)", verbs: memberVerbs},
 	"device":  {summary: "enroll, list and revoke tablets (managers)", verbs: deviceVerbs},
 	"audit":   {summary: "read the security audit log (admins)", run: runAudit},
-	"form":    {summary: "upload, publish, list and close forms (designers)", verbs: formVerbs},
+	"form":    {summary: "upload, publish, list, close and reopen forms (designers)", verbs: formVerbs},
 	"push":    {summary: "push FILE.ndjson --project P: send submissions (one per line) as a tablet does", run: runPush},
 	"pull":    {summary: "pull --project P [--cursor-file F] [--out FILE.ndjson]: every change since the cursor", run: runPull},
 	"load":    {summary: "load --project P --form F --version V --sample FILE [--tablets N] [--total N] [--pull]: load-test a server", run: runLoad},
+
+	// The quarantine (issue 11).
+	"quarantine": {summary: "list the pushed items not applied; re-apply or dismiss them (analysts, managers)", verbs: quarantineVerbs},
 }
 
 func main() {
@@ -254,7 +257,7 @@ func run(ctx context.Context, args []string, e *env) int {
 		}
 		return exitUsage
 	}
-	if !errors.Is(err, errNotConfirmed) {
+	if !errors.Is(err, errNotConfirmed) && !errors.Is(err, errRefused) {
 		e.printError(err)
 	}
 	return exitError

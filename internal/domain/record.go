@@ -133,11 +133,26 @@ type QuarantineItem struct {
 	FirstSeen   time.Time
 	LastSeen    time.Time
 	Attempts    int
-	ResolvedAt  *time.Time // set when a record with RecordID was later stored (rejected items only)
+	ResolvedAt  *time.Time // set when a record with RecordID was later stored (rejected items only), or the item was re-applied
 	// Reason is why the item is here: QuarantineRejected (it failed its
 	// checks; "" reads as this) or QuarantineForbidden (the caller may not
 	// write that record).
 	Reason string
+	// ResolvedBy is who re-applied the item; "" when a later push of its
+	// record resolved it (or it is not resolved).
+	ResolvedBy string
+	// DismissedAt, DismissedBy and DismissReason are set when a person
+	// dismissed the item: it is kept, and no longer open.
+	DismissedAt   *time.Time
+	DismissedBy   string
+	DismissReason string
+	// LastReapply is the latest re-apply of the item, applied or refused:
+	// the data a person tried is kept here even when it was refused.
+	LastReapply *QuarantineReapply
+	// Claim is the token of a re-apply in progress ("" when none) and
+	// ClaimedAt when it began; see ClaimQuarantine.
+	Claim     string
+	ClaimedAt *time.Time
 }
 
 // Reasons of a quarantine entry.

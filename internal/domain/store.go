@@ -21,6 +21,7 @@ type Store interface {
 	FormStore
 	RecordStore
 	QuarantineStore
+	QuarantineDecisionStore
 	AuditStore
 
 	// Ping checks that the store answers.
@@ -163,6 +164,10 @@ type FormStore interface {
 	// CloseForm sets the form's state to closed (kept from the first close).
 	// Returns ErrNotFound for an unknown form.
 	CloseForm(ctx context.Context, projectID, formID string, at time.Time) error
+	// ReopenForm sets a closed form's state to open again and clears ClosedAt
+	// (reopening an open form changes nothing). Returns ErrNotFound for an
+	// unknown form.
+	ReopenForm(ctx context.Context, projectID, formID string, at time.Time) error
 	// GetForm returns a form with its versions (without definitions), ordered by
 	// creation. Returns ErrNotFound for an unknown form.
 	GetForm(ctx context.Context, projectID, formID string) (Form, error)
@@ -206,15 +211,44 @@ type QuarantineStore interface {
 	// Attempts+1, the new LastSeen, Errors and Reason, and loses ResolvedAt.
 	// Returns the stored item, its Reason QuarantineRejected when stored empty.
 	PutQuarantine(ctx context.Context, item QuarantineItem) (QuarantineItem, error)
-	// ListQuarantine returns unresolved items (all when includeResolved) in the
-	// order they were first seen, after the opaque cursor (""=start), and the cursor
-	// of the next page ("" when none). A cursor the store did not make answers an
-	// *Error of KindBadRequest.
-	ListQuarantine(ctx context.Context, projectID string, includeResolved bool, cursor string, limit int) (items []QuarantineItem, next string, err error)
-	// ResolveQuarantine marks every unresolved rejected item of the given
-	// records resolved (called when records with those ids were stored; a
-	// forbidden item stays: its edit was not applied by someone else's write).
+	// ListQuarantine returns the items that match f in the order they were
+	// first seen, after the opaque cursor (""=start), and the cursor of the next
+	// page ("" when none). A cursor the store did not make answers an *Error of
+	// KindBadRequest.
+	ListQuarantine(ctx context.Context, projectID string, f QuarantineFilter, cursor string, limit int) (items []QuarantineItem, next string, err error)
+	// ResolveQuarantine marks every open rejected item of the given records
+	// resolved (called when records with those ids were stored; a forbidden
+	// item stays: its edit was not applied by someone else's write; a
+	// dismissed item stays dismissed).
 	ResolveQuarantine(ctx context.Context, projectID string, recordIDs []string, at time.Time) error
+}
+
+// QuarantineDecisionStore keeps what people decide about quarantine entries:
+// re-applying one (at most one re-apply of an entry at a time, on any number of
+// server instances) and dismissing one. PutQuarantine of an item pushed again
+// keeps these decisions: a dismissed item stays dismissed, and LastReapply
+// and a claim stay.
+type QuarantineDecisionStore interface {
+	// GetQuarantine returns one item. Returns ErrNotFound for an unknown id.
+	GetQuarantine(ctx context.Context, projectID, id string) (QuarantineItem, error)
+	// ClaimQuarantine marks an open item as being re-applied under claim (a
+	// token unique to the caller) since at, atomically: of callers racing for
+	// one item exactly one wins. A claim made before staleBefore has lapsed
+	// (its server died mid-way) and may be taken over. Returns the claimed
+	// item; ErrNotFound for an unknown id; ErrStale when the item is not open,
+	// or holds a claim made at or after staleBefore.
+	ClaimQuarantine(ctx context.Context, projectID, id, claim string, at, staleBefore time.Time) (QuarantineItem, error)
+	// SettleQuarantine records the outcome of the re-apply made under claim
+	// and lifts the claim: LastReapply becomes r; an applied r resolves the
+	// item (ResolvedAt r.At unless already resolved, ResolvedBy r.By), a
+	// refused one replaces its Errors with r.Errors and leaves it open.
+	// Returns the item; ErrNotFound for an unknown id; ErrStale when the item
+	// does not hold claim (it lapsed and was taken over).
+	SettleQuarantine(ctx context.Context, projectID, id, claim string, r QuarantineReapply) (QuarantineItem, error)
+	// DismissQuarantine marks an open item dismissed, atomically. Returns the
+	// item; ErrNotFound for an unknown id; ErrStale when the item is not open,
+	// or holds a claim made at or after staleBefore (a re-apply is under way).
+	DismissQuarantine(ctx context.Context, projectID, id string, d QuarantineDismissal, staleBefore time.Time) (QuarantineItem, error)
 }
 
 // AuditStore keeps the append-only security log.

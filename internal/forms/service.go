@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/audit"
 	"github.com/fieldsync/fieldsync/internal/domain"
 )
 
@@ -22,6 +24,12 @@ type ServiceConfig struct {
 	// suspected fast-path bug without a new release, at the fast path's
 	// speed-up (FIELDSYNC_VALIDATION_FAST_PATH=off).
 	NoFastPath bool
+	// Audit receives the form events (audit.FormPublished, FormClosed,
+	// FormReopened); nil writes none, for tests that do not look at them.
+	Audit audit.Appender
+	// Logger reports an audit event that could not be written; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Service publishes form definitions (protocol.md §2): drafts that can be
@@ -33,6 +41,8 @@ type Service struct {
 	cache  *Cache
 	now    func() time.Time
 	noFast bool
+	audit  audit.Appender
+	log    *slog.Logger
 
 	// published caches published versions by project/form/version: they are
 	// immutable, so an entry is never stale. Push looks a version up per batch.
@@ -43,7 +53,7 @@ type versionKey struct{ project, form, version string }
 
 // NewService makes a Service.
 func NewService(cfg ServiceConfig) *Service {
-	s := &Service{store: cfg.Store, cache: cfg.Cache, now: cfg.Now, noFast: cfg.NoFastPath}
+	s := &Service{store: cfg.Store, cache: cfg.Cache, now: cfg.Now, noFast: cfg.NoFastPath, audit: cfg.Audit, log: cfg.Logger}
 	if s.cache == nil {
 		s.cache = NewCache()
 	}
@@ -144,9 +154,17 @@ func (s *Service) Publish(ctx context.Context, projectID, formID, version string
 	if err := checkIDs(formID, version); err != nil {
 		return domain.FormVersion{}, err
 	}
+	// Read first, so that only a publication is audited, not a repeat of one.
+	before, err := s.store.GetFormVersion(ctx, projectID, formID, version)
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
+		return domain.FormVersion{}, err
+	}
 	fv, err := s.store.PublishFormVersion(ctx, projectID, formID, version, s.clock())
 	if errors.Is(err, domain.ErrNotFound) {
 		return domain.FormVersion{}, s.notFound(ctx, projectID, formID, version, false)
+	}
+	if err == nil && before.State != domain.VersionPublished {
+		s.record(ctx, audit.FormPublished, projectID, formID, map[string]string{"version": version, "hash": fv.Hash})
 	}
 	return fv, err
 }
@@ -158,14 +176,69 @@ func (s *Service) Close(ctx context.Context, projectID, formID string) (domain.F
 	if err := checkIDs(formID, ""); err != nil {
 		return domain.Form{}, err
 	}
-	err := s.store.CloseForm(ctx, projectID, formID, s.clock())
+	return s.setState(ctx, projectID, formID, domain.FormClosed)
+}
+
+// Reopen makes a closed form take new records again. Reopening an open form
+// answers it unchanged. Returns invalid_id (422) or form_not_found (404).
+func (s *Service) Reopen(ctx context.Context, projectID, formID string) (domain.Form, error) {
+	if err := checkIDs(formID, ""); err != nil {
+		return domain.Form{}, err
+	}
+	return s.setState(ctx, projectID, formID, domain.FormOpen)
+}
+
+// setState closes or reopens a form and audits the change (not a repeat).
+func (s *Service) setState(ctx context.Context, projectID, formID, state string) (domain.Form, error) {
+	before, err := s.store.GetForm(ctx, projectID, formID)
 	if errors.Is(err, domain.ErrNotFound) {
 		return domain.Form{}, formNotFound(formID)
 	}
 	if err != nil {
 		return domain.Form{}, err
 	}
+	if state == domain.FormClosed {
+		err = s.store.CloseForm(ctx, projectID, formID, s.clock())
+	} else {
+		err = s.store.ReopenForm(ctx, projectID, formID, s.clock())
+	}
+	if errors.Is(err, domain.ErrNotFound) {
+		return domain.Form{}, formNotFound(formID)
+	}
+	if err != nil {
+		return domain.Form{}, err
+	}
+	if before.State != state {
+		typ := audit.FormClosed
+		if state == domain.FormOpen {
+			typ = audit.FormReopened
+		}
+		s.record(ctx, typ, projectID, formID, nil)
+	}
 	return s.store.GetForm(ctx, projectID, formID)
+}
+
+// actorKey carries who acts in a context (WithActor).
+type actorKey struct{}
+
+// WithActor returns ctx carrying who calls the service (a username or
+// device:<id>) and from where, for the audit events of what the call changes.
+// Every door (the JSON API, a console) sets it from its authenticated caller;
+// a call without one is audited with an empty actor. The caller travels in
+// the context so that the service's methods keep one signature for every
+// door and for the tests that only set up forms.
+func WithActor(ctx context.Context, actor, remoteAddr string) context.Context {
+	return context.WithValue(ctx, actorKey{}, [2]string{actor, remoteAddr})
+}
+
+// record appends a form event to the audit log, when the service has one.
+func (s *Service) record(ctx context.Context, typ, projectID, formID string, detail map[string]string) {
+	if s.audit == nil {
+		return
+	}
+	who, _ := ctx.Value(actorKey{}).([2]string)
+	audit.Append(ctx, s.audit, s.log, s.now, domain.AuditEvent{Type: typ, Actor: who[0], RemoteAddr: who[1],
+		ProjectID: projectID, Subject: formID, Detail: detail})
 }
 
 // List returns the project's forms. With publishedOnly (enumerators) drafts are

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +29,7 @@ func (s *Server) registerFormRoutes() {
 	member := ProjectRoles(domain.RoleDesigner, domain.RoleAnalyst, domain.RoleEnumerator)
 	s.handle(http.MethodGet, "/v1/projects/{project}/forms", member, s.handleListForms)
 	s.handle(http.MethodPost, "/v1/projects/{project}/forms/{form}/close", designer, s.handleCloseForm)
+	s.handle(http.MethodPost, "/v1/projects/{project}/forms/{form}/reopen", designer, s.handleReopenForm)
 	s.handle(http.MethodPut, "/v1/projects/{project}/forms/{form}/versions/{version}", designer, s.handlePutFormVersion)
 	s.handle(http.MethodGet, "/v1/projects/{project}/forms/{form}/versions/{version}", member, s.handleGetFormVersion)
 	s.handle(http.MethodPost, "/v1/projects/{project}/forms/{form}/versions/{version}/publish", designer, s.handlePublishFormVersion)
@@ -71,7 +73,7 @@ func (s *Server) handlePutFormVersion(w http.ResponseWriter, r *http.Request) er
 
 // handlePublishFormVersion is POST .../versions/{version}/publish.
 func (s *Server) handlePublishFormVersion(w http.ResponseWriter, r *http.Request) error {
-	fv, err := s.forms.Publish(r.Context(), pathVar(r, "project"), pathVar(r, "form"), pathVar(r, "version"))
+	fv, err := s.forms.Publish(s.formsActor(r), pathVar(r, "project"), pathVar(r, "form"), pathVar(r, "version"))
 	if err != nil {
 		return err
 	}
@@ -81,11 +83,28 @@ func (s *Server) handlePublishFormVersion(w http.ResponseWriter, r *http.Request
 // handleCloseForm is POST /v1/projects/{project}/forms/{form}/close: the form
 // takes no new records from now on; edits of existing ones still sync.
 func (s *Server) handleCloseForm(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.forms.Close(r.Context(), pathVar(r, "project"), pathVar(r, "form"))
+	f, err := s.forms.Close(s.formsActor(r), pathVar(r, "project"), pathVar(r, "form"))
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, formEntry(f))
+}
+
+// handleReopenForm is POST /v1/projects/{project}/forms/{form}/reopen: a
+// closed form takes new records again.
+func (s *Server) handleReopenForm(w http.ResponseWriter, r *http.Request) error {
+	f, err := s.forms.Reopen(s.formsActor(r), pathVar(r, "project"), pathVar(r, "form"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, formEntry(f))
+}
+
+// formsActor is the request's context carrying the caller, for the audit
+// events of the forms service.
+func (s *Server) formsActor(r *http.Request) context.Context {
+	p, _ := PrincipalFrom(r.Context())
+	return forms.WithActor(r.Context(), p.Subject, s.clientIP(r))
 }
 
 // handleListForms is GET /v1/projects/{project}/forms. Its ETag is the hash

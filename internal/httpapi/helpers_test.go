@@ -120,7 +120,7 @@ func newTestServer(t testing.TB, opts ...testOption) *testServer {
 	}
 	// The forms and sync services, on the same store.
 	if setup.cfg.Forms == nil {
-		setup.cfg.Forms = forms.NewService(forms.ServiceConfig{Store: setup.cfg.Store, Now: setup.cfg.Now})
+		setup.cfg.Forms = forms.NewService(forms.ServiceConfig{Store: setup.cfg.Store, Now: setup.cfg.Now, Audit: setup.cfg.Store, Logger: setup.cfg.Logger})
 	}
 	if setup.cfg.Records == nil {
 		setup.cfg.Records = records.New(records.Config{Store: setup.cfg.Store, Forms: records.FormsOf(setup.cfg.Forms), Logger: setup.cfg.Logger, Now: setup.cfg.Now})

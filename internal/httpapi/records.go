@@ -24,7 +24,6 @@ func (s *Server) registerRecordRoutes() {
 	s.handle(http.MethodPut, "/v1/projects/{project}/records/{id}", ProjectRoles(domain.RoleAnalyst), s.handlePutRecord)
 	s.handle(http.MethodPatch, "/v1/projects/{project}/records/{id}", ProjectRoles(domain.RoleAnalyst), s.handlePatchRecord)
 	s.handle(http.MethodPost, "/v1/projects/{project}/records/{id}/resolve", ProjectRoles(domain.RoleAnalyst), s.handleResolveRecord)
-	s.handle(http.MethodGet, "/v1/projects/{project}/quarantine", ProjectRoles(domain.RoleAnalyst), s.handleQuarantine)
 	s.handle(http.MethodGet, "/v1/projects/{project}/forms/{form}/records", ProjectRoles(domain.RoleAnalyst), s.handleFormRecords)
 }
 
@@ -111,35 +110,6 @@ func (s *Server) handlePatchRecord(w http.ResponseWriter, r *http.Request) error
 	}
 	w.Header().Set("ETag", quoteETag(rec.Rev))
 	return writeJSON(w, http.StatusOK, apiRecord(rec))
-}
-
-// handleQuarantine is GET /v1/projects/{project}/quarantine?resolved=&cursor=&limit=.
-func (s *Server) handleQuarantine(w http.ResponseWriter, r *http.Request) error {
-	limit, err := queryLimit(r)
-	if err != nil {
-		return err
-	}
-	all := false
-	switch v := r.URL.Query().Get("resolved"); v {
-	case "", "false":
-	case "true":
-		all = true
-	default:
-		return &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_query", Title: "resolved must be true or false"}
-	}
-	items, next, err := s.records.Quarantine(r.Context(), pathVar(r, "project"), all, r.URL.Query().Get("cursor"), limit)
-	if err != nil {
-		return err
-	}
-	out := api.QuarantineList{Items: make([]api.QuarantineItem, len(items)), Next: next}
-	for i, q := range items {
-		out.Items[i] = api.QuarantineItem{ID: q.ID, RecordID: q.RecordID, Form: q.FormID, FormVersion: q.FormVersion, Submission: q.Submission,
-			Errors: apiFindings(q.Errors), FirstSeen: q.FirstSeen, LastSeen: q.LastSeen, Attempts: q.Attempts, SubmittedBy: q.SubmittedBy, ResolvedAt: q.ResolvedAt, Reason: q.Reason}
-		if out.Items[i].Errors == nil {
-			out.Items[i].Errors = []api.Finding{}
-		}
-	}
-	return writeJSON(w, http.StatusOK, out)
 }
 
 func apiFindings(f []domain.Finding) []api.Finding {

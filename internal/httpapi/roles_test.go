@@ -74,6 +74,7 @@ var roleTable = map[string][]string{
 	"PUT /v1/projects/{project}/forms/{form}/versions/{version}":          {roleAdmin, roleManager, roleDesigner},
 	"POST /v1/projects/{project}/forms/{form}/versions/{version}/publish": {roleAdmin, roleManager, roleDesigner},
 	"POST /v1/projects/{project}/forms/{form}/close":                      {roleAdmin, roleManager, roleDesigner},
+	"POST /v1/projects/{project}/forms/{form}/reopen":                     {roleAdmin, roleManager, roleDesigner},
 
 	// Sync and records (§3).
 	"POST /v1/projects/{project}/sync/push":            {roleAdmin, roleManager, roleEnumerator, roleDevice},
@@ -82,8 +83,12 @@ var roleTable = map[string][]string{
 	"PUT /v1/projects/{project}/records/{id}":          {roleAdmin, roleManager, roleAnalyst},
 	"PATCH /v1/projects/{project}/records/{id}":        {roleAdmin, roleManager, roleAnalyst},
 	"POST /v1/projects/{project}/records/{id}/resolve": {roleAdmin, roleManager, roleAnalyst},
-	"GET /v1/projects/{project}/quarantine":            {roleAdmin, roleManager, roleAnalyst},
-	"GET /v1/projects/{project}/forms/{form}/records":  {roleAdmin, roleManager, roleAnalyst},
+	// Quarantine (§3): designers see it (a schema too strict shows there) but
+	// do not apply or dismiss what is not theirs.
+	"GET /v1/projects/{project}/quarantine":               {roleAdmin, roleManager, roleAnalyst, roleDesigner},
+	"POST /v1/projects/{project}/quarantine/{id}/reapply": {roleAdmin, roleManager, roleAnalyst},
+	"POST /v1/projects/{project}/quarantine/{id}/dismiss": {roleAdmin, roleManager, roleAnalyst},
+	"GET /v1/projects/{project}/forms/{form}/records":     {roleAdmin, roleManager, roleAnalyst},
 }
 
 // probeVars fills the path variables of a route template. Every value names

@@ -169,6 +169,8 @@ func New(cfg Config) (*Server, error) {
 	s.registerIdentityRoutes()
 	s.registerFormRoutes()
 	s.registerRecordRoutes()
+	// Quarantine: listing, re-apply and dismissal (issue 11).
+	s.registerQuarantineRoutes()
 
 	// The chain, outermost first; doc.go says why in this order.
 	var h http.Handler = s.router

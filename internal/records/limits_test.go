@@ -86,7 +86,7 @@ func TestOneItemCannotFloodTheServer(t *testing.T) {
 		t.Errorf("the push allocated %d MB", alloc>>20)
 	}
 
-	items, _, err := svc.Quarantine(ctx, "p", false, "", 100)
+	items, _, err := svc.Quarantine(ctx, "p", domain.QuarantineFilter{States: []string{domain.QuarantineOpen}}, "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestValidationBudget(t *testing.T) {
 			t.Fatalf("%+v, want rejected for want of time", r)
 		}
 	}
-	q, _, err := spent.Quarantine(ctx, "p", false, "", 10)
+	q, _, err := spent.Quarantine(ctx, "p", domain.QuarantineFilter{States: []string{domain.QuarantineOpen}}, "", 10)
 	if err != nil || len(q) != 2 {
 		t.Fatalf("quarantine %d entries, %v; want both items kept", len(q), err)
 	}

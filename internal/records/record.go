@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -282,18 +283,25 @@ func (s *Service) Update(ctx context.Context, c Caller, projectID, id string, p 
 	return domain.Record{}, errBusy()
 }
 
-// Quarantine lists the project's rejected items in the order they were first
-// seen, unresolved ones only unless all is set, one page after cursor ("" for
-// the start) with the cursor of the next page ("" on the last). A cursor the
-// store did not make answers 400 invalid_cursor.
-func (s *Service) Quarantine(ctx context.Context, projectID string, all bool, cursor string, limit int) ([]domain.QuarantineItem, string, error) {
+// Quarantine lists the project's quarantine entries that match f in the
+// order they were first seen, one page after cursor ("" for the start) with
+// the cursor of the next page ("" on the last). A state outside open,
+// resolved and dismissed answers 400 invalid_query; a cursor the store did not
+// make 400 invalid_cursor.
+func (s *Service) Quarantine(ctx context.Context, projectID string, f domain.QuarantineFilter, cursor string, limit int) ([]domain.QuarantineItem, string, error) {
 	if limit == 0 {
 		limit = DefaultPullLimit
 	}
 	if limit < 1 || limit > MaxPullLimit {
 		return nil, "", &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_limit", Title: "limit must be between 1 and 1000"}
 	}
-	items, next, err := s.store.ListQuarantine(ctx, projectID, all, cursor, limit)
+	for _, st := range f.States {
+		if !slices.Contains(domain.QuarantineStates, st) {
+			return nil, "", &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_query", Title: "state must be open, resolved or dismissed",
+				Detail: fmt.Sprintf("%q is not a state of a quarantine entry", st)}
+		}
+	}
+	items, next, err := s.store.ListQuarantine(ctx, projectID, f, cursor, limit)
 	if err == nil {
 		// Pages are bounded by bytes too: a page stops before the item that
 		// would take it past quarantinePageBytes (one item always fits), and
@@ -301,8 +309,11 @@ func (s *Service) Quarantine(ctx context.Context, projectID string, all bool, cu
 		size := 0
 		for i, it := range items {
 			size += len(it.Submission)
+			if it.LastReapply != nil {
+				size += len(it.LastReapply.Data)
+			}
 			if size > quarantinePageBytes && i > 0 {
-				items, next, err = s.store.ListQuarantine(ctx, projectID, all, cursor, i)
+				items, next, err = s.store.ListQuarantine(ctx, projectID, f, cursor, i)
 				break
 			}
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/internal/audit"
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/syncer"
@@ -73,6 +74,10 @@ type Forms interface {
 type Store interface {
 	domain.RecordStore
 	domain.QuarantineStore
+	// The decisions on quarantine entries (re-apply, dismiss) and the audit
+	// log they are written to (issue 11).
+	domain.QuarantineDecisionStore
+	audit.Appender
 	// GetForm is domain.FormStore's: ErrNotFound for an unknown form.
 	GetForm(ctx context.Context, projectID, formID string) (domain.Form, error)
 	// GetMembership and GetDevice check assignees (ErrNotFound for none).
@@ -259,8 +264,26 @@ func (it *item) rejectUndecodable(f []domain.Finding) {
 
 func (s *Service) push(ctx context.Context, c Caller, projectID string, items []*item) ([]Result, error) {
 	now := s.clock()
-	if err := s.apply(ctx, c, projectID, items, now); err != nil {
+	if err := s.applyItems(ctx, c, projectID, items, now); err != nil {
 		return nil, err
+	}
+	if err := s.keepRejected(ctx, c, projectID, items, now); err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(items))
+	for i, it := range items {
+		out[i] = it.res
+	}
+	return out, nil
+}
+
+// applyItems is a push without its last step: it applies the items and
+// resolves the quarantine entries of the records it wrote, and leaves the
+// items it refused to the caller (a push keeps them in the quarantine; a
+// re-apply settles the entry it came from).
+func (s *Service) applyItems(ctx context.Context, c Caller, projectID string, items []*item, now time.Time) error {
+	if err := s.apply(ctx, c, projectID, items, now); err != nil {
+		return err
 	}
 	// Quarantine entries of the records this push wrote are resolved before the
 	// items it rejected are kept: a batch that stores record X and also holds a
@@ -273,18 +296,9 @@ func (s *Service) push(ctx context.Context, c Caller, projectID string, items []
 		}
 	}
 	if len(written) > 0 {
-		if err := s.store.ResolveQuarantine(ctx, projectID, written, now); err != nil {
-			return nil, err
-		}
+		return s.store.ResolveQuarantine(ctx, projectID, written, now)
 	}
-	if err := s.keepRejected(ctx, c, projectID, items, now); err != nil {
-		return nil, err
-	}
-	out := make([]Result, len(items))
-	for i, it := range items {
-		out[i] = it.res
-	}
-	return out, nil
+	return nil
 }
 
 // reject marks an item rejected with findings; it goes to quarantine.
@@ -632,7 +646,7 @@ func (s *Service) keepRejected(ctx context.Context, c Caller, projectID string, 
 		}
 		raw := it.sub.Raw
 		if len(raw) == 0 {
-			raw, _ = json.Marshal(it.sub)
+			raw = wireOf(it.sub) // as a client would have sent it, so a re-apply reads it back
 		}
 		_, err := s.store.PutQuarantine(ctx, domain.QuarantineItem{
 			ProjectID:   projectID,

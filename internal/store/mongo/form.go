@@ -253,3 +253,26 @@ func (s *Store) ListForms(ctx context.Context, projectID string) ([]domain.Form,
 	}
 	return out, nil
 }
+
+// ReopenForm opens a closed form again and clears its ClosedAt; an open form
+// is left as it is.
+func (s *Store) ReopenForm(ctx context.Context, projectID, formID string, at time.Time) error {
+	id := key(projectID, formID)
+	res, err := s.forms.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "project_id", Value: projectID}, {Key: "state", Value: domain.FormClosed}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: domain.FormOpen}, {Key: "updated_at", Value: ms(at)}}},
+			{Key: "$unset", Value: bson.D{{Key: "closed_at", Value: ""}}}})
+	if err != nil {
+		return translate(err)
+	}
+	if res.MatchedCount > 0 {
+		return nil
+	}
+	ok, err := exists(ctx, s.forms, bson.D{{Key: "_id", Value: id}, {Key: "project_id", Value: projectID}})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return domain.ErrNotFound
+	}
+	return nil
+}

@@ -644,7 +644,7 @@ func TestIdentityAndForms(t *testing.T) {
 	if err := st.ResolveQuarantine(ctx, "p", []string{"r1"}, now); err != nil {
 		t.Fatal(err)
 	}
-	if items, _, err := st.ListQuarantine(ctx, "p", false, "", 10); err != nil || len(items) != 0 {
+	if items, _, err := st.ListQuarantine(ctx, "p", domain.QuarantineFilter{States: []string{domain.QuarantineOpen}}, "", 10); err != nil || len(items) != 0 {
 		t.Fatalf("unresolved = %+v, %v", items, err)
 	}
 

@@ -3,7 +3,9 @@ package mongo
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +36,32 @@ type quarantineDoc struct {
 	// Reason is domain.QuarantineItem.Reason; absent (documents of earlier
 	// versions) means rejected.
 	Reason string `bson:"reason,omitempty"`
+	// What people decided (issue 11); absent in documents of earlier versions.
+	ResolvedBy    string      `bson:"resolved_by,omitempty"`
+	DismissedAt   *time.Time  `bson:"dismissed_at,omitempty"`
+	DismissedBy   string      `bson:"dismissed_by,omitempty"`
+	DismissReason string      `bson:"dismiss_reason,omitempty"`
+	LastReapply   *reapplyDoc `bson:"last_reapply,omitempty"`
+	Claim         string      `bson:"claim,omitempty"`
+	ClaimedAt     *time.Time  `bson:"claimed_at,omitempty"`
 }
+
+// reapplyDoc is domain.QuarantineReapply.
+type reapplyDoc struct {
+	By          string        `bson:"by"`
+	At          time.Time     `bson:"at"`
+	Applied     bool          `bson:"applied"`
+	Status      string        `bson:"status"`
+	Rev         string        `bson:"rev,omitempty"`
+	FormVersion string        `bson:"form_version,omitempty"`
+	Data        bson.RawValue `bson:"data,omitempty"`
+	DataJSON    string        `bson:"data_json,omitempty"`
+	Errors      []findingDoc  `bson:"errors,omitempty"`
+}
+
+// decisionFields are the fields PutQuarantine leaves as they are: a re-push
+// does not undo what people decided.
+var decisionFields = []string{"dismissed_at", "dismissed_by", "dismiss_reason", "last_reapply", "claim", "claimed_at"}
 
 // findingDoc is one reason an item was quarantined.
 type findingDoc struct {
@@ -58,6 +85,19 @@ func (d quarantineDoc) item() (domain.QuarantineItem, error) {
 	for _, f := range d.Errors {
 		it.Errors = append(it.Errors, domain.Finding(f))
 	}
+	it.ResolvedBy, it.DismissedAt, it.DismissedBy, it.DismissReason = d.ResolvedBy, utcPtr(d.DismissedAt), d.DismissedBy, d.DismissReason
+	it.Claim, it.ClaimedAt = d.Claim, utcPtr(d.ClaimedAt)
+	if r := d.LastReapply; r != nil {
+		data, err := decodeJSON(r.Data, r.DataJSON)
+		if err != nil {
+			return domain.QuarantineItem{}, err
+		}
+		it.LastReapply = &domain.QuarantineReapply{By: r.By, At: r.At.UTC(), Applied: r.Applied, Status: r.Status, Rev: r.Rev,
+			FormVersion: r.FormVersion, Data: data}
+		for _, f := range r.Errors {
+			it.LastReapply.Errors = append(it.LastReapply.Errors, domain.Finding(f))
+		}
+	}
 	return it, nil
 }
 
@@ -79,7 +119,7 @@ func (s *Store) PutQuarantine(ctx context.Context, item domain.QuarantineItem) (
 	for _, f := range item.Errors {
 		doc.Errors = append(doc.Errors, findingDoc(f))
 	}
-	update, err := setUnset(doc, "first_seen", "attempts")
+	update, err := setUnset(doc, append([]string{"first_seen", "attempts"}, decisionFields...)...)
 	if err != nil {
 		return domain.QuarantineItem{}, err
 	}
@@ -102,23 +142,26 @@ const defaultQuarantineLimit = 100
 
 // ListQuarantine returns items in the order they were first seen (then by id),
 // after the cursor, which encodes the last item's (first seen, id).
-func (s *Store) ListQuarantine(ctx context.Context, projectID string, includeResolved bool, cursor string, limit int) ([]domain.QuarantineItem, string, error) {
+func (s *Store) ListQuarantine(ctx context.Context, projectID string, f domain.QuarantineFilter, cursor string, limit int) ([]domain.QuarantineItem, string, error) {
 	if limit <= 0 {
 		limit = defaultQuarantineLimit
 	}
 	filter := bson.D{{Key: "project_id", Value: projectID}}
-	if !includeResolved {
-		filter = append(filter, bson.E{Key: "resolved_at", Value: nil})
+	if f.FormID != "" {
+		filter = append(filter, bson.E{Key: "form_id", Value: f.FormID})
+	}
+	if states := stateFilter(f.States); states != nil {
+		filter = append(filter, bson.E{Key: "$or", Value: states})
 	}
 	if cursor != "" {
 		at, id, err := parseQuarantineCursor(cursor)
 		if err != nil {
 			return nil, "", domain.Errorf(domain.KindBadRequest, "invalid_cursor", "The cursor is not valid")
 		}
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+		filter = append(filter, bson.E{Key: "$and", Value: bson.A{bson.D{{Key: "$or", Value: bson.A{
 			bson.D{{Key: "first_seen", Value: bson.D{{Key: "$gt", Value: at}}}},
 			bson.D{{Key: "first_seen", Value: at}, {Key: "item_id", Value: bson.D{{Key: "$gt", Value: id}}}},
-		}})
+		}}}}})
 	}
 	docs, err := findAll[quarantineDoc](ctx, s.quarantine, filter, options.Find().
 		SetSort(bson.D{{Key: "first_seen", Value: 1}, {Key: "item_id", Value: 1}}).
@@ -139,6 +182,39 @@ func (s *Store) ListQuarantine(ctx context.Context, projectID string, includeRes
 		}
 	}
 	return out, next, nil
+}
+
+// openFilter matches an open item: neither resolved nor dismissed (a null
+// or absent field both match nil).
+func openFilter() bson.D {
+	return bson.D{{Key: "resolved_at", Value: nil}, {Key: "dismissed_at", Value: nil}}
+}
+
+// stateFilter is the $or of the given states, nil for all of them (none
+// named, or all three).
+func stateFilter(states []string) bson.A {
+	seen := map[string]bool{}
+	var or bson.A
+	for _, st := range states {
+		if seen[st] {
+			continue
+		}
+		seen[st] = true
+		switch st {
+		case domain.QuarantineOpen:
+			or = append(or, openFilter())
+		case domain.QuarantineResolved:
+			or = append(or, bson.D{{Key: "resolved_at", Value: bson.D{{Key: "$ne", Value: nil}}}, {Key: "dismissed_at", Value: nil}})
+		case domain.QuarantineDismissed:
+			or = append(or, bson.D{{Key: "dismissed_at", Value: bson.D{{Key: "$ne", Value: nil}}}})
+		default:
+			or = append(or, bson.D{{Key: "_id", Value: bson.D{{Key: "$exists", Value: false}}}}) // no item
+		}
+	}
+	if len(or) == 0 || len(seen) == len(domain.QuarantineStates) && !slices.ContainsFunc(states, func(s string) bool { return !slices.Contains(domain.QuarantineStates, s) }) {
+		return nil
+	}
+	return or
 }
 
 func quarantineCursor(firstSeen time.Time, id string) string {
@@ -168,7 +244,96 @@ func (s *Store) ResolveQuarantine(ctx context.Context, projectID string, recordI
 	}
 	_, err := s.quarantine.UpdateMany(ctx,
 		bson.D{{Key: "project_id", Value: projectID}, {Key: "record_id", Value: bson.D{{Key: "$in", Value: recordIDs}}},
-			{Key: "resolved_at", Value: nil}, {Key: "reason", Value: bson.D{{Key: "$ne", Value: domain.QuarantineForbidden}}}},
+			{Key: "resolved_at", Value: nil}, {Key: "dismissed_at", Value: nil},
+			{Key: "reason", Value: bson.D{{Key: "$ne", Value: domain.QuarantineForbidden}}}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "resolved_at", Value: ms(at)}}}})
 	return translate(err)
+}
+
+// GetQuarantine returns one item; ErrNotFound for an unknown id.
+func (s *Store) GetQuarantine(ctx context.Context, projectID, id string) (domain.QuarantineItem, error) {
+	d, err := findOne[quarantineDoc](ctx, s.quarantine, bson.D{{Key: "_id", Value: key(projectID, id)}, {Key: "project_id", Value: projectID}})
+	if err != nil {
+		return domain.QuarantineItem{}, err
+	}
+	return d.item()
+}
+
+// decide applies update to the item if it matches cond, in one
+// findOneAndUpdate (single-document atomic), and returns the item afterwards:
+// ErrNotFound when there is none, ErrStale when it does not match cond.
+func (s *Store) decide(ctx context.Context, projectID, id string, cond bson.D, update bson.D) (domain.QuarantineItem, error) {
+	filter := append(bson.D{{Key: "_id", Value: key(projectID, id)}, {Key: "project_id", Value: projectID}}, cond...)
+	var out quarantineDoc
+	err := s.quarantine.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&out)
+	if err = translate(err); errors.Is(err, domain.ErrNotFound) {
+		// Unknown, or there but not matching cond: tell which.
+		if _, gerr := s.GetQuarantine(ctx, projectID, id); gerr != nil {
+			return domain.QuarantineItem{}, gerr
+		}
+		return domain.QuarantineItem{}, domain.ErrStale
+	}
+	if err != nil {
+		return domain.QuarantineItem{}, err
+	}
+	return out.item()
+}
+
+// unclaimedFilter matches an item without a live claim (none, or one made
+// before staleBefore).
+func unclaimedFilter(staleBefore time.Time) bson.E {
+	return bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "claim", Value: nil}},
+		bson.D{{Key: "claim", Value: ""}},
+		bson.D{{Key: "claimed_at", Value: bson.D{{Key: "$lt", Value: ms(staleBefore)}}}},
+	}}
+}
+
+// ClaimQuarantine claims an open item for a re-apply (see domain).
+func (s *Store) ClaimQuarantine(ctx context.Context, projectID, id, claim string, at, staleBefore time.Time) (domain.QuarantineItem, error) {
+	return s.decide(ctx, projectID, id, append(openFilter(), unclaimedFilter(staleBefore)),
+		bson.D{{Key: "$set", Value: bson.D{{Key: "claim", Value: claim}, {Key: "claimed_at", Value: ms(at)}}}})
+}
+
+// SettleQuarantine records a re-apply made under claim (see domain).
+func (s *Store) SettleQuarantine(ctx context.Context, projectID, id, claim string, r domain.QuarantineReapply) (domain.QuarantineItem, error) {
+	if claim == "" {
+		return domain.QuarantineItem{}, domain.ErrStale
+	}
+	data, dataJSON, err := encodeJSON(r.Data)
+	if err != nil {
+		return domain.QuarantineItem{}, err
+	}
+	rd := reapplyDoc{By: r.By, At: ms(r.At), Applied: r.Applied, Status: r.Status, Rev: r.Rev, FormVersion: r.FormVersion, Data: data, DataJSON: dataJSON}
+	for _, f := range r.Errors {
+		rd.Errors = append(rd.Errors, findingDoc(f))
+	}
+	set := bson.D{{Key: "last_reapply", Value: rd}}
+	unset := bson.D{{Key: "claim", Value: ""}, {Key: "claimed_at", Value: ""}}
+	if r.Applied {
+		cur, err := s.GetQuarantine(ctx, projectID, id)
+		if err != nil {
+			return domain.QuarantineItem{}, err
+		}
+		if cur.ResolvedAt == nil {
+			// Read first, written under the claim: only the claim holder
+			// settles, and a push that resolved the item meanwhile keeps
+			// its (earlier) time.
+			set = append(set, bson.E{Key: "resolved_at", Value: ms(r.At)})
+		}
+		set = append(set, bson.E{Key: "resolved_by", Value: r.By})
+	} else if len(rd.Errors) > 0 {
+		set = append(set, bson.E{Key: "errors", Value: rd.Errors})
+	} else {
+		unset = append(unset, bson.E{Key: "errors", Value: ""})
+	}
+	return s.decide(ctx, projectID, id, bson.D{{Key: "claim", Value: claim}},
+		bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}})
+}
+
+// DismissQuarantine dismisses an open item without a live claim (see domain).
+func (s *Store) DismissQuarantine(ctx context.Context, projectID, id string, d domain.QuarantineDismissal, staleBefore time.Time) (domain.QuarantineItem, error) {
+	return s.decide(ctx, projectID, id, append(openFilter(), unclaimedFilter(staleBefore)),
+		bson.D{{Key: "$set", Value: bson.D{{Key: "dismissed_at", Value: ms(d.At)}, {Key: "dismissed_by", Value: d.By}, {Key: "dismiss_reason", Value: d.Reason}}},
+			{Key: "$unset", Value: bson.D{{Key: "claim", Value: ""}, {Key: "claimed_at", Value: ""}}}})
 }

@@ -245,3 +245,18 @@ func (s *Store) ListForms(ctx context.Context, projectID string) ([]domain.Form,
 	})
 	return out, err
 }
+
+// ReopenForm opens a closed form again and clears its ClosedAt; an open form
+// is left as it is.
+func (s *Store) ReopenForm(ctx context.Context, projectID, formID string, at time.Time) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE forms SET state = ?2,
+			updated_at = CASE WHEN state = ?3 THEN ?1 ELSE updated_at END,
+			closed_at = NULL WHERE project_id = ?4 AND id = ?5`,
+			at.UnixMilli(), domain.FormOpen, domain.FormClosed, projectID, formID)
+		if err != nil {
+			return err
+		}
+		return affected(res)
+	})
+}

@@ -147,6 +147,31 @@ func (s suite) forms(t *testing.T) {
 		same(t, "ClosedAt", f.ClosedAt, ptr(at(4)))
 		isErr(t, st.CloseForm(ctx, "juba", "nope", at(4)), domain.ErrNotFound, "CloseForm of unknown form")
 	})
+	s.run(t, "Reopen", func(t *testing.T, ctx context.Context, st domain.Store) {
+		_, err := st.PutFormVersion(ctx, testVersion("juba", "perception", "1", 0))
+		noErr(t, err, "PutFormVersion")
+		noErr(t, st.CloseForm(ctx, "juba", "perception", at(4)), "CloseForm")
+		noErr(t, st.ReopenForm(ctx, "juba", "perception", at(6)), "ReopenForm")
+		f, err := st.GetForm(ctx, "juba", "perception")
+		noErr(t, err, "GetForm")
+		if f.State != domain.FormOpen || f.ClosedAt != nil || !f.UpdatedAt.Equal(at(6)) {
+			t.Errorf("reopened form: state %q, closed_at %v, updated_at %v; want open, none, %v", f.State, f.ClosedAt, f.UpdatedAt, at(6))
+		}
+		// Reopening an open form changes nothing; closing again starts a
+		// new closed period.
+		noErr(t, st.ReopenForm(ctx, "juba", "perception", at(7)), "ReopenForm of an open form")
+		f, err = st.GetForm(ctx, "juba", "perception")
+		noErr(t, err, "GetForm")
+		if f.State != domain.FormOpen || !f.UpdatedAt.Equal(at(6)) {
+			t.Errorf("form reopened twice: state %q, updated_at %v; want open, %v", f.State, f.UpdatedAt, at(6))
+		}
+		noErr(t, st.CloseForm(ctx, "juba", "perception", at(8)), "CloseForm again")
+		f, err = st.GetForm(ctx, "juba", "perception")
+		noErr(t, err, "GetForm")
+		same(t, "ClosedAt after closing again", f.ClosedAt, ptr(at(8)))
+		isErr(t, st.ReopenForm(ctx, "juba", "nope", at(4)), domain.ErrNotFound, "ReopenForm of unknown form")
+		isErr(t, st.ReopenForm(ctx, "wau", "perception", at(4)), domain.ErrNotFound, "ReopenForm in another project")
+	})
 	s.run(t, "GetUnknown", func(t *testing.T, ctx context.Context, st domain.Store) {
 		_, err := st.PutFormVersion(ctx, testVersion("juba", "perception", "1", 0))
 		noErr(t, err, "PutFormVersion")

@@ -30,13 +30,16 @@ func stored(item domain.QuarantineItem) domain.QuarantineItem {
 	return item
 }
 
+// openOnly lists the open items.
+var openOnly = domain.QuarantineFilter{States: []string{domain.QuarantineOpen}}
+
 // listAll pages through a project's quarantine with the given page size.
-func listAll(tb testing.TB, ctx context.Context, st domain.Store, project string, includeResolved bool, limit int) []domain.QuarantineItem {
+func listAll(tb testing.TB, ctx context.Context, st domain.Store, project string, f domain.QuarantineFilter, limit int) []domain.QuarantineItem {
 	tb.Helper()
 	var out []domain.QuarantineItem
 	cursor := ""
 	for range maxPages {
-		items, next, err := st.ListQuarantine(ctx, project, includeResolved, cursor, limit)
+		items, next, err := st.ListQuarantine(ctx, project, f, cursor, limit)
 		noErr(tb, err, "ListQuarantine")
 		if len(items) > limit {
 			tb.Fatalf("ListQuarantine(limit %d): %d items", limit, len(items))
@@ -64,7 +67,7 @@ func (s suite) quarantine(t *testing.T) {
 		noErr(t, err, "PutQuarantine")
 		want := stored(testItem("juba", 1, 5))
 		same(t, "new item", got, want)
-		items, next, err := st.ListQuarantine(ctx, "juba", false, "", 10)
+		items, next, err := st.ListQuarantine(ctx, "juba", openOnly, "", 10)
 		noErr(t, err, "ListQuarantine")
 		same(t, "listed items", items, []domain.QuarantineItem{want})
 		if next != "" {
@@ -81,7 +84,7 @@ func (s suite) quarantine(t *testing.T) {
 		want := stored(testItem("juba", 1, 5))
 		want.LastSeen, want.Errors, want.Attempts = at(9), again.Errors, 2
 		same(t, "item put twice", got, want)
-		items := listAll(t, ctx, st, "juba", true, 10)
+		items := listAll(t, ctx, st, "juba", domain.QuarantineFilter{}, 10)
 		same(t, "listed items", items, []domain.QuarantineItem{want})
 	})
 	s.run(t, "ListOrderAndPaging", func(t *testing.T, ctx context.Context, st domain.Store) {
@@ -101,17 +104,17 @@ func (s suite) quarantine(t *testing.T) {
 		_, err = st.PutQuarantine(ctx, testItem("wau", 9, 0))
 		noErr(t, err, "PutQuarantine in another project")
 		for _, limit := range []int{1, 2, 5, 100} {
-			same(t, fmt.Sprintf("quarantine, pages of %d", limit), listAll(t, ctx, st, "juba", false, limit), want)
+			same(t, fmt.Sprintf("quarantine, pages of %d", limit), listAll(t, ctx, st, "juba", openOnly, limit), want)
 		}
-		items, next, err := st.ListQuarantine(ctx, "juba", false, "", 2)
+		items, next, err := st.ListQuarantine(ctx, "juba", openOnly, "", 2)
 		noErr(t, err, "ListQuarantine")
 		if len(items) != 2 || next == "" {
 			t.Fatalf("first page of 2: %d items, next %q", len(items), next)
 		}
-		items, _, err = st.ListQuarantine(ctx, "juba", false, next, 2)
+		items, _, err = st.ListQuarantine(ctx, "juba", openOnly, next, 2)
 		noErr(t, err, "ListQuarantine second page")
 		same(t, "second page", items, want[2:4])
-		empty := listAll(t, ctx, st, "bor", true, 10)
+		empty := listAll(t, ctx, st, "bor", domain.QuarantineFilter{}, 10)
 		if len(empty) != 0 {
 			t.Errorf("quarantine of a project without items: %d items", len(empty))
 		}
@@ -133,24 +136,24 @@ func (s suite) quarantine(t *testing.T) {
 
 		noErr(t, st.ResolveQuarantine(ctx, "juba", []string{recordID(1), recordID(3), recordID(7)}, at(10)),
 			"ResolveQuarantine")
-		same(t, "unresolved items", listAll(t, ctx, st, "juba", false, 2), []domain.QuarantineItem{want[0], want[2]})
+		same(t, "unresolved items", listAll(t, ctx, st, "juba", openOnly, 2), []domain.QuarantineItem{want[0], want[2]})
 		all := []domain.QuarantineItem{want[0], want[1], want[2], want[3], stored(other)}
 		for _, i := range []int{1, 3, 4} {
 			all[i].ResolvedAt = ptr(at(10))
 		}
-		same(t, "all items", listAll(t, ctx, st, "juba", true, 2), all)
-		same(t, "another project's items", listAll(t, ctx, st, "wau", false, 10),
+		same(t, "all items", listAll(t, ctx, st, "juba", domain.QuarantineFilter{}, 2), all)
+		same(t, "another project's items", listAll(t, ctx, st, "wau", openOnly, 10),
 			[]domain.QuarantineItem{stored(testItem("wau", 1, 0))})
 
 		// Resolving again keeps the first time; no ids is a no-op.
 		noErr(t, st.ResolveQuarantine(ctx, "juba", []string{recordID(1)}, at(11)), "ResolveQuarantine again")
 		noErr(t, st.ResolveQuarantine(ctx, "juba", nil, at(12)), "ResolveQuarantine of no records")
-		same(t, "all items after resolving again", listAll(t, ctx, st, "juba", true, 10), all)
+		same(t, "all items after resolving again", listAll(t, ctx, st, "juba", domain.QuarantineFilter{}, 10), all)
 	})
 	s.run(t, "BadCursor", func(t *testing.T, ctx context.Context, st domain.Store) {
 		_, err := st.PutQuarantine(ctx, testItem("juba", 1, 1))
 		noErr(t, err, "PutQuarantine")
-		_, _, err = st.ListQuarantine(ctx, "juba", true, "not a cursor!", 10)
+		_, _, err = st.ListQuarantine(ctx, "juba", domain.QuarantineFilter{}, "not a cursor!", 10)
 		isBadRequest(t, err, "ListQuarantine with a cursor the store did not make")
 	})
 	s.run(t, "ForbiddenStays", func(t *testing.T, ctx context.Context, st domain.Store) {
@@ -166,7 +169,7 @@ func (s suite) quarantine(t *testing.T) {
 		_, err = st.PutQuarantine(ctx, rejected)
 		noErr(t, err, "PutQuarantine")
 		noErr(t, st.ResolveQuarantine(ctx, "juba", []string{recordID(1)}, at(3)), "ResolveQuarantine")
-		same(t, "unresolved items", listAll(t, ctx, st, "juba", false, 10), []domain.QuarantineItem{stored(forbidden)})
+		same(t, "unresolved items", listAll(t, ctx, st, "juba", openOnly, 10), []domain.QuarantineItem{stored(forbidden)})
 	})
 	s.run(t, "PutAfterResolve", func(t *testing.T, ctx context.Context, st domain.Store) {
 		_, err := st.PutQuarantine(ctx, testItem("juba", 1, 1))
@@ -177,6 +180,6 @@ func (s suite) quarantine(t *testing.T) {
 		want := stored(testItem("juba", 1, 1))
 		want.LastSeen, want.Attempts = at(3), 2
 		same(t, "item put again after resolve", got, want)
-		same(t, "unresolved items", listAll(t, ctx, st, "juba", false, 10), []domain.QuarantineItem{want})
+		same(t, "unresolved items", listAll(t, ctx, st, "juba", openOnly, 10), []domain.QuarantineItem{want})
 	})
 }
