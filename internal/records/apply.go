@@ -309,7 +309,7 @@ func clockAheadNote(clientAt, now time.Time) string {
 
 // flagClock is flagClockAhead, noting on the item the review state the flag
 // replaced and why, so that the push adds the change to the record's review
-// thread (pushFlagged).
+// thread (pushAudited).
 func (it *item) flagClock(r *domain.Record, clientAt, now time.Time) {
 	prev := r.ReviewState
 	flagClockAhead(r, clientAt, now)
