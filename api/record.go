@@ -28,24 +28,20 @@ type Attachment struct {
 // Record is one submission in its current state, as pull, the record routes and
 // push results answer it.
 type Record struct {
-	ID          string          `json:"id"`
-	Form        string          `json:"form"`
-	FormVersion string          `json:"form_version"`
-	Rev         string          `json:"rev"`
-	Deleted     bool            `json:"deleted"`
-	Data        json.RawMessage `json:"data"`
-	CreatedBy   string          `json:"created_by"`
-	DeviceID    string          `json:"device_id,omitempty"`
-	// DeviceName is the name of the tablet DeviceID, in the answers to people
-	// (a tablet's pull leaves it out).
-	DeviceName       string    `json:"device_name,omitempty"`
-	ClientModifiedAt time.Time `json:"client_modified_at"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
-	ReviewState      string    `json:"review_state"`
-	// ReviewComment is the latest comment of the record's review thread
-	// (GET …/records/{id}/comments has them all).
-	ReviewComment string `json:"review_comment,omitempty"`
+	ID               string          `json:"id"`
+	Form             string          `json:"form"`
+	FormVersion      string          `json:"form_version"`
+	Rev              string          `json:"rev"`
+	Deleted          bool            `json:"deleted"`
+	Data             json.RawMessage `json:"data"`
+	CreatedBy        string          `json:"created_by"`
+	DeviceID         string          `json:"device_id,omitempty"`
+	DeviceName       string          `json:"device_name,omitempty"` // the tablet's name, in answers to people (not in a tablet's pull)
+	ClientModifiedAt time.Time       `json:"client_modified_at"`
+	CreatedAt        time.Time       `json:"created_at"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	ReviewState      string          `json:"review_state"`
+	ReviewComment    string          `json:"review_comment,omitempty"`
 	// Conflicts and AssignedTo are always present (possibly empty), so clients
 	// need no null checks.
 	Conflicts   []Conflict   `json:"conflicts"`
