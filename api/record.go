@@ -36,6 +36,7 @@ type Record struct {
 	Data             json.RawMessage `json:"data"`
 	CreatedBy        string          `json:"created_by"`
 	DeviceID         string          `json:"device_id,omitempty"`
+	DeviceName       string          `json:"device_name,omitempty"` // the tablet's name, in answers to people (not in a tablet's pull)
 	ClientModifiedAt time.Time       `json:"client_modified_at"`
 	CreatedAt        time.Time       `json:"created_at"`
 	UpdatedAt        time.Time       `json:"updated_at"`

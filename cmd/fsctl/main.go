@@ -74,6 +74,7 @@ var commands = map[string]command{
 	"device":  {summary: "enroll, list and revoke tablets (managers)", verbs: deviceVerbs},
 	"audit":   {summary: "read the security audit log (admins)", run: runAudit},
 	"form":    {summary: "upload, publish, list, close and reopen forms (designers)", verbs: formVerbs},
+	"record":  {summary: "comment on a record and read its review thread (analysts)", verbs: recordVerbs},
 	"push":    {summary: "push FILE.ndjson --project P: send submissions (one per line) as a tablet does", run: runPush},
 	"pull":    {summary: "pull --project P [--cursor-file F] [--out FILE.ndjson]: every change since the cursor", run: runPull},
 	"load":    {summary: "load --project P --form F --version V --sample FILE [--tablets N] [--total N] [--pull]: load-test a server", run: runLoad},

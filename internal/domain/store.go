@@ -23,6 +23,7 @@ type Store interface {
 	QuarantineStore
 	QuarantineDecisionStore
 	AuditStore
+	ReviewStore
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
@@ -258,4 +259,17 @@ type AuditStore interface {
 	// ListAudit returns matching events newest first, after the opaque cursor
 	// (""=start), and the cursor of the next page ("" when none).
 	ListAudit(ctx context.Context, f AuditFilter, cursor string, limit int) (events []AuditEvent, next string, err error)
+}
+
+// ReviewStore keeps the review threads of records (comments and review-state
+// changes), apart from the records: a thread grows without making the record,
+// which every pull carries, any larger.
+type ReviewStore interface {
+	// AppendReview stores an entry, assigns its ID and returns it.
+	AppendReview(ctx context.Context, e ReviewEntry) (ReviewEntry, error)
+	// ListReviews returns a record's entries oldest first, at most limit, after
+	// the opaque cursor (""=start), and the cursor of the next page ("" when
+	// none). A cursor the store did not make answers an *Error of
+	// KindBadRequest.
+	ListReviews(ctx context.Context, projectID, recordID, cursor string, limit int) (entries []ReviewEntry, next string, err error)
 }

@@ -21,6 +21,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.deviceSynced(r)
 	ps := newPageStream(w, `{"changes":[`)
+	ps.names = page.DeviceNames
 	defer ps.release()
 	if err := ps.page(page.Records); err != nil {
 		return err
@@ -40,6 +41,7 @@ func (s *Server) handleFormRecords(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	ps := newPageStream(w, `{"records":[`)
+	ps.names = page.DeviceNames
 	defer ps.release()
 	if err := ps.page(page.Records); err != nil {
 		return err

@@ -109,7 +109,7 @@ func TestPullStreamMatchesPull(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						wantBody, err := referencePull(want.Records, want.Next, want.More)
+						wantBody, err := referencePullNamed(want.Records, want.DeviceNames, want.Next, want.More)
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -156,7 +156,7 @@ func TestPullStreamMatchesPull(t *testing.T) {
 			if want.More {
 				next = want.Next
 			}
-			wantBody, err := referenceRecordPage(want.Records, next)
+			wantBody, err := referenceRecordPageNamed(want.Records, want.DeviceNames, next)
 			if err != nil {
 				t.Fatal(err)
 			}

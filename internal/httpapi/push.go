@@ -45,7 +45,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Items are decoded inside the push's pipeline (records.PushRaw), on
 	// every core and while the store writes the items before them.
-	results, err := s.records.PushRaw(r.Context(), caller(r), pathVar(r, "project"), raws, decodeItem)
+	results, err := s.records.PushRaw(r.Context(), s.auditCaller(r), pathVar(r, "project"), raws, decodeItem)
 	if err != nil {
 		return err
 	}

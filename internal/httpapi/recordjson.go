@@ -79,9 +79,12 @@ const pullChunk = 250
 type pageStream struct {
 	w    http.ResponseWriter
 	head string
-	bp   *[]byte
-	n    int // records written
-	sent bool
+	// names are the device names of the page (records.Page.DeviceNames):
+	// each record's device_name; nil for none.
+	names map[string]string
+	bp    *[]byte
+	n     int // records written
+	sent  bool
 }
 
 func newPageStream(w http.ResponseWriter, head string) *pageStream {
@@ -103,7 +106,7 @@ func (p *pageStream) records(recs []domain.Record) error {
 		}
 		p.n++
 		var err error
-		if b, err = appendRecordJSON(b, &recs[i]); err != nil {
+		if b, err = appendRecordJSONNamed(b, &recs[i], p.names[recs[i].DeviceID]); err != nil {
 			return fmt.Errorf("encoding record %q: %w", recs[i].ID, err)
 		}
 	}
@@ -170,6 +173,12 @@ func putPageBuf(bp *[]byte) {
 // appendRecordJSON appends the JSON of apiRecord(*r), in api.Record's field
 // order and with its omitempty rules.
 func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
+	return appendRecordJSONNamed(b, r, "")
+}
+
+// appendRecordJSONNamed is appendRecordJSON with the record's device_name
+// (omitted when "").
+func appendRecordJSONNamed(b []byte, r *domain.Record, deviceName string) ([]byte, error) {
 	var err error
 	b = append(b, `{"id":`...)
 	b = canonjson.AppendString(b, r.ID)
@@ -192,6 +201,10 @@ func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
 	if r.DeviceID != "" {
 		b = append(b, `,"device_id":`...)
 		b = canonjson.AppendString(b, r.DeviceID)
+	}
+	if deviceName != "" {
+		b = append(b, `,"device_name":`...)
+		b = canonjson.AppendString(b, deviceName)
 	}
 	b = append(b, `,"client_modified_at":`...)
 	if b, err = appendJSONTime(b, r.ClientModifiedAt); err != nil {

@@ -18,9 +18,16 @@ import (
 // referencePull is what handlePull answered before recordjson.go: apiRecord and
 // encoding/json (writeJSON's encoder).
 func referencePull(recs []domain.Record, next string, more bool) ([]byte, error) {
+	return referencePullNamed(recs, nil, next, more)
+}
+
+// referencePullNamed is referencePull with the page's device names
+// (records.Page.DeviceNames) in each record's device_name.
+func referencePullNamed(recs []domain.Record, names map[string]string, next string, more bool) ([]byte, error) {
 	out := api.PullResponse{Changes: make([]api.Record, len(recs)), Next: next, More: more}
 	for i, r := range recs {
 		out.Changes[i] = apiRecord(r)
+		out.Changes[i].DeviceName = names[r.DeviceID]
 	}
 	var buf bytes.Buffer
 	err := json.NewEncoder(&buf).Encode(out)
@@ -29,9 +36,15 @@ func referencePull(recs []domain.Record, next string, more bool) ([]byte, error)
 
 // referenceRecordPage is what handleFormRecords answered before recordjson.go.
 func referenceRecordPage(recs []domain.Record, next string) ([]byte, error) {
+	return referenceRecordPageNamed(recs, nil, next)
+}
+
+// referenceRecordPageNamed is referenceRecordPage with device names.
+func referenceRecordPageNamed(recs []domain.Record, names map[string]string, next string) ([]byte, error) {
 	out := api.RecordPage{Records: make([]api.Record, len(recs)), Next: next}
 	for i, r := range recs {
 		out.Records[i] = apiRecord(r)
+		out.Records[i].DeviceName = names[r.DeviceID]
 	}
 	var buf bytes.Buffer
 	err := json.NewEncoder(&buf).Encode(out)

@@ -25,6 +25,9 @@ func (s *Server) registerRecordRoutes() {
 	s.handle(http.MethodPatch, "/v1/projects/{project}/records/{id}", ProjectRoles(domain.RoleAnalyst), s.handlePatchRecord)
 	s.handle(http.MethodPost, "/v1/projects/{project}/records/{id}/resolve", ProjectRoles(domain.RoleAnalyst), s.handleResolveRecord)
 	s.handle(http.MethodGet, "/v1/projects/{project}/forms/{form}/records", ProjectRoles(domain.RoleAnalyst), s.handleFormRecords)
+	// Review threads: comments and review-state changes (review.go).
+	s.handle(http.MethodGet, "/v1/projects/{project}/records/{id}/comments", ProjectRoles(domain.RoleAnalyst), s.handleListComments)
+	s.handle(http.MethodPost, "/v1/projects/{project}/records/{id}/comments", ProjectRoles(domain.RoleAnalyst), s.handleAddComment)
 }
 
 // caller is who calls a project route, in which role (set by the route's rule).
@@ -60,7 +63,10 @@ func (s *Server) handleGetRecord(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := apiRecord(rec)
+	out, err := s.namedRecord(r, rec)
+	if err != nil {
+		return err
+	}
 	for _, rv := range revs {
 		out.Revs = append(out.Revs, api.Revision{Rev: rv.Rev, Parent: rv.Parent, Deleted: rv.Deleted, Data: rv.Data, FormVersion: rv.FormVersion,
 			ClientModifiedAt: rv.ClientModifiedAt, CreatedBy: rv.CreatedBy, DeviceID: rv.DeviceID, CreatedAt: rv.CreatedAt})
@@ -75,12 +81,11 @@ func (s *Server) handlePutRecord(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	rec, err := s.records.Correct(r.Context(), caller(r), pathVar(r, "project"), pathVar(r, "id"), unquoteETag(r.Header.Get("If-Match")), body.Data)
+	rec, err := s.records.Correct(r.Context(), s.auditCaller(r), pathVar(r, "project"), pathVar(r, "id"), unquoteETag(r.Header.Get("If-Match")), body.Data)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", quoteETag(rec.Rev))
-	return writeJSON(w, http.StatusOK, apiRecord(rec))
+	return s.writeRecord(w, r, rec)
 }
 
 // handleResolveRecord is POST /v1/projects/{project}/records/{id}/resolve.
@@ -89,12 +94,11 @@ func (s *Server) handleResolveRecord(w http.ResponseWriter, r *http.Request) err
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	rec, err := s.records.Resolve(r.Context(), caller(r), pathVar(r, "project"), pathVar(r, "id"), unquoteETag(body.Rev), body.Data, body.Deleted)
+	rec, err := s.records.Resolve(r.Context(), s.auditCaller(r), pathVar(r, "project"), pathVar(r, "id"), unquoteETag(body.Rev), body.Data, body.Deleted)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", quoteETag(rec.Rev))
-	return writeJSON(w, http.StatusOK, apiRecord(rec))
+	return s.writeRecord(w, r, rec)
 }
 
 // handlePatchRecord is PATCH /v1/projects/{project}/records/{id}: review and assignment.
@@ -103,13 +107,12 @@ func (s *Server) handlePatchRecord(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	rec, err := s.records.Update(r.Context(), caller(r), pathVar(r, "project"), pathVar(r, "id"),
+	rec, err := s.records.Update(r.Context(), s.auditCaller(r), pathVar(r, "project"), pathVar(r, "id"),
 		records.Patch{ReviewState: body.ReviewState, Comment: body.Comment, AssignedTo: body.AssignedTo})
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", quoteETag(rec.Rev))
-	return writeJSON(w, http.StatusOK, apiRecord(rec))
+	return s.writeRecord(w, r, rec)
 }
 
 func apiFindings(f []domain.Finding) []api.Finding {

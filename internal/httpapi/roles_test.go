@@ -89,6 +89,10 @@ var roleTable = map[string][]string{
 	"POST /v1/projects/{project}/quarantine/{id}/reapply": {roleAdmin, roleManager, roleAnalyst},
 	"POST /v1/projects/{project}/quarantine/{id}/dismiss": {roleAdmin, roleManager, roleAnalyst},
 	"GET /v1/projects/{project}/forms/{form}/records":     {roleAdmin, roleManager, roleAnalyst},
+
+	// Review threads (§3): analysts and managers.
+	"GET /v1/projects/{project}/records/{id}/comments":  {roleAdmin, roleManager, roleAnalyst},
+	"POST /v1/projects/{project}/records/{id}/comments": {roleAdmin, roleManager, roleAnalyst},
 }
 
 // probeVars fills the path variables of a route template. Every value names

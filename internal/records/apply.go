@@ -69,6 +69,9 @@ func (s *Service) applyRound(ctx context.Context, c Caller, projectID string, ro
 			switch {
 			case results[i] == nil:
 				it.done = true
+				it.applied = true
+				// A new revision that is a tombstone: a deletion, audited.
+				it.tombstone = writes[i].Record.Deleted && writes[i].Record.Rev != writes[i].ExpectRev
 				if it.res.Current != nil {
 					rec := writes[i].Record
 					it.res.Current = &rec
@@ -90,6 +93,7 @@ func (s *Service) applyRound(ctx context.Context, c Caller, projectID string, ro
 // needs no write (unchanged, forbidden, rejected).
 func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *item, cur *domain.Record, now time.Time) (*domain.RecordWrite, error) {
 	in := &it.sub
+	it.flaggedFrom = ""
 	parent := ""
 	if in.BaseRev != nil {
 		parent = *in.BaseRev
@@ -115,7 +119,7 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 			ReviewState: domain.ReviewReceived, Shared: fv.Version.Shared,
 			Attachments: in.Attachments,
 		}
-		flagClockAhead(&rec, incoming.ClientModifiedAt, now)
+		it.flagClock(&rec, incoming.ClientModifiedAt, now)
 		it.res.Status, it.res.Rev = StatusCreated, inRev
 		it.res.MissingAttachments = missing(in.Attachments)
 		return &domain.RecordWrite{Record: rec, Revisions: []domain.Revision{incoming}}, nil
@@ -149,7 +153,7 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 	if parent == cur.Rev {
 		next.Rev, next.Data, next.Deleted = inRev, it.canonical, in.Deleted
 		next.ClientModifiedAt = incoming.ClientModifiedAt
-		flagClockAhead(&next, incoming.ClientModifiedAt, now)
+		it.flagClock(&next, incoming.ClientModifiedAt, now)
 		it.res.Status, it.res.Rev = StatusUpdated, inRev
 		return &domain.RecordWrite{Record: next, ExpectRev: cur.Rev, ExpectVersion: cur.Version, Revisions: []domain.Revision{incoming}}, nil
 	}
@@ -201,7 +205,7 @@ func (s *Service) decide(ctx context.Context, c Caller, projectID string, it *it
 		if incoming.ClientModifiedAt.After(cur.ClientModifiedAt) {
 			next.ClientModifiedAt = incoming.ClientModifiedAt
 		}
-		flagClockAhead(&next, incoming.ClientModifiedAt, now)
+		it.flagClock(&next, incoming.ClientModifiedAt, now)
 		revs = append(revs, domain.Revision{
 			ProjectID: projectID, RecordID: in.ID, Rev: out.Rev, Parent: cur.Rev, Deleted: out.Deleted,
 			Data: out.Data, FormVersion: in.FormVersion, ClientModifiedAt: next.ClientModifiedAt,
@@ -293,7 +297,23 @@ func flagClockAhead(r *domain.Record, clientAt, now time.Time) {
 	}
 	r.ReviewState = domain.ReviewHasIssues
 	if r.ReviewComment == "" {
-		r.ReviewComment = fmt.Sprintf("the device's clock was %s ahead of the server's when it sent this edit: its client_modified_at (%s) is kept, but it counts only as %s when edits are ordered",
-			ahead.Round(time.Minute), clientAt.UTC().Format(time.RFC3339), now.Add(MaxClockSkew).UTC().Format(time.RFC3339))
+		r.ReviewComment = clockAheadNote(clientAt, now)
+	}
+}
+
+// clockAheadNote says why flagClockAhead flagged a record.
+func clockAheadNote(clientAt, now time.Time) string {
+	return fmt.Sprintf("the device's clock was %s ahead of the server's when it sent this edit: its client_modified_at (%s) is kept, but it counts only as %s when edits are ordered",
+		clientAt.Sub(now).Round(time.Minute), clientAt.UTC().Format(time.RFC3339), now.Add(MaxClockSkew).UTC().Format(time.RFC3339))
+}
+
+// flagClock is flagClockAhead, noting on the item the review state the flag
+// replaced and why, so that the push adds the change to the record's review
+// thread (pushAudited).
+func (it *item) flagClock(r *domain.Record, clientAt, now time.Time) {
+	prev := r.ReviewState
+	flagClockAhead(r, clientAt, now)
+	if r.ReviewState != prev {
+		it.flaggedFrom, it.flagNote = prev, clockAheadNote(clientAt, now)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 )
@@ -39,6 +40,9 @@ type Page struct {
 	Records []domain.Record
 	Next    string
 	More    bool
+	// DeviceNames names the tablets of the page's records by id, for a
+	// person's pull (nil for a tablet's: see DeviceNames).
+	DeviceNames map[string]string
 }
 
 // Pull returns the changes visible to the caller after the cursor, in commit
@@ -60,7 +64,61 @@ func (s *Service) Pull(ctx context.Context, c Caller, projectID, cursor string, 
 	if err != nil {
 		return Page{}, err
 	}
-	return Page{Records: p.Records, Next: EncodeCursor(p.Next), More: p.More}, nil
+	names, err := s.DeviceNames(ctx, c, projectID, p.Records)
+	if err != nil {
+		return Page{}, err
+	}
+	return Page{Records: p.Records, Next: EncodeCursor(p.Next), More: p.More, DeviceNames: names}, nil
+}
+
+// deviceLookups is how many distinct tablets DeviceNames looks up one by one;
+// for more it reads the project's device list once.
+const deviceLookups = 2
+
+// DeviceNames returns the names of the tablets that last wrote recs (their
+// DeviceID), keyed by id, so that people see "tablet 7 (Juba north)" and not
+// only an id. It costs at most one store read per call, made only when a
+// record names a tablet. A tablet's call gets nil: the app keys tablets by
+// id, and the tablets' pulls are the hottest path of the server.
+func (s *Service) DeviceNames(ctx context.Context, c Caller, projectID string, recs []domain.Record) (map[string]string, error) {
+	if c.Principal.DeviceID != "" {
+		return nil, nil
+	}
+	var ids []string
+	for i := range recs {
+		if id := recs[i].DeviceID; id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+			if len(ids) > deviceLookups {
+				break
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	names := make(map[string]string, len(ids))
+	if len(ids) <= deviceLookups {
+		for _, id := range ids {
+			d, err := s.store.GetDevice(ctx, id)
+			switch {
+			case err == nil:
+				if d.ProjectID == projectID {
+					names[id] = d.Name
+				}
+			case !errors.Is(err, domain.ErrNotFound):
+				return nil, err
+			}
+		}
+		return names, nil
+	}
+	devs, err := s.store.ListDevices(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range devs {
+		names[d.ID] = d.Name
+	}
+	return names, nil
 }
 
 // pullArgs checks Pull's arguments: the position of the cursor, the limit to

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/audit"
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/syncer"
 )
@@ -190,6 +192,7 @@ func (s *Service) rewrite(ctx context.Context, c Caller, projectID, id, expect s
 		}
 		switch {
 		case res[0] == nil:
+			s.rewritten(ctx, c, cur, ws[0].Record, clearConflicts)
 			return ws[0].Record, nil
 		case errors.Is(res[0], domain.ErrStale):
 			continue // read again: a moved rev answers 412 above
@@ -200,6 +203,22 @@ func (s *Service) rewrite(ctx context.Context, c Caller, projectID, id, expect s
 		}
 	}
 	return domain.Record{}, errBusy()
+}
+
+// rewritten audits a correction or a resolution (and the tombstone a
+// resolution may store).
+func (s *Service) rewritten(ctx context.Context, c Caller, cur, next domain.Record, resolved bool) {
+	if resolved {
+		s.audit(ctx, c, domain.AuditEvent{Type: audit.ConflictResolved, ProjectID: cur.ProjectID, Subject: cur.ID,
+			Detail: map[string]string{"rev": next.Rev, "prev_rev": cur.Rev, "conflicts": strconv.Itoa(len(cur.Conflicts))}})
+	} else {
+		s.audit(ctx, c, domain.AuditEvent{Type: audit.RecordCorrected, ProjectID: cur.ProjectID, Subject: cur.ID,
+			Detail: map[string]string{"rev": next.Rev, "prev_rev": cur.Rev}})
+	}
+	if next.Deleted {
+		s.audit(ctx, c, domain.AuditEvent{Type: audit.RecordDeleted, ProjectID: cur.ProjectID, Subject: cur.ID,
+			Detail: map[string]string{"rev": next.Rev}})
+	}
 }
 
 func errBusy() error {
@@ -221,40 +240,51 @@ type Patch struct {
 
 // Update applies a Patch. It changes no data and so makes no revision, but it
 // moves the record in the changes feed, so an assignee's next pull carries it.
-// It answers 422 invalid_patch for a review state outside the four, or an
-// empty or too long assignee, and 404 record_not_found.
+// A non-empty comment, and a change of the review state, are added to the
+// record's review thread with the caller and the time (see Comments); the
+// review comment shown on the record is the latest one (an empty comment
+// clears it, and adds nothing to the thread). It answers 422 invalid_patch
+// for a review state outside the four, a comment longer than MaxCommentChars,
+// or an empty or too long assignee, and 404 record_not_found.
 func (s *Service) Update(ctx context.Context, c Caller, projectID, id string, p Patch) (domain.Record, error) {
-	if p.ReviewState != nil {
-		switch *p.ReviewState {
-		case domain.ReviewReceived, domain.ReviewApproved, domain.ReviewHasIssues, domain.ReviewRejected:
-		default:
-			return domain.Record{}, domain.Invalid("invalid_patch", "review_state is not one of received, approved, has_issues, rejected",
-				[]domain.Finding{{Path: "/review_state", Keyword: "enum", Message: "must be received, approved, has_issues or rejected"}})
+	if p.ReviewState != nil && !validReviewState(*p.ReviewState) {
+		return domain.Record{}, badReviewState("invalid_patch")
+	}
+	if p.Comment != nil {
+		if err := checkComment("invalid_patch", "/comment", *p.Comment); err != nil {
+			return domain.Record{}, err
 		}
 	}
+	rec, _, err := s.update(ctx, c, projectID, id, p)
+	return rec, err
+}
+
+// update applies a checked Patch and keeps its review entry (returned, nil
+// when the patch made none) and audit events.
+func (s *Service) update(ctx context.Context, c Caller, projectID, id string, p Patch) (domain.Record, *domain.ReviewEntry, error) {
 	if p.AssignedTo != nil {
 		for i, a := range *p.AssignedTo {
 			if a == "" || len(a) > 128 {
-				return domain.Record{}, domain.Invalid("invalid_patch", "assigned_to holds usernames or device:<id> subjects",
+				return domain.Record{}, nil, domain.Invalid("invalid_patch", "assigned_to holds usernames or device:<id> subjects",
 					[]domain.Finding{{Path: "/assigned_to/" + itoa(i), Keyword: "format", Message: "must be a username or device:<id>"}})
 			}
 		}
 		if err := s.checkAssignees(ctx, projectID, *p.AssignedTo); err != nil {
-			return domain.Record{}, err
+			return domain.Record{}, nil, err
 		}
 	}
 	unlock, err := s.locks.lock(ctx, projectID, []string{id})
 	if err != nil {
-		return domain.Record{}, err
+		return domain.Record{}, nil, err
 	}
 	defer unlock()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		cur, err := s.store.GetRecord(ctx, projectID, id)
 		if errors.Is(err, domain.ErrNotFound) {
-			return domain.Record{}, recordNotFound()
+			return domain.Record{}, nil, recordNotFound()
 		}
 		if err != nil {
-			return domain.Record{}, err
+			return domain.Record{}, nil, err
 		}
 		next := cur
 		if p.ReviewState != nil {
@@ -270,17 +300,19 @@ func (s *Service) Update(ctx context.Context, c Caller, projectID, id string, p 
 		ws := []domain.RecordWrite{{Record: next, ExpectRev: cur.Rev, ExpectVersion: cur.Version}}
 		res, err := s.store.WriteRecords(ctx, ws)
 		if err != nil {
-			return domain.Record{}, err
+			return domain.Record{}, nil, err
 		}
 		if res[0] == nil {
-			return ws[0].Record, nil // with the Seq and Version the store gave it
+			// With the Seq and Version the store gave it.
+			entry, err := s.reviewed(ctx, c, cur, ws[0].Record, p)
+			return ws[0].Record, entry, err
 		}
 		if !errors.Is(res[0], domain.ErrStale) {
-			return domain.Record{}, res[0]
+			return domain.Record{}, nil, res[0]
 		}
 		// The data moved on meanwhile: apply the patch to the new state.
 	}
-	return domain.Record{}, errBusy()
+	return domain.Record{}, nil, errBusy()
 }
 
 // Quarantine lists the project's quarantine entries that match f in the

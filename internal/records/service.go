@@ -83,6 +83,13 @@ type Store interface {
 	// GetMembership and GetDevice check assignees (ErrNotFound for none).
 	GetMembership(ctx context.Context, projectID, username string) (domain.Membership, error)
 	GetDevice(ctx context.Context, id string) (domain.Device, error)
+	// ListDevices names the tablets of the records a page shows a person.
+	ListDevices(ctx context.Context, projectID string) ([]domain.Device, error)
+	// ReviewStore keeps the review threads (comments, review-state changes).
+	domain.ReviewStore
+	// AppendAudit is domain.AuditStore's: data events (corrections,
+	// resolutions, reviews, deletions) go to the audit log.
+	AppendAudit(ctx context.Context, e domain.AuditEvent) (domain.AuditEvent, error)
 }
 
 // Every backend's store is a records Store.
@@ -137,6 +144,8 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millise
 type Caller struct {
 	Principal domain.Principal
 	Role      domain.Role // the caller's role in the project ("" for a global admin who is not a member)
+	// RemoteAddr is the client's address, for the audit log ("" when unknown).
+	RemoteAddr string
 }
 
 // subjects are the names a record can carry in created_by or assigned_to for
@@ -211,6 +220,11 @@ type item struct {
 	done       bool
 	quarantine bool
 	reason     string // of the quarantine entry: domain.QuarantineRejected when ""
+	applied    bool   // its write was stored
+	tombstone  bool   // the write stored a new revision that is a tombstone
+	// flaggedFrom is the review state the write replaced when it flagged the
+	// record (flagClock), with flagNote saying why; "" when it did not.
+	flaggedFrom, flagNote string
 }
 
 // Push applies an outbox. One item's failure never fails the others: each ends
@@ -296,8 +310,11 @@ func (s *Service) applyItems(ctx context.Context, c Caller, projectID string, it
 		}
 	}
 	if len(written) > 0 {
-		return s.store.ResolveQuarantine(ctx, projectID, written, now)
+		if err := s.store.ResolveQuarantine(ctx, projectID, written, now); err != nil {
+			return err
+		}
 	}
+	s.pushAudited(ctx, c, projectID, items, now)
 	return nil
 }
 

@@ -39,6 +39,7 @@
 //	counters              project                      unsharded (one small document per project)
 //	forms, form_versions  project/form[/version]       {project_id: 1, _id: 1}
 //	quarantine            project/item                 {project_id: 1, _id: 1}
+//	record_reviews        project/record/entry         {project_id: 1, _id: 1}
 //	memberships           project/username             unsharded
 //	users, projects, devices, device_enrollments, token_families, refresh_tokens,
 //	refresh_token_spends, signing_keys, settings, audit   unsharded (small)

@@ -89,6 +89,7 @@ type Store struct {
 	keys, settings, forms, versions     *mongodrv.Collection
 	records, revisions, changes, counts *mongodrv.Collection
 	quarantine, audit                   *mongodrv.Collection
+	reviews                             *mongodrv.Collection // record review threads (review.go)
 
 	// lastTick makes tick strictly increasing within this Store.
 	lastTick atomic.Int64
@@ -187,6 +188,7 @@ func open(ctx context.Context, cfg Config, monitor *event.CommandMonitor) (*Stor
 		{&s.forms, "forms"}, {&s.versions, "form_versions"},
 		{&s.records, "records"}, {&s.revisions, "revisions"}, {&s.changes, "changes"}, {&s.counts, "counters"},
 		{&s.quarantine, "quarantine"}, {&s.audit, "audit"},
+		{&s.reviews, "record_reviews"},
 	} {
 		*c.coll = s.db.Collection(c.name)
 	}
@@ -270,6 +272,8 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{coll: s.audit, name: "by_actor", keys: bson.D{{Key: "actor", Value: 1}, {Key: "_id", Value: -1}}},
 		{coll: s.audit, name: "by_project", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "_id", Value: -1}}},
 		{coll: s.audit, name: "by_time", keys: bson.D{{Key: "time", Value: 1}}},
+		// A record's review thread, in order (ListReviews).
+		{coll: s.reviews, name: "by_record", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "record_id", Value: 1}, {Key: "_id", Value: 1}}},
 	}
 	// One index per createIndexes command: FerretDB v1 panics on a command that
 	// lists more than one index that already exists (it deletes from the list it

@@ -108,7 +108,7 @@ func TestPendingWriteNeverSettled(t *testing.T) {
 // suite through it; report lists what it collected.
 func shardKeyMonitor() (monitor *event.CommandMonitor, report func() []string) {
 	sharded := map[string]bool{"records": true, "revisions": true, "changes": true, "forms": true,
-		"form_versions": true, "quarantine": true}
+		"form_versions": true, "quarantine": true, "record_reviews": true}
 	var (
 		mu  sync.Mutex
 		bad []string

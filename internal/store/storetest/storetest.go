@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) domain.Store) {
 	t.Run("Quarantine", s.quarantine)
 	t.Run("QuarantineDecisions", s.quarantineDecisions)
 	t.Run("Audit", s.audit)
+	t.Run("Reviews", s.reviews)
 	t.Run("Ping", func(t *testing.T) {
 		if err := newStore(t).Ping(t.Context()); err != nil {
 			t.Fatalf("Ping: %v", err)
