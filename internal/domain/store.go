@@ -22,6 +22,8 @@ type Store interface {
 	RecordStore
 	QuarantineStore
 	AuditStore
+	// DatasetStore is the datasets' record query (dataset.go).
+	DatasetStore
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error

@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) domain.Store) {
 	t.Run("Changes", s.changes)
 	t.Run("ConcurrentFeed", func(t *testing.T) { RunConcurrentFeed(t, newStore(t)) })
 	t.Run("Quarantine", s.quarantine)
+	t.Run("Datasets", s.datasets)
 	t.Run("Audit", s.audit)
 	t.Run("Ping", func(t *testing.T) {
 		if err := newStore(t).Ping(t.Context()); err != nil {
