@@ -73,6 +73,8 @@ type Forms interface {
 type Store interface {
 	domain.RecordStore
 	domain.QuarantineStore
+	// DatasetStore pages through one form's records (dataset.go).
+	domain.DatasetStore
 	// GetForm is domain.FormStore's: ErrNotFound for an unknown form.
 	GetForm(ctx context.Context, projectID, formID string) (domain.Form, error)
 	// GetMembership and GetDevice check assignees (ErrNotFound for none).
