@@ -84,6 +84,9 @@ var roleTable = map[string][]string{
 	"POST /v1/projects/{project}/records/{id}/resolve": {roleAdmin, roleManager, roleAnalyst},
 	"GET /v1/projects/{project}/quarantine":            {roleAdmin, roleManager, roleAnalyst},
 	"GET /v1/projects/{project}/forms/{form}/records":  {roleAdmin, roleManager, roleAnalyst},
+
+	// Datasets (§4): analysts and managers export.
+	"GET /v1/projects/{project}/forms/{form}/export": {roleAdmin, roleManager, roleAnalyst},
 }
 
 // probeVars fills the path variables of a route template. Every value names
