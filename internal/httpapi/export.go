@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/internal/audit"
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/export"
@@ -20,7 +21,7 @@ import (
 // was given. An incremental pull passes it as since next time (fsctl export
 // --since-last): since is inclusive and until exclusive, so the windows
 // neither overlap nor leave a gap.
-const UntilHeader = "Fieldsync-Until"
+const UntilHeader = api.ExportUntilHeader
 
 // exportWriteWindow is how long one write of an export may block before the
 // connection is cut: the deadline moves on with every write, so no timeout
@@ -93,8 +94,18 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set(UntilHeader, q.Until.Format(time.RFC3339Nano))
+	// The count is known at the end only: a trailer, for fsctl's summary.
+	h.Set("Trailer", api.ExportRecordsHeader)
 
 	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w)}
+	if opt.Format == export.FormatXLSX || opt.Format == export.FormatCSVZip {
+		// These are spooled whole before their first byte: send the status
+		// and headers now, so the client knows the export is under way.
+		w.WriteHeader(http.StatusOK)
+		if err := dw.rc.Flush(); err == nil {
+			dw.started = true // a later failure aborts the connection
+		}
+	}
 	n, err := export.Write(ctx, dw, model, s.records.Records(ctx, q), opt)
 	p, _ := PrincipalFrom(ctx)
 	detail := map[string]string{"format": opt.Format, "records": strconv.FormatInt(n, 10)}
@@ -103,8 +114,17 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {
 	}
 	audit.Append(ctx, s.store, s.logger, s.now, domain.AuditEvent{Type: audit.DatasetExported, Actor: p.Subject,
 		ProjectID: q.ProjectID, Subject: q.FormID, RemoteAddr: s.clientIP(r), Detail: detail})
-	if err == nil || ctx.Err() != nil || dw.n == 0 {
-		// Nothing sent yet (or nobody listens): the adapter answers.
+	if err == nil {
+		w.Header().Set(api.ExportRecordsHeader, strconv.FormatInt(n, 10))
+	}
+	if err == nil || ctx.Err() != nil || !dw.started {
+		// Nothing sent yet (or nobody listens): the adapter answers, without
+		// the headers of a file that will not come.
+		if err != nil && !dw.started {
+			for _, k := range []string{"Content-Type", "Content-Disposition", "Trailer", UntilHeader} {
+				h.Del(k)
+			}
+		}
 		return err
 	}
 	info := infoFrom(ctx)
@@ -144,6 +164,7 @@ type deadlineWriter struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	n        int64
+	started  bool // the status line is sent
 	extended time.Time
 }
 
@@ -155,6 +176,7 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 		_ = d.rc.SetWriteDeadline(now.Add(exportWriteWindow))
 		d.extended = now
 	}
+	d.started = true
 	n, err := d.w.Write(p)
 	d.n += int64(n)
 	return n, err
