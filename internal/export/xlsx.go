@@ -267,7 +267,6 @@ func (x *xlsxWriter) finish() error {
 			return err
 		}
 	}
-	x.file.SetActiveSheet(0)
 	_, err := x.file.WriteTo(x.w)
 	return err
 }
