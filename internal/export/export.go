@@ -144,8 +144,7 @@ type ndjsonRecord struct {
 }
 
 type ndjsonWriter struct {
-	bw  *bufio.Writer
-	buf []byte
+	bw *bufio.Writer
 }
 
 func (w *ndjsonWriter) record(rec *domain.Record) error {

@@ -104,32 +104,52 @@ func (s *Service) FormRecords(ctx context.Context, q domain.RecordQuery, cursor 
 const exportPage = 500
 
 // Records yields every record q selects (q.After and q.Limit are ignored), in
-// receive order, one store page at a time: memory holds one page whatever the
-// count, and no store read stays open between pages. It stops at the first
-// error, which it yields; a cancelled ctx stops it at the next page. Call
-// CheckQuery first for a query a client chose.
+// receive order, one store page at a time: memory holds two pages whatever
+// the count, and no store read stays open between pages. The next page is
+// read while the caller handles the current one (on two cores the store's
+// read and the caller's formatting overlap instead of taking turns). It
+// stops at the first error, which it yields; a cancelled ctx, or a caller
+// that stops ranging, stops the reads at the next page. Call CheckQuery
+// first for a query a client chose.
 func (s *Service) Records(ctx context.Context, q domain.RecordQuery) iter.Seq2[domain.Record, error] {
 	return func(yield func(domain.Record, error) bool) {
-		q.After, q.Limit = domain.RecordCursor{}, exportPage
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(domain.Record{}, err)
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		type result struct {
+			page domain.RecordQueryPage
+			err  error
+		}
+		pages := make(chan result, 1)
+		go func() {
+			defer close(pages)
+			q.After, q.Limit = domain.RecordCursor{}, exportPage
+			for {
+				err := ctx.Err()
+				var p domain.RecordQueryPage
+				if err == nil {
+					p, err = s.store.QueryRecords(ctx, q)
+				}
+				select {
+				case pages <- result{p, err}:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil || !p.More {
+					return
+				}
+				q.After = p.Next
+			}
+		}()
+		for r := range pages {
+			if r.err != nil {
+				yield(domain.Record{}, r.err)
 				return
 			}
-			p, err := s.store.QueryRecords(ctx, q)
-			if err != nil {
-				yield(domain.Record{}, err)
-				return
-			}
-			for _, r := range p.Records {
-				if !yield(r, nil) {
+			for _, rec := range r.page.Records {
+				if !yield(rec, nil) {
 					return
 				}
 			}
-			if !p.More {
-				return
-			}
-			q.After = p.Next
 		}
 	}
 }
