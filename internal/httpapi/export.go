@@ -98,6 +98,10 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Trailer", api.ExportRecordsHeader)
 
 	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w)}
+	// The moved deadline would outlive the export on a kept-alive
+	// connection (net/http sets one per request only with a WriteTimeout):
+	// clear it when the export ends.
+	defer func() { _ = dw.rc.SetWriteDeadline(time.Time{}) }()
 	if opt.Format == export.FormatXLSX || opt.Format == export.FormatCSVZip {
 		// These are spooled whole before their first byte: send the status
 		// and headers now, so the client knows the export is under way.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
@@ -766,5 +767,51 @@ func TestExportClientGone(t *testing.T) {
 	}
 	if n := sq.calls.Load(); n != 2 {
 		t.Errorf("%d pages read, want 2", n)
+	}
+}
+
+// slowQuery makes every QueryRecords call take at least delay once armed: an
+// export that lasts longer than the server's WriteTimeout.
+type slowQuery struct {
+	domain.Store
+	armed atomic.Bool
+	delay time.Duration
+}
+
+func (s *slowQuery) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.RecordQueryPage, error) {
+	if s.armed.Load() {
+		select {
+		case <-time.After(s.delay):
+		case <-ctx.Done():
+			return domain.RecordQueryPage{}, ctx.Err()
+		}
+	}
+	return s.Store.QueryRecords(ctx, q)
+}
+
+// TestExportOutlivesWriteTimeout: an export that keeps moving is not cut by
+// the http.Server's WriteTimeout (fieldsync sets none, but a deployment may).
+func TestExportOutlivesWriteTimeout(t *testing.T) {
+	var sq *slowQuery
+	e := newExportEnv(t, "sqlite", withConfig(func(c *Config) {
+		sq = &slowQuery{Store: c.Store, delay: 150 * time.Millisecond}
+		c.Store = sq
+	}))
+	e.seed(t, 1200) // three pages of 500: at least 450 ms
+	srv := httptest.NewUnstartedServer(e.ts.srv)
+	srv.Config.WriteTimeout = 250 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	sq.armed.Store(true)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/projects/"+syncProject+"/forms/household/export?format=csv", nil)
+	req.Header.Set("Authorization", "Bearer "+e.analyst)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil || len(rows) != 1201 {
+		t.Fatalf("export past the WriteTimeout: %d rows, %v", len(rows), err)
 	}
 }
