@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,9 +43,13 @@ func BenchmarkExport(b *testing.B) {
 	dir := b.TempDir()
 	for _, n := range []int{20_000, 200_000} {
 		path := filepath.Join(dir, fmt.Sprintf("export-%d.db", n))
-		seedExportDB(b, path, n)
+		seeded := false // seeded by the first case that runs (-bench may pick one)
 		for _, format := range []string{"csv", "xlsx"} {
 			b.Run(fmt.Sprintf("%s/%d", format, n), func(b *testing.B) {
+				if !seeded {
+					seedExportDB(b, path, n)
+					seeded = true
+				}
 				srv := startExportServer(b, path)
 				cl, err := api.NewClient(srv.url, api.WithHTTPClient(&http.Client{}))
 				if err != nil {
@@ -203,6 +208,7 @@ func startExportServer(b *testing.B, path string) *exportServer {
 // TestExportBenchServer is the server process of BenchmarkExport: wired as
 // cmd/fieldsync wires it, on the SQLite file FIELDSYNC_EXPORT_BENCH_DB, until
 // its standard input closes. Without that variable it does nothing.
+// FIELDSYNC_EXPORT_BENCH_CPUPROFILE=FILE writes the server's CPU profile.
 func TestExportBenchServer(t *testing.T) {
 	path := os.Getenv("FIELDSYNC_EXPORT_BENCH_DB")
 	if path == "" {
@@ -224,6 +230,16 @@ func TestExportBenchServer(t *testing.T) {
 	h, err := httpapi.New(httpapi.Config{Store: st, Logger: log, Authenticator: ids, Identity: ids, Forms: fs, Records: recs})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if p := os.Getenv("FIELDSYNC_EXPORT_BENCH_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
