@@ -76,12 +76,14 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {
 		}
 		opt.Attachments = s.exportAttachments
 	}
-	if q.Until.IsZero() {
-		q.Until = s.now().UTC().Truncate(time.Millisecond)
-	}
 	ctx := r.Context()
 	if err := s.records.CheckQuery(ctx, q); err != nil {
 		return err
+	}
+	if q.Until.IsZero() {
+		// After the check: a since later than now is an empty export, not
+		// a since after until the client never gave.
+		q.Until = s.now().UTC().Truncate(time.Millisecond)
 	}
 	model, err := s.exportModel(r, q)
 	if err != nil {
