@@ -721,7 +721,7 @@ func TestExportClientGone(t *testing.T) {
 		sq = &stallingQuery{Store: c.Store, reached: make(chan struct{}), cancelled: make(chan struct{})}
 		c.Store = sq
 	}))
-	e.seed(t, 1200) // three pages
+	e.seed(t, 600) // two pages
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.ts.URL+"/v1/projects/"+syncProject+"/forms/household/export?format=csv", nil)
@@ -797,7 +797,7 @@ func TestExportOutlivesWriteTimeout(t *testing.T) {
 		sq = &slowQuery{Store: c.Store, delay: 150 * time.Millisecond}
 		c.Store = sq
 	}))
-	e.seed(t, 1200) // three pages of 500: at least 450 ms
+	e.seed(t, 600) // two pages of 500: at least 300 ms
 	srv := httptest.NewUnstartedServer(e.ts.srv)
 	srv.Config.WriteTimeout = 250 * time.Millisecond
 	srv.Start()
@@ -811,7 +811,7 @@ func TestExportOutlivesWriteTimeout(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	rows, err := csv.NewReader(resp.Body).ReadAll()
-	if err != nil || len(rows) != 1201 {
+	if err != nil || len(rows) != 601 {
 		t.Fatalf("export past the WriteTimeout: %d rows, %v", len(rows), err)
 	}
 }
