@@ -77,6 +77,7 @@ var commands = map[string]command{
 	"record":  {summary: "comment on a record and read its review thread (analysts)", verbs: recordVerbs},
 	"push":    {summary: "push FILE.ndjson --project P: send submissions (one per line) as a tablet does", run: runPush},
 	"pull":    {summary: "pull --project P [--cursor-file F] [--out FILE.ndjson]: every change since the cursor", run: runPull},
+	"export":  {summary: "export --project P --form F [--format csv|csv.zip|xlsx|ndjson|geojson] [--since-last]: a form's records as a dataset file", run: runExport},
 	"load":    {summary: "load --project P --form F --version V --sample FILE [--tablets N] [--total N] [--pull]: load-test a server", run: runLoad},
 
 	// The quarantine (issue 11).

@@ -47,11 +47,16 @@ const (
 	// QuarantineDismissed is a quarantine entry dismissed; subject the entry,
 	// detail record, reason.
 	QuarantineDismissed = "quarantine_dismissed"
+	// DatasetExported is a form's records exported (they leave the server);
+	// subject the form, detail format, records (how many), failed ("true"
+	// when the export stopped part-way).
+	DatasetExported = "dataset_exported"
 )
 
 // DataTypes lists every data event type above.
 var DataTypes = []string{FormPublished, FormClosed, FormReopened, RecordCorrected, ConflictResolved,
-	ReviewChanged, RecordAssigned, CommentAdded, RecordDeleted, QuarantineReapplied, QuarantineDismissed}
+	ReviewChanged, RecordAssigned, CommentAdded, RecordDeleted, QuarantineReapplied, QuarantineDismissed,
+	DatasetExported}
 
 // Appender is the part of the store Append needs (domain.AuditStore's).
 type Appender interface {

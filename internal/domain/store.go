@@ -24,6 +24,8 @@ type Store interface {
 	QuarantineDecisionStore
 	AuditStore
 	ReviewStore
+	// DatasetStore is the datasets' record query (dataset.go).
+	DatasetStore
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error

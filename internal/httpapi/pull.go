@@ -29,14 +29,19 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) error {
 	return ps.finish(pullTail(page.Next, page.More))
 }
 
-// handleFormRecords is GET /v1/projects/{project}/forms/{form}/records: the
-// feed of one form, with next only when more records follow.
+// handleFormRecords is GET /v1/projects/{project}/forms/{form}/records: one
+// form's records in receive order (records.Service.FormRecords), with the
+// dataset filters of parseRecordQuery, and next only when more records follow.
 func (s *Server) handleFormRecords(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseRecordQuery(r, "cursor", "limit")
+	if err != nil {
+		return err
+	}
 	limit, err := queryLimit(r)
 	if err != nil {
 		return err
 	}
-	page, err := s.records.Pull(r.Context(), caller(r), pathVar(r, "project"), r.URL.Query().Get("cursor"), limit, pathVar(r, "form"))
+	page, err := s.records.FormRecords(r.Context(), q, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		return err
 	}
@@ -46,11 +51,7 @@ func (s *Server) handleFormRecords(w http.ResponseWriter, r *http.Request) error
 	if err := ps.page(page.Records); err != nil {
 		return err
 	}
-	next := page.Next
-	if !page.More {
-		next = ""
-	}
-	return ps.finish(recordPageTail(next))
+	return ps.finish(recordPageTail(page.Next))
 }
 
 // page encodes and sends a page's records pullChunk at a time, so that the

@@ -146,16 +146,12 @@ func TestPullStreamMatchesPull(t *testing.T) {
 	// The form feed: next only while more follow.
 	for _, limit := range []int{1000, pullChunk + 3} {
 		cursor := ""
-		analyst := callers[0].caller
 		for pages := 0; ; pages++ {
-			want, err := e.ts.srv.records.Pull(ctx, analyst, syncProject, cursor, limit, "survey")
+			want, err := e.ts.srv.records.FormRecords(ctx, domain.RecordQuery{ProjectID: syncProject, FormID: "survey"}, cursor, limit)
 			if err != nil {
 				t.Fatal(err)
 			}
-			next := ""
-			if want.More {
-				next = want.Next
-			}
+			next := want.Next
 			wantBody, err := referenceRecordPageNamed(want.Records, want.DeviceNames, next)
 			if err != nil {
 				t.Fatal(err)
@@ -294,12 +290,24 @@ func TestPullStreamStoreFailure(t *testing.T) {
 type movingChanges struct {
 	domain.Store
 	after atomic.Pointer[func(domain.ChangesPage)]
+	// afterQuery is after for QueryRecords (the records listing).
+	afterQuery atomic.Pointer[func(domain.RecordQueryPage)]
 }
 
 func (m *movingChanges) Changes(ctx context.Context, q domain.ChangesQuery) (domain.ChangesPage, error) {
 	p, err := m.Store.Changes(ctx, q)
 	if err == nil {
 		if f := m.after.Swap(nil); f != nil {
+			(*f)(p)
+		}
+	}
+	return p, err
+}
+
+func (m *movingChanges) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.RecordQueryPage, error) {
+	p, err := m.Store.QueryRecords(ctx, q)
+	if err == nil {
+		if f := m.afterQuery.Swap(nil); f != nil {
 			(*f)(p)
 		}
 	}
@@ -374,9 +382,13 @@ func TestPullPageOneState(t *testing.T) {
 		}
 	}
 
-	// The form feed.
+	// The form's records listing: a page is one QueryRecords read, and an
+	// edit while it is sent neither moves the record nor lists it twice.
 	clear(moved)
-	mc.after.Store(&move)
+	moveQ := func(p domain.RecordQueryPage) {
+		move(domain.ChangesPage{Records: p.Records})
+	}
+	mc.afterQuery.Store(&moveQ)
 	var recs api.RecordPage
 	ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects/"+syncProject+"/forms/survey/records?limit=1000", e.analyst, nil, &recs)
 	if len(moved) != 1 {
@@ -384,5 +396,12 @@ func TestPullPageOneState(t *testing.T) {
 	}
 	if got := once(recs.Records); len(got) <= pullChunk {
 		t.Errorf("the form's page holds %d records, no more than a chunk", len(got))
+	}
+	var again api.RecordPage
+	ts.want(t, http.StatusOK, http.MethodGet, "/v1/projects/"+syncProject+"/forms/survey/records?limit=1000", e.analyst, nil, &again)
+	for id, rev := range moved {
+		if r, ok := once(again.Records)[id]; !ok || r.Rev != rev || again.Records[0].ID != id {
+			t.Errorf("the listing does not bring %s at %s in its place: %+v", id, rev, r)
+		}
 	}
 }

@@ -93,6 +93,9 @@ var roleTable = map[string][]string{
 	// Review threads (§3): analysts and managers.
 	"GET /v1/projects/{project}/records/{id}/comments":  {roleAdmin, roleManager, roleAnalyst},
 	"POST /v1/projects/{project}/records/{id}/comments": {roleAdmin, roleManager, roleAnalyst},
+
+	// Datasets (§4): analysts and managers export.
+	"GET /v1/projects/{project}/forms/{form}/export": {roleAdmin, roleManager, roleAnalyst},
 }
 
 // probeVars fills the path variables of a route template. Every value names

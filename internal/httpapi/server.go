@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/export"
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/identity"
 	"github.com/fieldsync/fieldsync/internal/records"
@@ -76,6 +77,9 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For or Forwarded
 	// header names the client (see clientIP); nil trusts no header.
 	TrustedProxies []netip.Prefix
+	// ExportAttachments, when set, lets csv.zip exports hold the records'
+	// attachments (attachments=true); the media service provides it.
+	ExportAttachments export.AttachmentSource
 }
 
 // Server is the HTTP API. It implements http.Handler.
@@ -96,6 +100,8 @@ type Server struct {
 	forms            *forms.Service
 	// trustedProxies is Config.TrustedProxies.
 	trustedProxies []netip.Prefix
+	// exportAttachments is Config.ExportAttachments.
+	exportAttachments export.AttachmentSource
 
 	router  *mux.Router
 	handler http.Handler
@@ -131,6 +137,8 @@ func New(cfg Config) (*Server, error) {
 		identity:         cfg.Identity,
 		forms:            cfg.Forms,
 		trustedProxies:   cfg.TrustedProxies,
+		// Datasets (issue 12).
+		exportAttachments: cfg.ExportAttachments,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -171,6 +179,8 @@ func New(cfg Config) (*Server, error) {
 	s.registerRecordRoutes()
 	// Quarantine: listing, re-apply and dismissal (issue 11).
 	s.registerQuarantineRoutes()
+	// Datasets: the export (issue 12).
+	s.registerExportRoutes()
 
 	// The chain, outermost first; doc.go says why in this order.
 	var h http.Handler = s.router

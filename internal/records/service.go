@@ -78,6 +78,8 @@ type Store interface {
 	// log they are written to (issue 11).
 	domain.QuarantineDecisionStore
 	audit.Appender
+	// DatasetStore pages through one form's records (dataset.go).
+	domain.DatasetStore
 	// GetForm is domain.FormStore's: ErrNotFound for an unknown form.
 	GetForm(ctx context.Context, projectID, formID string) (domain.Form, error)
 	// GetMembership and GetDevice check assignees (ErrNotFound for none).

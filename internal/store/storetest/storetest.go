@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) domain.Store) {
 	t.Run("ConcurrentFeed", func(t *testing.T) { RunConcurrentFeed(t, newStore(t)) })
 	t.Run("Quarantine", s.quarantine)
 	t.Run("QuarantineDecisions", s.quarantineDecisions)
+	t.Run("Datasets", s.datasets)
 	t.Run("Audit", s.audit)
 	t.Run("Reviews", s.reviews)
 	t.Run("Ping", func(t *testing.T) {

@@ -1,0 +1,66 @@
+package domain
+
+import (
+	"context"
+	"time"
+)
+
+// RecordQuery selects one form's records for the datasets of protocol.md §4:
+// the exports, the records listing and (later) the OData feed. Records come in
+// the order of (CreatedAt, ID) — the time the server first received the record,
+// then its id — which no later write changes: a reader that pages with After
+// sees every record that existed when it started exactly once, in whatever
+// state it has when its page is read, however many edits land meanwhile.
+// (Ordering by the changes feed would move an edited record behind the cursor
+// and list it twice.)
+//
+// Since and Until bound CreatedAt, the server receive time of the record's
+// first revision (ODK Central's "submission date"), not the time of its latest
+// edit: Since is inclusive, Until exclusive, a zero time is no bound.
+// Empty lists match everything; a non-empty list matches any of its values.
+type RecordQuery struct {
+	ProjectID string
+	FormID    string
+	Since     time.Time
+	Until     time.Time
+	// ReviewStates, Versions and Devices filter on Record.ReviewState,
+	// Record.FormVersion and Record.DeviceID.
+	ReviewStates []string
+	Versions     []string
+	Devices      []string
+	// IncludeDeleted lists tombstones too (the listing does, exports do not).
+	IncludeDeleted bool
+	// After is the position to continue after; the zero cursor is the start.
+	After RecordCursor
+	// Limit caps the page; 0 means the store's default (1000).
+	Limit int
+}
+
+// RecordCursor is a position in the (CreatedAt, ID) order of RecordQuery.
+type RecordCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// IsZero reports the start position.
+func (c RecordCursor) IsZero() bool { return c.CreatedAt.IsZero() && c.ID == "" }
+
+// RecordQueryPage is one page of a RecordQuery.
+type RecordQueryPage struct {
+	Records []Record
+	// Next is the position of the page's last record (After when empty): the
+	// After of the following page.
+	Next RecordCursor
+	// More is true when the page is full: more records may follow.
+	More bool
+}
+
+// DatasetStore reads records for analysis.
+type DatasetStore interface {
+	// QueryRecords returns one page of the records q selects, in (CreatedAt,
+	// ID) order after q.After. Each page is one short read, so a caller that
+	// streams millions of records holds no read open between pages, and a
+	// cancelled ctx stops it at the next page (ErrUnavailable wrapping the
+	// context's error, like every store call).
+	QueryRecords(ctx context.Context, q RecordQuery) (RecordQueryPage, error)
+}

@@ -1,0 +1,86 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+)
+
+// defaultQueryLimit is the page size of QueryRecords when the query names none.
+const defaultQueryLimit = 1000
+
+// QueryRecords returns one page of a form's records in (created_at, id) order,
+// a range of the index records_form_created (migration 0008). The page is one
+// read transaction: a long export holds no snapshot open between pages, so it
+// never keeps the WAL from being checkpointed.
+func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.RecordQueryPage, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultQueryLimit
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT ` + changeCols + ` FROM records WHERE project_id = ? AND form_id = ?`)
+	args := []any{q.ProjectID, q.FormID}
+	if !q.After.IsZero() {
+		b.WriteString(` AND (created_at, id) > (?, ?)`)
+		args = append(args, ms(q.After.CreatedAt), q.After.ID)
+	}
+	if !q.Since.IsZero() {
+		b.WriteString(` AND created_at >= ?`)
+		args = append(args, ms(q.Since))
+	}
+	if !q.Until.IsZero() {
+		b.WriteString(` AND created_at < ?`)
+		args = append(args, ms(q.Until))
+	}
+	if !q.IncludeDeleted {
+		b.WriteString(` AND deleted = 0`)
+	}
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		b.WriteString(` AND ` + col + ` IN (` + placeholders(len(vals)) + `)`)
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	in("review_state", q.ReviewStates)
+	in("form_version", q.Versions)
+	in("device_id", q.Devices)
+	b.WriteString(` ORDER BY created_at, id LIMIT ?`)
+	args = append(args, limit)
+
+	page := domain.RecordQueryPage{Next: q.After}
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, b.String(), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var rs recordScanner
+		for rows.Next() {
+			r, err := rs.scan(rows, false)
+			if err != nil {
+				return err
+			}
+			r.ProjectID = q.ProjectID
+			if page.Records == nil {
+				page.Records = make([]domain.Record, 0, min(limit, 256))
+			}
+			page.Records = append(page.Records, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return domain.RecordQueryPage{}, err
+	}
+	if n := len(page.Records); n > 0 {
+		last := page.Records[n-1]
+		page.Next = domain.RecordCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+		page.More = n == limit
+	}
+	return page, nil
+}

@@ -1,0 +1,190 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/domain"
+)
+
+// datasetRecords writes 12 records of form "perception" in project p1 (and
+// one of another form and one of another project), varied in receive time,
+// version, device and review state; record i was received at at(i/2), so
+// pairs share a receive time and the id breaks the tie. Records 10 and 11
+// are a tombstone and one edited after its creation. It returns them by id.
+func datasetRecords(t *testing.T, ctx context.Context, st domain.Store) map[string]domain.Record {
+	t.Helper()
+	var writes []domain.RecordWrite
+	// Written in an order that is not the receive order, so a store that
+	// answers in write order fails.
+	for _, i := range []int{5, 0, 7, 3, 1, 9, 11, 2, 8, 4, 6, 10} {
+		r := testRecord("p1", recordID(i), fmt.Sprintf("device:tab%d", i%3), 1)
+		r.CreatedAt = at(i / 2)
+		r.FormVersion = []string{"1", "2"}[i%2]
+		r.ReviewState = []string{domain.ReviewReceived, domain.ReviewApproved, domain.ReviewHasIssues}[i%3]
+		if i == 10 {
+			r.Deleted = true
+		}
+		writes = append(writes, create(r))
+	}
+	other := testRecord("p1", recordID(50), "device:tab0", 1)
+	other.FormID = "incident"
+	writes = append(writes, create(other), create(testRecord("p2", recordID(51), "device:tab0", 1)))
+	recs := mustWrite(t, ctx, st, writes...)
+	out := map[string]domain.Record{}
+	for _, r := range recs {
+		if r.ProjectID == "p1" && r.FormID == "perception" {
+			out[r.ID] = r
+		}
+	}
+	// An edit keeps the record's place: CreatedAt stays, the data changes.
+	ed := next(out[recordID(11)])
+	ed.CreatedAt, ed.FormVersion, ed.ReviewState = out[recordID(11)].CreatedAt, "2", out[recordID(11)].ReviewState
+	out[ed.ID] = mustWrite(t, ctx, st, update(ed, out[ed.ID].Rev))[0]
+	return out
+}
+
+// queryAll pages through q with the given page size and returns the ids.
+func queryAll(t *testing.T, ctx context.Context, st domain.Store, q domain.RecordQuery, size int) []domain.Record {
+	t.Helper()
+	q.Limit = size
+	var out []domain.Record
+	for pages := 0; ; pages++ {
+		page, err := st.QueryRecords(ctx, q)
+		noErr(t, err, "QueryRecords")
+		if len(page.Records) > size {
+			t.Fatalf("page of %d records for limit %d", len(page.Records), size)
+		}
+		out = append(out, page.Records...)
+		if !page.More {
+			return out
+		}
+		if page.Next == q.After {
+			t.Fatal("QueryRecords: Next did not move")
+		}
+		q.After = page.Next
+		if pages > 100 {
+			t.Fatal("no end")
+		}
+	}
+}
+
+// wantIDs are the record ids of recordID(i) for each i, in that order.
+func wantIDs(is ...int) []string {
+	out := make([]string, len(is))
+	for i, n := range is {
+		out[i] = recordID(n)
+	}
+	return out
+}
+
+func (s suite) datasets(t *testing.T) {
+	s.run(t, "order and paging", func(t *testing.T, ctx context.Context, st domain.Store) {
+		recs := datasetRecords(t, ctx, st)
+		q := domain.RecordQuery{ProjectID: "p1", FormID: "perception"}
+		want := wantIDs(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11) // receive order, no tombstone
+		for _, size := range []int{1, 2, 3, 1000} {
+			got := queryAll(t, ctx, st, q, size)
+			if !slices.Equal(ids(got), want) {
+				t.Errorf("page size %d: %v, want %v", size, ids(got), want)
+			}
+			for _, r := range got {
+				sameRecord(t, "queried "+r.ID, r, recs[r.ID])
+			}
+		}
+		q.IncludeDeleted = true
+		if got := ids(queryAll(t, ctx, st, q, 4)); !slices.Equal(got, wantIDs(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)) {
+			t.Errorf("with tombstones: %v", got)
+		}
+		// A full last page says More; the next one is empty and does not.
+		page, err := st.QueryRecords(ctx, domain.RecordQuery{ProjectID: "p1", FormID: "perception", Limit: 11})
+		noErr(t, err, "QueryRecords")
+		if len(page.Records) != 11 || !page.More {
+			t.Fatalf("full page: %d records, More %v", len(page.Records), page.More)
+		}
+		page, err = st.QueryRecords(ctx, domain.RecordQuery{ProjectID: "p1", FormID: "perception", After: page.Next, Limit: 11})
+		noErr(t, err, "QueryRecords")
+		if len(page.Records) != 0 || page.More || page.Next != (domain.RecordCursor{CreatedAt: at(5), ID: recordID(11)}) {
+			t.Errorf("past the end: %d records, More %v, Next %+v", len(page.Records), page.More, page.Next)
+		}
+		// Unknown form or project: nothing.
+		for _, q := range []domain.RecordQuery{{ProjectID: "p1", FormID: "nope"}, {ProjectID: "p3", FormID: "perception"}} {
+			page, err := st.QueryRecords(ctx, q)
+			noErr(t, err, "QueryRecords")
+			if len(page.Records) != 0 || page.More {
+				t.Errorf("%+v: %d records", q, len(page.Records))
+			}
+		}
+	})
+
+	s.run(t, "filters", func(t *testing.T, ctx context.Context, st domain.Store) {
+		datasetRecords(t, ctx, st)
+		base := domain.RecordQuery{ProjectID: "p1", FormID: "perception"}
+		for _, tc := range []struct {
+			name string
+			set  func(q *domain.RecordQuery)
+			want []string
+		}{
+			{"since inclusive", func(q *domain.RecordQuery) { q.Since = at(4) }, wantIDs(8, 9, 11)},
+			{"until exclusive", func(q *domain.RecordQuery) { q.Until = at(1) }, wantIDs(0, 1)},
+			{"since and until", func(q *domain.RecordQuery) { q.Since, q.Until = at(1), at(2) }, wantIDs(2, 3)},
+			{"since between", func(q *domain.RecordQuery) { q.Since = at(1).Add(time.Millisecond) }, wantIDs(4, 5, 6, 7, 8, 9, 11)},
+			{"review state", func(q *domain.RecordQuery) { q.ReviewStates = []string{domain.ReviewApproved} }, wantIDs(1, 4, 7)},
+			{"review states", func(q *domain.RecordQuery) {
+				q.ReviewStates = []string{domain.ReviewApproved, domain.ReviewHasIssues}
+			}, wantIDs(1, 2, 4, 5, 7, 8, 11)},
+			{"version", func(q *domain.RecordQuery) { q.Versions = []string{"1"} }, wantIDs(0, 2, 4, 6, 8)},
+			{"device", func(q *domain.RecordQuery) { q.Devices = []string{"tab1"} }, wantIDs(1, 4, 7)},
+			{"all at once", func(q *domain.RecordQuery) {
+				q.Since, q.Versions, q.Devices, q.ReviewStates = at(1), []string{"2"}, []string{"tab0", "tab2"}, []string{domain.ReviewReceived, domain.ReviewHasIssues}
+			}, wantIDs(3, 5, 9, 11)},
+			{"nothing matches", func(q *domain.RecordQuery) { q.Devices = []string{"nobody"} }, nil},
+		} {
+			q := base
+			tc.set(&q)
+			for _, size := range []int{2, 1000} {
+				if got := ids(queryAll(t, ctx, st, q, size)); !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+					t.Errorf("%s (page size %d): %v, want %v", tc.name, size, got, tc.want)
+				}
+			}
+		}
+	})
+
+	s.run(t, "stable while writes go on", func(t *testing.T, ctx context.Context, st domain.Store) {
+		recs := datasetRecords(t, ctx, st)
+		q := domain.RecordQuery{ProjectID: "p1", FormID: "perception", Limit: 4}
+		page, err := st.QueryRecords(ctx, q)
+		noErr(t, err, "QueryRecords")
+		got := ids(page.Records)
+		// Edit a record already read and one not read yet, and create one
+		// received before the cursor: none moves, none is listed twice.
+		for _, i := range []int{1, 9} {
+			r := recs[recordID(i)]
+			n := next(r)
+			n.CreatedAt, n.FormVersion, n.ReviewState, n.DeviceID = r.CreatedAt, r.FormVersion, r.ReviewState, r.DeviceID
+			mustWrite(t, ctx, st, update(n, r.Rev))
+		}
+		for q.After = page.Next; page.More; q.After = page.Next {
+			page, err = st.QueryRecords(ctx, q)
+			noErr(t, err, "QueryRecords")
+			got = append(got, ids(page.Records)...)
+		}
+		if want := wantIDs(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11); !slices.Equal(got, want) {
+			t.Errorf("while editing: %v, want %v", got, want)
+		}
+	})
+
+	s.run(t, "cancelled", func(t *testing.T, ctx context.Context, st domain.Store) {
+		datasetRecords(t, ctx, st)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err := st.QueryRecords(cctx, domain.RecordQuery{ProjectID: "p1", FormID: "perception"})
+		if err == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, domain.ErrUnavailable)) {
+			t.Errorf("QueryRecords on a cancelled context: %v", err)
+		}
+	})
+}
