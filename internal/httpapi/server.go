@@ -169,6 +169,7 @@ func New(cfg Config) (*Server, error) {
 	s.registerIdentityRoutes()
 	s.registerFormRoutes()
 	s.registerRecordRoutes()
+	s.registerODataRoutes() // issue 12: the OData feed
 
 	// The chain, outermost first; doc.go says why in this order.
 	var h http.Handler = s.router
