@@ -66,9 +66,9 @@ func (s *Server) authenticateBasic(w http.ResponseWriter, r *http.Request) (doma
 
 // basicTransportOK reports whether r may carry a password: over TLS, through
 // a trusted proxy that says the client used https, or straight from the
-// loopback interface. A loopback peer that forwards for someone else (a
-// proxy not listed in TrustedProxies) does not count: its clients are not
-// local.
+// loopback interface (a request with no forwarding header). A loopback peer
+// that forwards for someone else does not count: its clients are not local;
+// and only a trusted proxy is believed when it says https.
 func (s *Server) basicTransportOK(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
@@ -77,13 +77,17 @@ func (s *Server) basicTransportOK(r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	if s.trustedProxy(peer) {
-		return forwardedHTTPS(r)
-	}
+	forwarded := false
 	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Forwarded-Proto", "X-Real-Ip"} {
 		if _, ok := r.Header[h]; ok {
-			return false
+			forwarded = true
 		}
+	}
+	switch {
+	case forwarded && s.trustedProxy(peer):
+		return forwardedHTTPS(r)
+	case forwarded:
+		return false
 	}
 	return peer.IsLoopback()
 }
