@@ -682,7 +682,9 @@ func TestODataFilterSelect(t *testing.T) {
 				{"__system/submissionDate ge 2025-03-01 and __system/submissionDate lt " + third + " and __system/reviewState eq 'rejected'",
 					func(i int, r domain.Record) bool { return i < 6 && r.ReviewState == "rejected" }},
 				{"(__system/reviewState eq 'approved' or __system/reviewState eq 'rejected') and not (__system/submissionDate lt " + third + ")",
-					func(i int, r domain.Record) bool { return i >= 6 && (r.ReviewState == "approved" || r.ReviewState == "rejected") }},
+					func(i int, r domain.Record) bool {
+						return i >= 6 && (r.ReviewState == "approved" || r.ReviewState == "rejected")
+					}},
 				{"__system/submissionDate gt 2030-01-01T00:00:00.000+02:00", func(int, domain.Record) bool { return false }},
 				{"'eve' eq __system/submitterId and __system/deviceId eq null", func(int, domain.Record) bool { return true }},
 			}
