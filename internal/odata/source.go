@@ -74,9 +74,9 @@ type Page struct {
 // an *domain.Error of KindBadRequest with code invalid_skiptoken for a cursor
 // the Source did not make; store failures as the store returns them.
 //
-// StoreSource is the implementation over the changes feed. A store query
-// that filters and orders in the database replaces it without touching the
-// rest of the package: it only has to honour this contract.
+// StoreSource is the implementation over the changes feed; QuerySource the
+// one over a store query ordered by (CreatedAt, ID), which replaces it
+// without touching the rest of the package (and keeps its cursors).
 type Source interface {
 	Page(ctx context.Context, q Query) (Page, error)
 	Count(ctx context.Context, f Filter) (int, error)
@@ -95,7 +95,8 @@ type ChangesReader interface {
 // first records after the cursor in memory), so a full refresh costs
 // records²/Limit reads: fine for thousands of records, slow for hundreds of
 // thousands. It is the stand-in until the store offers a query filtered and
-// ordered by the database.
+// ordered by the database; then the HTTP layer passes QuerySource with a
+// QueryFunc over that query instead.
 type StoreSource struct {
 	Store ChangesReader
 }
