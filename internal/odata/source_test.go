@@ -86,10 +86,12 @@ func TestSources(t *testing.T) {
 		f    Filter
 		keep func(r domain.Record) bool
 	}{
-		"all": {Filter{}, func(domain.Record) bool { return true }},
+		"all":      {Filter{}, func(domain.Record) bool { return true }},
 		"approved": {Filter{ReviewStates: []string{"approved"}}, func(r domain.Record) bool { return r.ReviewState == "approved" }},
 		"window": {Filter{Since: all[5].CreatedAt, Until: all[20].CreatedAt},
-			func(r domain.Record) bool { return !r.CreatedAt.Before(all[5].CreatedAt) && r.CreatedAt.Before(all[20].CreatedAt) }},
+			func(r domain.Record) bool {
+				return !r.CreatedAt.Before(all[5].CreatedAt) && r.CreatedAt.Before(all[20].CreatedAt)
+			}},
 		"match": {Filter{Match: func(r *domain.Record) bool { return r.ID[1] == '1' || r.ID[1] == '3' }},
 			func(r domain.Record) bool { return r.ID[1] == '1' || r.ID[1] == '3' }},
 	}
