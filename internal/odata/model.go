@@ -3,6 +3,7 @@ package odata
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -190,6 +191,7 @@ func BuildModel(formID string, definitions [][]byte) (*Model, error) {
 		w := walker{m: m, root: schema}
 		w.object(sub, sub.Type, schema, nil, 0)
 	}
+	m.prune()
 	// __id first and __system last, around the answers, as ODK Central does.
 	sub.Type.Props = append([]*Prop{{Name: keyName, Type: edmString, enc: encText}}, sub.Type.Props...)
 	sub.Type.Props = append(sub.Type.Props, &Prop{Name: systemName, Type: m.Namespace + "." + systemType, enc: encComplex})
@@ -198,6 +200,39 @@ func BuildModel(formID string, definitions [][]byte) (*Model, error) {
 		s.Type.Props = append(s.Type.Props, &Prop{Name: s.ParentKey, Type: edmString, enc: encText})
 	}
 	return m, nil
+}
+
+// prune drops groups left without properties (a group that holds only a
+// repeat group, which is its own set): an empty column helps nobody.
+func (m *Model) prune() {
+	empty := map[*Type]bool{}
+	for changed := true; changed; {
+		changed = false
+		for _, t := range m.Complex {
+			if empty[t] {
+				continue
+			}
+			n := 0
+			for _, p := range t.Props {
+				if p.complex == nil || !empty[p.complex] {
+					n++
+				}
+			}
+			if n == 0 {
+				empty[t], changed = true, true
+			}
+		}
+	}
+	keep := func(t *Type) {
+		t.Props = slices.DeleteFunc(t.Props, func(p *Prop) bool { return p.complex != nil && empty[p.complex] })
+	}
+	for _, s := range m.Sets {
+		keep(s.Type)
+	}
+	m.Complex = slices.DeleteFunc(m.Complex, func(t *Type) bool { return empty[t] })
+	for _, t := range m.Complex {
+		keep(t)
+	}
 }
 
 // maxSchemaDepth bounds the walk through $refs (a recursive schema).

@@ -68,3 +68,25 @@ func TestModelUnion(t *testing.T) {
 		t.Errorf("no complex type for the recursive group:\n%s", md)
 	}
 }
+
+// TestModelRepeatInGroup: a repeat group inside a group is a set named by
+// its path; the group left empty is not a column.
+func TestModelRepeatInGroup(t *testing.T) {
+	m := model(t, `{"schema": {"type": "object", "properties": {
+	  "household": {"type": "object", "properties": {"members": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}}}},
+	  "head": {"type": "object", "properties": {"name": {"type": "string"}, "kids": {"type": "array", "items": {"type": "object", "properties": {"age": {"type": "integer"}}}}}}}}}`)
+	var sets []string
+	for _, s := range m.Sets {
+		sets = append(sets, s.Name+":"+strings.Join(s.Path, "/"))
+	}
+	if got := strings.Join(sets, ","); got != "Submissions:,Submissions.household.members:household/members,Submissions.head.kids:head/kids" {
+		t.Errorf("sets %s", got)
+	}
+	sub := propTypes(m.Sets[0].Type)
+	if _, ok := sub["household"]; ok {
+		t.Errorf("the empty group is a column: %v", sub)
+	}
+	if sub["head"] == "" || len(m.Complex) != 1 {
+		t.Errorf("head: %v, complex types %d", sub, len(m.Complex))
+	}
+}
