@@ -41,6 +41,7 @@ type Rule struct {
 	kind  ruleKind
 	roles []domain.Role
 	name  string
+	basic bool // also HTTP Basic (basicauth.go)
 }
 
 // String returns the rule's name: "public", "authenticated", "admin", or
@@ -116,7 +117,11 @@ func (s *Server) authorize(rule Rule, h handlerFunc) handlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {
-		p, err := s.authenticate(w, r)
+		authn := s.authenticate
+		if rule.basic {
+			authn = s.authenticateBasic
+		}
+		p, err := authn(w, r)
 		if err != nil {
 			return err
 		}

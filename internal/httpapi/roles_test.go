@@ -96,6 +96,11 @@ var roleTable = map[string][]string{
 
 	// Datasets (§4): analysts and managers export.
 	"GET /v1/projects/{project}/forms/{form}/export": {roleAdmin, roleManager, roleAnalyst},
+
+	// The OData feed (issue 12): read and export all records, as the export.
+	"GET /v1/projects/{project}/forms/{form}/odata":           {roleAdmin, roleManager, roleAnalyst},
+	"GET /v1/projects/{project}/forms/{form}/odata/$metadata": {roleAdmin, roleManager, roleAnalyst},
+	"GET /v1/projects/{project}/forms/{form}/odata/{set}":     {roleAdmin, roleManager, roleAnalyst},
 }
 
 // probeVars fills the path variables of a route template. Every value names
@@ -109,6 +114,7 @@ var probeVars = map[string]string{
 	"form":      "no-such-form",
 	"version":   "1",
 	"name":      "probe.jpg",
+	"set":       "Submissions",
 }
 
 // probeBody is what every probe with a body sends: valid JSON with a field no

@@ -181,6 +181,7 @@ func New(cfg Config) (*Server, error) {
 	s.registerQuarantineRoutes()
 	// Datasets: the export (issue 12).
 	s.registerExportRoutes()
+	s.registerODataRoutes() // issue 12: the OData feed
 
 	// The chain, outermost first; doc.go says why in this order.
 	var h http.Handler = s.router

@@ -207,6 +207,7 @@ type Service struct {
 	keys   *keyRing
 	allow  *allowCache
 	parser *jwt.Parser
+	basic  *basicCache // basic.go: verified Basic credentials
 }
 
 // New checks cfg, fills its defaults, and makes sure the store holds a signing key
@@ -288,6 +289,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		loginGuard:     newLoginGuard(cfg.Throttle),
 		enrollThrottle: newThrottle(cfg.Throttle.AddrFailures, cfg.Throttle.Window, cfg.Throttle.MaxKeys),
 		allow:          newAllowCache(),
+		basic:          newBasicCache(),
 	}
 	if cfg.hashParams != nil {
 		s.params = *cfg.hashParams
