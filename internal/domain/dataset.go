@@ -64,3 +64,14 @@ type DatasetStore interface {
 	// context's error, like every store call).
 	QueryRecords(ctx context.Context, q RecordQuery) (RecordQueryPage, error)
 }
+
+// CeilMilli rounds t up to the next whole millisecond (t itself when whole).
+// Stores keep times in milliseconds, so a query bound finer than that is
+// rounded up before the comparison: CreatedAt >= Since and CreatedAt < Until
+// then hold for the exact bounds the caller gave.
+func CeilMilli(t time.Time) time.Time {
+	if d := t.Sub(t.Truncate(time.Millisecond)); d > 0 {
+		return t.Truncate(time.Millisecond).Add(time.Millisecond)
+	}
+	return t
+}

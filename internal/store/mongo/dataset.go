@@ -26,10 +26,10 @@ func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.
 	filter := bson.D{{Key: "project_id", Value: q.ProjectID}, {Key: "form_id", Value: q.FormID}}
 	created := bson.D{}
 	if !q.Since.IsZero() {
-		created = append(created, bson.E{Key: "$gte", Value: ms(q.Since)})
+		created = append(created, bson.E{Key: "$gte", Value: ms(domain.CeilMilli(q.Since))})
 	}
 	if !q.Until.IsZero() {
-		created = append(created, bson.E{Key: "$lt", Value: ms(q.Until)})
+		created = append(created, bson.E{Key: "$lt", Value: ms(domain.CeilMilli(q.Until))})
 	}
 	if len(created) > 0 {
 		filter = append(filter, bson.E{Key: "created_at", Value: created})

@@ -29,11 +29,11 @@ func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.
 	}
 	if !q.Since.IsZero() {
 		b.WriteString(` AND created_at >= ?`)
-		args = append(args, ms(q.Since))
+		args = append(args, ms(domain.CeilMilli(q.Since)))
 	}
 	if !q.Until.IsZero() {
 		b.WriteString(` AND created_at < ?`)
-		args = append(args, ms(q.Until))
+		args = append(args, ms(domain.CeilMilli(q.Until)))
 	}
 	if !q.IncludeDeleted {
 		b.WriteString(` AND deleted = 0`)

@@ -133,6 +133,11 @@ func (s suite) datasets(t *testing.T) {
 			{"until exclusive", func(q *domain.RecordQuery) { q.Until = at(1) }, wantIDs(0, 1)},
 			{"since and until", func(q *domain.RecordQuery) { q.Since, q.Until = at(1), at(2) }, wantIDs(2, 3)},
 			{"since between", func(q *domain.RecordQuery) { q.Since = at(1).Add(time.Millisecond) }, wantIDs(4, 5, 6, 7, 8, 9, 11)},
+			// Bounds finer than the stored milliseconds keep their meaning:
+			// an until a nanosecond past a record includes it (an OData
+			// "le"), a since a nanosecond past it leaves it out.
+			{"until a nanosecond after", func(q *domain.RecordQuery) { q.Until = at(1).Add(time.Nanosecond) }, wantIDs(0, 1, 2, 3)},
+			{"since a nanosecond after", func(q *domain.RecordQuery) { q.Since = at(4).Add(time.Nanosecond) }, wantIDs(11)},
 			{"review state", func(q *domain.RecordQuery) { q.ReviewStates = []string{domain.ReviewApproved} }, wantIDs(1, 4, 7)},
 			{"review states", func(q *domain.RecordQuery) {
 				q.ReviewStates = []string{domain.ReviewApproved, domain.ReviewHasIssues}
