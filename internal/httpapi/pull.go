@@ -22,6 +22,9 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) error {
 	s.deviceSynced(r)
 	ps := newPageStream(w, `{"changes":[`)
 	defer ps.release()
+	if ps.present, err = s.records.Presence(r.Context(), pathVar(r, "project"), page.Records); err != nil {
+		return err
+	}
 	if err := ps.page(page.Records); err != nil {
 		return err
 	}
@@ -41,6 +44,9 @@ func (s *Server) handleFormRecords(w http.ResponseWriter, r *http.Request) error
 	}
 	ps := newPageStream(w, `{"records":[`)
 	defer ps.release()
+	if ps.present, err = s.records.Presence(r.Context(), pathVar(r, "project"), page.Records); err != nil {
+		return err
+	}
 	if err := ps.page(page.Records); err != nil {
 		return err
 	}

@@ -82,6 +82,9 @@ type pageStream struct {
 	bp   *[]byte
 	n    int // records written
 	sent bool
+	// present says which declared attachments are held, by record id and
+	// name (records.Service.Presence); nil when the page declares none.
+	present map[string]map[string]bool
 }
 
 func newPageStream(w http.ResponseWriter, head string) *pageStream {
@@ -103,7 +106,7 @@ func (p *pageStream) records(recs []domain.Record) error {
 		}
 		p.n++
 		var err error
-		if b, err = appendRecordJSON(b, &recs[i]); err != nil {
+		if b, err = appendRecordJSON(b, &recs[i], p.present[recs[i].ID]); err != nil {
 			return fmt.Errorf("encoding record %q: %w", recs[i].ID, err)
 		}
 	}
@@ -168,8 +171,9 @@ func putPageBuf(bp *[]byte) {
 }
 
 // appendRecordJSON appends the JSON of apiRecord(*r), in api.Record's field
-// order and with its omitempty rules.
-func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
+// order and with its omitempty rules, each attachment's present taken from
+// present (by name).
+func appendRecordJSON(b []byte, r *domain.Record, present map[string]bool) ([]byte, error) {
 	var err error
 	b = append(b, `{"id":`...)
 	b = canonjson.AppendString(b, r.ID)
@@ -244,7 +248,11 @@ func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
 				b = append(b, `,"content_type":`...)
 				b = canonjson.AppendString(b, a.ContentType)
 			}
-			b = append(b, '}')
+			if present[a.Name] {
+				b = append(b, `,"present":true}`...)
+			} else {
+				b = append(b, `,"present":false}`...)
+			}
 		}
 		b = append(b, ']')
 	}

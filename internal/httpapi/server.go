@@ -16,6 +16,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/media"
 	"github.com/fieldsync/fieldsync/internal/records"
 )
 
@@ -73,6 +74,9 @@ type Config struct {
 	Forms *forms.Service
 	// Records is the sync service (push, pull, records, quarantine).
 	Records *records.Service
+	// Media is the attachment service (issue 13); nil leaves the
+	// attachment routes out.
+	Media *media.Service
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For or Forwarded
 	// header names the client (see clientIP); nil trusts no header.
 	TrustedProxies []netip.Prefix
@@ -94,6 +98,7 @@ type Server struct {
 	records          *records.Service
 	identity         *identity.Service
 	forms            *forms.Service
+	media            *media.Service
 	// trustedProxies is Config.TrustedProxies.
 	trustedProxies []netip.Prefix
 
@@ -130,6 +135,7 @@ func New(cfg Config) (*Server, error) {
 		records:          cfg.Records,
 		identity:         cfg.Identity,
 		forms:            cfg.Forms,
+		media:            cfg.Media,
 		trustedProxies:   cfg.TrustedProxies,
 	}
 	if s.logger == nil {
@@ -169,6 +175,8 @@ func New(cfg Config) (*Server, error) {
 	s.registerIdentityRoutes()
 	s.registerFormRoutes()
 	s.registerRecordRoutes()
+	// Attachments (issue 13): photos, audio and other files of records.
+	s.registerAttachmentRoutes()
 
 	// The chain, outermost first; doc.go says why in this order.
 	var h http.Handler = s.router

@@ -78,6 +78,9 @@ type Store interface {
 	// GetMembership and GetDevice check assignees (ErrNotFound for none).
 	GetMembership(ctx context.Context, projectID, username string) (domain.Membership, error)
 	GetDevice(ctx context.Context, id string) (domain.Device, error)
+	// ListAttachmentLinks is domain.AttachmentStore's: which declared files
+	// are held (missing_attachments, present).
+	ListAttachmentLinks(ctx context.Context, projectID string, recordIDs []string) (map[string][]domain.AttachmentLink, error)
 }
 
 // Every backend's store is a records Store.
@@ -278,6 +281,9 @@ func (s *Service) push(ctx context.Context, c Caller, projectID string, items []
 		}
 	}
 	if err := s.keepRejected(ctx, c, projectID, items, now); err != nil {
+		return nil, err
+	}
+	if err := s.fillMissing(ctx, projectID, items); err != nil {
 		return nil, err
 	}
 	out := make([]Result, len(items))
@@ -547,6 +553,10 @@ func validate(it *item) {
 			it.reject(dataFindings(f)...)
 			return
 		}
+		it.canonical = canon
+		if !checkMedia(it) {
+			return
+		}
 	}
 	parent := ""
 	if it.sub.BaseRev != nil {
@@ -577,6 +587,7 @@ func checkShape(sub *Submission) []domain.Finding {
 	if !sub.Deleted && len(sub.Data) == 0 {
 		f = append(f, domain.Finding{Path: "/data", Keyword: "required", Message: "data is required"})
 	}
+	f = append(f, checkAttachments(sub.Attachments)...)
 	if sub.BaseRev != nil && *sub.BaseRev == "" {
 		// Some collectors send "" for "no base": it means null.
 		sub.BaseRev = nil

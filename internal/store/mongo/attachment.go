@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -102,6 +103,9 @@ func (s *Store) UploadOffset(ctx context.Context, id string) (int64, error) {
 
 // AppendUpload implements domain.AttachmentStore.
 func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.Reader, now time.Time) (int64, error) {
+	if r == nil {
+		r = http.NoBody
+	}
 	cur, err := s.UploadOffset(ctx, id)
 	if err != nil {
 		return 0, err
@@ -134,6 +138,15 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 		readErr = nil
 	}
 	if n == 0 {
+		if offset == 0 && readErr == nil {
+			// An empty file is an upload too: it exists, and holds nothing.
+			_, err := s.att.uploads.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+				bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: "offset", Value: int64(0)}, {Key: "updated_at", Value: now}, {Key: "parts", Value: bson.A{}}}}},
+				options.UpdateOne().SetUpsert(true))
+			if err != nil && !isDup(err) {
+				return offset, translate(err)
+			}
+		}
 		return offset, readErr
 	}
 	filter := bson.D{{Key: "_id", Value: id}, {Key: "offset", Value: offset}}

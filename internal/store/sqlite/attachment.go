@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
@@ -19,6 +20,9 @@ func (s *Store) UploadOffset(ctx context.Context, id string) (int64, error) {
 
 // AppendUpload implements domain.AttachmentStore.
 func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.Reader, now time.Time) (int64, error) {
+	if r == nil {
+		r = http.NoBody
+	}
 	return s.files.append(id, offset, r, now)
 }
 
