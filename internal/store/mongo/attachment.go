@@ -120,7 +120,7 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 	for readErr == nil {
 		k, err := io.ReadFull(r, buf)
 		switch {
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		case err == io.EOF || err == io.ErrUnexpectedEOF: //nolint:errorlint // ReadFull's own end-of-input values; a wrapped one is r's failure
 			readErr = io.EOF
 		case err != nil:
 			readErr = err
@@ -566,4 +566,15 @@ func (s *Store) CollectBlobs(ctx context.Context, before time.Time) (int, error)
 		}
 	}
 	return n, nil
+}
+
+// DatabaseName is the database the store uses: another Store opened on it
+// is another server instance on the same data.
+func (s *Store) DatabaseName() string { return s.db.Name() }
+
+// CountBlobs counts the distinct attachment files held (for operators and
+// tests: identical bytes count once).
+func (s *Store) CountBlobs(ctx context.Context) (int, error) {
+	n, err := s.att.files.CountDocuments(ctx, bson.D{})
+	return int(n), translate(err)
 }

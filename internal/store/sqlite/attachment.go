@@ -133,3 +133,9 @@ func (s *Store) CollectBlobs(ctx context.Context, before time.Time) (int, error)
 		return n > 0, err
 	})
 }
+
+// CountBlobs counts the distinct attachment files held (for operators and
+// tests: identical bytes count once).
+func (s *Store) CountBlobs(ctx context.Context) (int, error) {
+	return s.files.count()
+}

@@ -289,3 +289,17 @@ func fileErr(err error) error {
 	}
 	return fmt.Errorf("sqlite: attachment files: %w: %s", domain.ErrUnavailable, err.Error())
 }
+
+func (f *fileBlobs) count() (int, error) {
+	n := 0
+	err := filepath.WalkDir(filepath.Join(f.dir, "blobs"), func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	return n, fileErr(err)
+}
