@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/media"
 	"github.com/fieldsync/fieldsync/internal/store/mongo"
 	"github.com/fieldsync/fieldsync/internal/store/mongo/mongotest"
@@ -49,7 +50,7 @@ var storeKinds = []string{"sqlite", "mongodb"}
 
 // newAttEnv starts a test server on the given store kind; with a shared
 // MongoDB database (see newAttServer), a second server is a second instance.
-func newAttEnv(t *testing.T, kind string, opts ...testOption) *attEnv {
+func newAttEnv(t testing.TB, kind string, opts ...testOption) *attEnv {
 	t.Helper()
 	ts := newAttServer(t, kind, "", opts...)
 	e := &attEnv{ts: ts, admin: ts.adminToken(t)}
@@ -62,15 +63,18 @@ func newAttEnv(t *testing.T, kind string, opts ...testOption) *attEnv {
 	if _, err := ts.srv.forms.Publish(ctx, syncProject, "visit", "1"); err != nil {
 		t.Fatal(err)
 	}
-	se := &syncEnv{ts: ts, admin: e.admin}
-	e.tablet = se.enroll(t, "tablet")
+	var dev api.CreateDeviceResponse
+	ts.want(t, http.StatusCreated, http.MethodPost, "/v1/projects/"+syncProject+"/devices", e.admin, api.CreateDeviceRequest{Name: "tablet"}, &dev)
+	var pair api.TokenResponse
+	ts.want(t, http.StatusOK, http.MethodPost, "/v1/devices/enroll", "", api.EnrollRequest{EnrollmentCode: dev.EnrollmentCode}, &pair)
+	e.tablet = device{token: pair.AccessToken, id: dev.DeviceID, subject: domain.DeviceSubject(dev.DeviceID)}
 	e.analyst = ts.addUser(t, e.admin, "ana", syncProject, api.RoleAnalyst)
 	return e
 }
 
 // newAttServer starts a server on sqlite, or on MongoDB database db (a fresh
 // one when db is "").
-func newAttServer(t *testing.T, kind, db string, opts ...testOption) *testServer {
+func newAttServer(t testing.TB, kind, db string, opts ...testOption) *testServer {
 	t.Helper()
 	if kind == "sqlite" {
 		return newTestServer(t, opts...)
@@ -183,10 +187,11 @@ func (e *attEnv) interruptedPatch(t *testing.T, ts *testServer, path string, off
 // then downloads whole, by range and as not modified; the record shows it
 // present.
 func TestAttachmentResumeAndDownload(t *testing.T) {
+	t.Parallel()
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) {
 			e := newAttEnv(t, kind)
-			photo := jpegBytes(700_000, 1)
+			photo := jpegBytes(300_000, 1)
 			id := uuid.NewString()
 			decl := api.Attachment{Name: "site.jpg", SHA256: sha(photo), Size: int64(len(photo)), ContentType: "image/jpeg"}
 			res := e.pushVisit(t, id, "site.jpg", decl)
@@ -208,7 +213,7 @@ func TestAttachmentResumeAndDownload(t *testing.T) {
 				t.Fatalf("HEAD before upload: %d %v", resp.StatusCode, resp.Header)
 			}
 
-			e.interruptedPatch(t, e.ts, path, 0, photo[:300_000], decl.Size)
+			e.interruptedPatch(t, e.ts, path, 0, photo[:150_000], decl.Size)
 
 			// The resume: on SQLite the same server; on MongoDB another
 			// instance on the same database.
@@ -218,7 +223,7 @@ func TestAttachmentResumeAndDownload(t *testing.T) {
 			}
 			resp, _ = e.tus(t, resumeTS, http.MethodHead, path, e.tablet.token, 0, nil)
 			off := headerInt(t, resp, "Upload-Offset")
-			if resp.StatusCode != http.StatusOK || off <= 0 || off > 300_000 {
+			if resp.StatusCode != http.StatusOK || off <= 0 || off > 150_000 {
 				t.Fatalf("HEAD after the drop: %d, offset %d; want the bytes that arrived kept", resp.StatusCode, off)
 			}
 			resp, raw := e.tus(t, resumeTS, http.MethodPatch, path, e.tablet.token, off, bytes.NewReader(photo[off:]))
@@ -282,6 +287,7 @@ func blobCount(t *testing.T, ts *testServer) int {
 // and nothing is kept; an undeclared file, an oversized one and one whose
 // bytes are of another type are refused; answers must name declared files.
 func TestAttachmentChecks(t *testing.T) {
+	t.Parallel()
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) {
 			e := newAttEnv(t, kind)
@@ -366,10 +372,11 @@ func TestAttachmentTooLarge(t *testing.T) {
 // one file; a concurrent upload of one file by two clients ends with one
 // file too.
 func TestAttachmentSameBytesStoredOnce(t *testing.T) {
+	t.Parallel()
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) {
 			e := newAttEnv(t, kind)
-			photo := jpegBytes(400_000, 4)
+			photo := jpegBytes(300_000, 4)
 			decl := api.Attachment{Name: "site.jpg", SHA256: sha(photo), Size: int64(len(photo)), ContentType: "image/jpeg"}
 			var recs []string
 			for range 2 {
@@ -387,7 +394,7 @@ func TestAttachmentSameBytesStoredOnce(t *testing.T) {
 			}
 
 			// Two clients send one new file at once, each over tus from 0.
-			other := jpegBytes(400_000, 5)
+			other := jpegBytes(300_000, 5)
 			id := uuid.NewString()
 			e.pushVisit(t, id, "b.jpg", api.Attachment{Name: "b.jpg", SHA256: sha(other), Size: int64(len(other)), ContentType: "image/jpeg"})
 			path := attPath(id, "b.jpg")

@@ -30,10 +30,11 @@ func TestTusJSClientResumes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tusjsDir, "node_modules", "tus-js-client")); err != nil {
 		t.Skip("tus-js-client is not installed: run npm ci in " + tusjsDir + " (.ci/run does)")
 	}
+	t.Parallel()
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) {
 			e := newAttEnv(t, kind)
-			photo := jpegBytes(2_000_000, 7)
+			photo := jpegBytes(1_000_000, 7)
 			id := uuid.NewString()
 			decl := api.Attachment{Name: "site.jpg", SHA256: sha(photo), Size: int64(len(photo)), ContentType: "image/jpeg"}
 			e.pushVisit(t, id, "site.jpg", decl)
@@ -52,7 +53,7 @@ func TestTusJSClientResumes(t *testing.T) {
 				}
 				return strings.TrimSpace(string(out))
 			}
-			if out := run("700000"); !strings.HasPrefix(out, "aborted ") {
+			if out := run("300000"); !strings.HasPrefix(out, "aborted ") {
 				t.Fatalf("first run: %q; want aborted", out)
 			}
 			resp, _ := e.tus(t, e.ts, http.MethodHead, attPath(id, "site.jpg"), e.tablet.token, 0, nil)
