@@ -350,6 +350,12 @@ func TestAttachmentChecks(t *testing.T) {
 				res.Errors[1].Path != "/data/statements/0/audio" || res.Errors[1].Keyword != "contentMediaType" {
 				t.Fatalf("push naming undeclared files: %+v", res)
 			}
+			badDecl := api.Submission{ID: uuid.NewString(), Form: "visit", FormVersion: "1", ClientModifiedAt: clockBase,
+				Data: json.RawMessage(`{"name": "x"}`), Attachments: []api.Attachment{{Name: "a/b.jpg", SHA256: "not-hex", Size: -1}}}
+			res = se.push(t, e.tablet.token, badDecl)[0]
+			if res.Status != api.PushRejected || len(res.Errors) != 3 || res.Errors[0].Path != "/attachments/0/name" {
+				t.Fatalf("push with a malformed declaration: %+v", res)
+			}
 		})
 	}
 }
