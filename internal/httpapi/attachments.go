@@ -120,13 +120,8 @@ func (s *Server) handleTusPatch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || offset < 0 {
 		return &domain.Error{Kind: domain.KindBadRequest, Code: "bad_upload_offset", Title: "Upload-Offset must be a whole number of bytes"}
 	}
-	if v := r.Header.Get("Upload-Length"); v != "" {
-		// The length is the declared size; a client that says otherwise
-		// sends another file.
-		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 0 {
-			return &domain.Error{Kind: domain.KindBadRequest, Code: "bad_upload_length", Title: "Upload-Length must be a whole number of bytes"}
-		}
-	}
+	// Upload-Length is the declared size, which HEAD gives: a PATCH's own
+	// (tus's deferred length) is not needed, and the declaration rules.
 	p, err := s.media.Append(r.Context(), caller(r), pathVar(r, "project"), pathVar(r, "id"), pathVar(r, "name"), offset, r.Body)
 	if p.Length > 0 || p.Offset > 0 {
 		s.progressHeaders(w, p)

@@ -94,7 +94,14 @@ func (f *fileBlobs) append(id string, offset int64, r io.Reader, now time.Time) 
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return 0, fileErr(err)
 	}
-	file, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	flag := os.O_RDWR
+	if offset == 0 {
+		flag |= os.O_CREATE // only a first append starts an upload
+	}
+	file, err := os.OpenFile(p, flag, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("sqlite: no upload to resume at %d: %w", offset, domain.ErrStale)
+	}
 	if err != nil {
 		return 0, fileErr(err)
 	}
