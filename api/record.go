@@ -17,6 +17,13 @@ const (
 	ReviewRejected  = "rejected"
 )
 
+// AttachedFile is a record's declaration of one file, and whether the
+// server holds its bytes (a file not uploaded yet is declared, not present).
+type AttachedFile struct {
+	Attachment
+	Present bool `json:"present"`
+}
+
 // Attachment declares one file a record's answers refer to.
 type Attachment struct {
 	Name        string `json:"name"`
@@ -44,9 +51,9 @@ type Record struct {
 	ReviewComment    string          `json:"review_comment,omitempty"`
 	// Conflicts and AssignedTo are always present (possibly empty), so clients
 	// need no null checks.
-	Conflicts   []Conflict   `json:"conflicts"`
-	AssignedTo  []string     `json:"assigned_to"`
-	Attachments []Attachment `json:"attachments,omitempty"`
+	Conflicts   []Conflict     `json:"conflicts"`
+	AssignedTo  []string       `json:"assigned_to"`
+	Attachments []AttachedFile `json:"attachments,omitempty"`
 	// Revs is the revision history when asked for with ?revs=true: every
 	// revision the server holds, parents before their children, otherwise
 	// oldest first. It includes side revisions (the pushed edit of a merge, an

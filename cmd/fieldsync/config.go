@@ -52,6 +52,10 @@ type Config struct {
 	// reverse proxies whose X-Forwarded-For / Forwarded header is believed
 	// (httpapi.ParseTrustedProxies); empty believes none.
 	TrustedProxies string
+	// MaxAttachmentBytes is media.Config.MaxBytes; UploadExpiry is
+	// media.Config.UploadExpiry (issue 13).
+	MaxAttachmentBytes int64
+	UploadExpiry       time.Duration
 }
 
 // flagHelp is returned for -h: print usage and exit 0.
@@ -107,6 +111,12 @@ func settings(c *Config) []setting {
 			fs.IntVar(&c.MaxConnections, name, n, help)
 		}},
 		{"FIELDSYNC_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated IPs and CIDR prefixes of reverse proxies whose X-Forwarded-For or Forwarded header names the client (default: none; the client is the connection's peer)", str(&c.TrustedProxies)},
+		{"FIELDSYNC_MAX_ATTACHMENT_BYTES", "max-attachment-bytes", "52428800", "largest attachment (photo, audio, video, PDF) accepted, in bytes; uploads have this limit instead of max-body-bytes", func(fs *flag.FlagSet, name, def, help string) {
+			var n int64
+			fmt.Sscan(def, &n)
+			fs.Int64Var(&c.MaxAttachmentBytes, name, n, help)
+		}},
+		{"FIELDSYNC_UPLOAD_EXPIRY", "upload-expiry", "168h", "how long an unfinished attachment upload is kept after its last bytes arrived (a tablet may be out of coverage for days)", dur(&c.UploadExpiry)},
 		{"FIELDSYNC_VALIDATION_FAST_PATH", "validation-fast-path", "on", `"off" validates every record with the JSON Schema library alone: same verdicts, slower pushes (a way around a suspected fast-path bug)`, str(&c.ValidationFastPath)},
 	}
 }

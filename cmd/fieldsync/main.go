@@ -35,6 +35,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/httpapi"
 	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/media"
 	"github.com/fieldsync/fieldsync/internal/records"
 )
 
@@ -177,6 +178,13 @@ func (m *Main) Run(ctx context.Context) error {
 
 	fs := forms.NewService(m.formsConfig())
 	recs := records.New(records.Config{Store: m.Store, Forms: records.FormsOf(fs), Logger: m.Logger})
+	med := media.New(media.Config{Store: m.Store, Records: recs, MaxBytes: m.Config.MaxAttachmentBytes,
+		UploadExpiry: m.Config.UploadExpiry, Logger: m.Logger})
+	// Expired uploads and files no record names are removed in the
+	// background, on every instance (each removal is conditional).
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	go med.Run(sweepCtx, mediaSweepInterval)
 	proxies, err := httpapi.ParseTrustedProxies(m.Config.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("trusted-proxies: %w", err)
@@ -192,6 +200,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Identity:         ids,
 		Forms:            fs,
 		Records:          recs,
+		Media:            med,
 		TrustedProxies:   proxies,
 	})
 	if err != nil {
@@ -246,6 +255,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// mediaSweepInterval is how often expired uploads and unreferenced files
+// are looked for.
+const mediaSweepInterval = time.Hour
 
 // RotateKeys makes a new signing key in the store (fieldsync keys rotate).
 func (m *Main) RotateKeys(ctx context.Context) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/httpapi"
 	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/media"
 	"github.com/fieldsync/fieldsync/internal/records"
 	"github.com/fieldsync/fieldsync/internal/store/sqlite"
 )
@@ -54,7 +55,8 @@ func newServerWith(t *testing.T, wrap func(http.Handler) http.Handler) *httptest
 	// Wired as cmd/fieldsync wires it.
 	fs := forms.NewService(forms.ServiceConfig{Store: st})
 	recs := records.New(records.Config{Store: st, Forms: records.FormsOf(fs), Logger: log})
-	h, err := httpapi.New(httpapi.Config{Store: st, Logger: log, Authenticator: ids, Identity: ids, Forms: fs, Records: recs})
+	med := media.New(media.Config{Store: st, Records: recs, Logger: log})
+	h, err := httpapi.New(httpapi.Config{Store: st, Logger: log, Authenticator: ids, Identity: ids, Forms: fs, Records: recs, Media: med})
 	if err != nil {
 		t.Fatal(err)
 	}

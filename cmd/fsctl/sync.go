@@ -44,6 +44,11 @@ type pushLine struct {
 // of a push item; "-" reads standard input), as a tablet's outbox would, in
 // batches of at most 1000.
 //
+// Then it uploads the files the server does not hold yet (missing_attachments)
+// from --files (default: the folder attachments beside FILE), each resumed
+// from the bytes the server already holds, so running it again after an
+// interruption sends only what is left.
+//
 // It prints how many items ended in each status, and for every item that did
 // not go in cleanly its line, id, status and findings on standard error.
 //
@@ -54,7 +59,8 @@ type pushLine struct {
 // analyst to resolve, and pushing it again would change nothing; add
 // --fail-on-conflict to make it fatal too.
 func runPush(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "push", "FILE.ndjson --project P [--batch N] [--fail-on-conflict]")
+	fs := newFlags(e, "push", "FILE.ndjson --project P [--batch N] [--fail-on-conflict] [--files DIR]")
+	filesDir := fs.String("files", "", "folder of the files the items declare in attachments: DIR/<record id>/<name> or DIR/<name> (default: attachments beside FILE)")
 	project := fs.String("project", "", "the project (required)")
 	batch := fs.Int("batch", api.MaxPushItems, "items per push (at most 1000)")
 	failOnConflict := fs.Bool("fail-on-conflict", false, "exit 1 when an item ended as a conflict as well")
@@ -68,6 +74,14 @@ func runPush(ctx context.Context, e *env, args []string) error {
 	if *batch < 1 || *batch > api.MaxPushItems {
 		return fs.usageErrorf("--batch must be from 1 to %d", api.MaxPushItems)
 	}
+	if *filesDir == "" {
+		*filesDir = "attachments"
+		if pos[0] != "-" {
+			*filesDir = filepath.Join(filepath.Dir(pos[0]), "attachments")
+		}
+	}
+	var toUpload []pendingFile
+	missingFiles := 0
 	in := e.stdin
 	size := int64(-1) // the progress bar counts bytes of a file, items of stdin
 	if pos[0] != "-" {
@@ -108,6 +122,15 @@ func runPush(ctx context.Context, e *env, args []string) error {
 		for i, r := range results {
 			counts[r.Status]++
 			reportItem(e.stderr, pending[i], r)
+			for _, name := range r.MissingAttachments {
+				p, sz, err := findFile(*filesDir, r.ID, name)
+				if err != nil {
+					missingFiles++
+					fmt.Fprintf(e.stderr, "line %d: %s: file %q is not in %s; the record is stored without it\n", pending[i].n, r.ID, name, *filesDir)
+					continue
+				}
+				toUpload = append(toUpload, pendingFile{line: pending[i].n, recordID: r.ID, name: name, path: p, size: sz})
+			}
 		}
 		sent += len(pending)
 		if size >= 0 {
@@ -143,6 +166,10 @@ func runPush(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	bar.done()
+	failedFiles, err := uploadFiles(ctx, e, s, *project, toUpload)
+	if err != nil {
+		return err
+	}
 
 	var parts []string
 	for _, st := range pushStatuses {
@@ -156,6 +183,9 @@ func runPush(ctx context.Context, e *env, args []string) error {
 		unit = "batch"
 	}
 	fmt.Fprintf(e.stdout, "Pushed %d items in %d %s: %s.\n", sent, batches, unit, strings.Join(parts, ", "))
+	if len(toUpload)+missingFiles > 0 {
+		fmt.Fprintf(e.stdout, "Uploaded %d of %d files the server did not hold.\n", len(toUpload)-failedFiles, len(toUpload)+missingFiles)
+	}
 
 	bad := counts[api.PushRejected] + counts[api.PushForbidden] + invalid
 	if *failOnConflict {
@@ -163,6 +193,9 @@ func runPush(ctx context.Context, e *env, args []string) error {
 	}
 	if bad > 0 {
 		return fmt.Errorf("%d items did not go in as sent (listed above); fix them and push the file again: items already applied answer unchanged", bad)
+	}
+	if failedFiles+missingFiles > 0 {
+		return fmt.Errorf("%d files were not uploaded (listed above); push the file again to send them: uploads resume where they stopped", failedFiles+missingFiles)
 	}
 	return nil
 }

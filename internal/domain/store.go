@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -26,6 +27,7 @@ type Store interface {
 	ReviewStore
 	// DatasetStore is the datasets' record query (dataset.go).
 	DatasetStore
+	AttachmentStore
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
@@ -274,4 +276,50 @@ type ReviewStore interface {
 	// none). A cursor the store did not make answers an *Error of
 	// KindBadRequest.
 	ListReviews(ctx context.Context, projectID, recordID, cursor string, limit int) (entries []ReviewEntry, next string, err error)
+}
+
+// AttachmentStore keeps the bytes of attachments (issue 13, protocol.md §3
+// "Attachments"): partial uploads, content-addressed blobs (identical bytes
+// are stored once) and the links that say which record holds which file.
+// A partial upload is named by an id its caller chooses; its bytes are never
+// visible as a blob before CommitUpload checked them.
+type AttachmentStore interface {
+	// UploadOffset returns how many bytes the partial upload id holds (0 when
+	// it does not exist).
+	UploadOffset(ctx context.Context, id string) (int64, error)
+	// AppendUpload appends the bytes of r to the partial upload id (creating
+	// it) if it holds offset bytes now, and returns the offset after. The bytes
+	// read before r failed are kept (the offset reached is returned with r's
+	// error), so that a dropped connection loses nothing. Returns ErrStale with
+	// the current offset, keeping nothing of r, when the upload holds another
+	// offset or another append to it is under way. now is the upload's last
+	// activity, for ExpireUploads.
+	AppendUpload(ctx context.Context, id string, offset int64, r io.Reader, now time.Time) (int64, error)
+	// CommitUpload makes the bytes of upload id the blob sha256 if they are
+	// size bytes long and hash to it, and removes the upload whatever the
+	// outcome. A blob already held is kept as it is (the upload's bytes are
+	// dropped). Returns a *MismatchError when the bytes differ (nothing is
+	// kept) and ErrNotFound for an unknown upload.
+	CommitUpload(ctx context.Context, id, sha256 string, size int64, now time.Time) error
+	// DeleteUpload removes a partial upload; an unknown id is not an error.
+	DeleteUpload(ctx context.Context, id string) error
+	// ExpireUploads removes the partial uploads whose last activity was
+	// before before, and returns how many.
+	ExpireUploads(ctx context.Context, before time.Time) (int, error)
+	// OpenBlob opens the bytes of sha256. Returns ErrNotFound when not held.
+	OpenBlob(ctx context.Context, sha256 string) (Blob, error)
+	// PutAttachmentLink creates or replaces the link of (ProjectID, RecordID,
+	// Name). Returns ErrNotFound when the blob it names is not held (collected
+	// in between): the caller uploads again.
+	PutAttachmentLink(ctx context.Context, l AttachmentLink) error
+	// GetAttachmentLink returns ErrNotFound when the record holds no file of
+	// that name.
+	GetAttachmentLink(ctx context.Context, projectID, recordID, name string) (AttachmentLink, error)
+	// ListAttachmentLinks returns the links of the given records, keyed by
+	// record id, each list ordered by name.
+	ListAttachmentLinks(ctx context.Context, projectID string, recordIDs []string) (map[string][]AttachmentLink, error)
+	// CollectBlobs removes the blobs that no link names and that were stored
+	// (or last committed again) before before, and returns how many. The grace
+	// keeps a blob just committed, whose link is being written.
+	CollectBlobs(ctx context.Context, before time.Time) (int, error)
 }

@@ -85,6 +85,7 @@ type Definition struct {
 	schema *jsonschema.Schema
 	intern map[string]any // see decoder.intern
 	fast   *fastNode      // the fast path of ValidateJSON (fast.go); nil when off
+	media  []mediaField   // answers that name files (media.go)
 }
 
 // JSONSchema returns the compiled schema, for callers that need the library's
@@ -157,8 +158,13 @@ func ParseDefinition(raw []byte) (*Definition, error) {
 	if err := json.Unmarshal(src.Bytes(), &parts); err != nil {
 		return nil, fmt.Errorf("forms: split definition: %w", err)
 	}
+	media, mediaBad := mediaFields(sch, obj["schema"])
+	if len(mediaBad) > 0 {
+		return nil, domain.Invalid(CodeInvalidDefinition, "The form definition is not valid", mediaBad)
+	}
 	sum := sha256.Sum256(canonical)
 	d := &Definition{
+		media:     media,
 		Policy:    domain.PolicyMerge,
 		UI:        parts.UI,
 		Schema:    parts.Schema,

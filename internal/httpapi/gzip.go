@@ -30,13 +30,14 @@ func (s *Server) decompressRequest(next http.Handler) http.Handler {
 		// connection for ever.
 		// Network time, not the injectable clock: deadlines are real.
 		paced := &pacedBody{body: r.Body, rc: http.NewResponseController(w), start: time.Now(), grace: s.bodyGrace, rate: s.minBodyRate}
-		raw := http.MaxBytesReader(w, paced, s.maxBodyBytes)
+		limit := s.bodyLimit(r) // attachments have their own (attachments.go)
+		raw := http.MaxBytesReader(w, paced, limit)
 		enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
 		switch enc {
 		case "", "identity":
 			r.Body = raw
 		case "gzip", "x-gzip":
-			r.Body = &gzipBody{raw: raw, limit: s.maxBodyBytes}
+			r.Body = &gzipBody{raw: raw, limit: limit}
 			// Handlers see what they read: the decompressed JSON.
 			r.Header.Del("Content-Encoding")
 			r.Header.Del("Content-Length")

@@ -20,6 +20,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/media"
 	"github.com/fieldsync/fieldsync/internal/records"
 	"github.com/fieldsync/fieldsync/internal/store/sqlite"
 )
@@ -124,6 +125,9 @@ func newTestServer(t testing.TB, opts ...testOption) *testServer {
 	}
 	if setup.cfg.Records == nil {
 		setup.cfg.Records = records.New(records.Config{Store: setup.cfg.Store, Forms: records.FormsOf(setup.cfg.Forms), Logger: setup.cfg.Logger, Now: setup.cfg.Now})
+	}
+	if setup.cfg.Media == nil {
+		setup.cfg.Media = media.New(media.Config{Store: setup.cfg.Store, Records: setup.cfg.Records, Now: setup.cfg.Now, Logger: setup.cfg.Logger})
 	}
 	srv, err := New(setup.cfg)
 	if err != nil {

@@ -23,6 +23,9 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) error {
 	ps := newPageStream(w, `{"changes":[`)
 	ps.names = page.DeviceNames
 	defer ps.release()
+	if ps.present, err = s.records.Presence(r.Context(), pathVar(r, "project"), page.Records); err != nil {
+		return err
+	}
 	if err := ps.page(page.Records); err != nil {
 		return err
 	}
@@ -48,6 +51,9 @@ func (s *Server) handleFormRecords(w http.ResponseWriter, r *http.Request) error
 	ps := newPageStream(w, `{"records":[`)
 	ps.names = page.DeviceNames
 	defer ps.release()
+	if ps.present, err = s.records.Presence(r.Context(), pathVar(r, "project"), page.Records); err != nil {
+		return err
+	}
 	if err := ps.page(page.Records); err != nil {
 		return err
 	}

@@ -85,6 +85,9 @@ type pageStream struct {
 	bp    *[]byte
 	n     int // records written
 	sent  bool
+	// present says which declared attachments are held, by record id and
+	// name (records.Service.Presence); nil when the page declares none.
+	present map[string]map[string]bool
 }
 
 func newPageStream(w http.ResponseWriter, head string) *pageStream {
@@ -106,7 +109,7 @@ func (p *pageStream) records(recs []domain.Record) error {
 		}
 		p.n++
 		var err error
-		if b, err = appendRecordJSONNamed(b, &recs[i], p.names[recs[i].DeviceID]); err != nil {
+		if b, err = appendRecordJSONNamed(b, &recs[i], p.names[recs[i].DeviceID], p.present[recs[i].ID]); err != nil {
 			return fmt.Errorf("encoding record %q: %w", recs[i].ID, err)
 		}
 	}
@@ -171,14 +174,15 @@ func putPageBuf(bp *[]byte) {
 }
 
 // appendRecordJSON appends the JSON of apiRecord(*r), in api.Record's field
-// order and with its omitempty rules.
-func appendRecordJSON(b []byte, r *domain.Record) ([]byte, error) {
-	return appendRecordJSONNamed(b, r, "")
+// order and with its omitempty rules, each attachment's present taken from
+// present (by name).
+func appendRecordJSON(b []byte, r *domain.Record, present map[string]bool) ([]byte, error) {
+	return appendRecordJSONNamed(b, r, "", present)
 }
 
 // appendRecordJSONNamed is appendRecordJSON with the record's device_name
 // (omitted when "").
-func appendRecordJSONNamed(b []byte, r *domain.Record, deviceName string) ([]byte, error) {
+func appendRecordJSONNamed(b []byte, r *domain.Record, deviceName string, present map[string]bool) ([]byte, error) {
 	var err error
 	b = append(b, `{"id":`...)
 	b = canonjson.AppendString(b, r.ID)
@@ -257,7 +261,11 @@ func appendRecordJSONNamed(b []byte, r *domain.Record, deviceName string) ([]byt
 				b = append(b, `,"content_type":`...)
 				b = canonjson.AppendString(b, a.ContentType)
 			}
-			b = append(b, '}')
+			if present[a.Name] {
+				b = append(b, `,"present":true}`...)
+			} else {
+				b = append(b, `,"present":false}`...)
+			}
 		}
 		b = append(b, ']')
 	}

@@ -323,7 +323,7 @@ func BenchmarkRecordJSON(b *testing.B) {
 			buf = buf[:0]
 			for i := range recs {
 				var err error
-				if buf, err = appendRecordJSON(buf, &recs[i]); err != nil {
+				if buf, err = appendRecordJSON(buf, &recs[i], nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -67,6 +67,11 @@ func (s *Server) handleGetRecord(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	pres, err := s.records.Presence(r.Context(), rec.ProjectID, []domain.Record{rec})
+	if err != nil {
+		return err
+	}
+	attachmentPresence(&out, pres[rec.ID])
 	for _, rv := range revs {
 		out.Revs = append(out.Revs, api.Revision{Rev: rv.Rev, Parent: rv.Parent, Deleted: rv.Deleted, Data: rv.Data, FormVersion: rv.FormVersion,
 			ClientModifiedAt: rv.ClientModifiedAt, CreatedBy: rv.CreatedBy, DeviceID: rv.DeviceID, CreatedAt: rv.CreatedAt})
@@ -150,7 +155,7 @@ func apiRecord(r domain.Record) api.Record {
 		out.Conflicts[i] = ac
 	}
 	for _, a := range r.Attachments {
-		out.Attachments = append(out.Attachments, api.Attachment(a))
+		out.Attachments = append(out.Attachments, api.AttachedFile{Attachment: api.Attachment(a)})
 	}
 	return out
 }

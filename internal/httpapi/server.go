@@ -17,6 +17,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/export"
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/media"
 	"github.com/fieldsync/fieldsync/internal/records"
 )
 
@@ -74,6 +75,9 @@ type Config struct {
 	Forms *forms.Service
 	// Records is the sync service (push, pull, records, quarantine).
 	Records *records.Service
+	// Media is the attachment service (issue 13); nil leaves the
+	// attachment routes out.
+	Media *media.Service
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For or Forwarded
 	// header names the client (see clientIP); nil trusts no header.
 	TrustedProxies []netip.Prefix
@@ -98,6 +102,7 @@ type Server struct {
 	records          *records.Service
 	identity         *identity.Service
 	forms            *forms.Service
+	media            *media.Service
 	// trustedProxies is Config.TrustedProxies.
 	trustedProxies []netip.Prefix
 	// exportAttachments is Config.ExportAttachments.
@@ -136,6 +141,7 @@ func New(cfg Config) (*Server, error) {
 		records:          cfg.Records,
 		identity:         cfg.Identity,
 		forms:            cfg.Forms,
+		media:            cfg.Media,
 		trustedProxies:   cfg.TrustedProxies,
 		// Datasets (issue 12).
 		exportAttachments: cfg.ExportAttachments,
@@ -182,6 +188,8 @@ func New(cfg Config) (*Server, error) {
 	// Datasets: the export (issue 12).
 	s.registerExportRoutes()
 	s.registerODataRoutes() // issue 12: the OData feed
+	// Attachments (issue 13): photos, audio and other files of records.
+	s.registerAttachmentRoutes()
 
 	// The chain, outermost first; doc.go says why in this order.
 	var h http.Handler = s.router

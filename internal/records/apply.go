@@ -240,8 +240,8 @@ func dataFindings(f []domain.Finding) []domain.Finding {
 	return out
 }
 
-// missing lists the declared attachments the server does not hold yet. Until
-// uploads are served every declared file is missing; the record is stored all
+// missing lists the declared attachments, all missing until fillMissing
+// (attachment.go) looks at which the server holds; the record is stored all
 // the same.
 func missing(atts []domain.Attachment) []string {
 	var out []string

@@ -92,6 +92,9 @@ type Store interface {
 	// AppendAudit is domain.AuditStore's: data events (corrections,
 	// resolutions, reviews, deletions) go to the audit log.
 	AppendAudit(ctx context.Context, e domain.AuditEvent) (domain.AuditEvent, error)
+	// ListAttachmentLinks is domain.AttachmentStore's: which declared files
+	// are held (missing_attachments, present).
+	ListAttachmentLinks(ctx context.Context, projectID string, recordIDs []string) (map[string][]domain.AttachmentLink, error)
 }
 
 // Every backend's store is a records Store.
@@ -317,7 +320,7 @@ func (s *Service) applyItems(ctx context.Context, c Caller, projectID string, it
 		}
 	}
 	s.pushAudited(ctx, c, projectID, items, now)
-	return nil
+	return s.fillMissing(ctx, projectID, items)
 }
 
 // reject marks an item rejected with findings; it goes to quarantine.
@@ -580,6 +583,10 @@ func validate(it *item) {
 			it.reject(dataFindings(f)...)
 			return
 		}
+		it.canonical = canon
+		if !checkMedia(it) {
+			return
+		}
 	}
 	parent := ""
 	if it.sub.BaseRev != nil {
@@ -610,6 +617,7 @@ func checkShape(sub *Submission) []domain.Finding {
 	if !sub.Deleted && len(sub.Data) == 0 {
 		f = append(f, domain.Finding{Path: "/data", Keyword: "required", Message: "data is required"})
 	}
+	f = append(f, checkAttachments(sub.Attachments)...)
 	if sub.BaseRev != nil && *sub.BaseRev == "" {
 		// Some collectors send "" for "no base": it means null.
 		sub.BaseRev = nil

@@ -90,6 +90,7 @@ type Store struct {
 	records, revisions, changes, counts *mongodrv.Collection
 	quarantine, audit                   *mongodrv.Collection
 	reviews                             *mongodrv.Collection // record review threads (review.go)
+	att                                 attachmentColls // attachment.go
 
 	// lastTick makes tick strictly increasing within this Store.
 	lastTick atomic.Int64
@@ -192,6 +193,7 @@ func open(ctx context.Context, cfg Config, monitor *event.CommandMonitor) (*Stor
 	} {
 		*c.coll = s.db.Collection(c.name)
 	}
+	s.att = newAttachmentColls(s.db)
 	fail := func(err error) (*Store, error) {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -277,6 +279,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		// A record's review thread, in order (ListReviews).
 		{coll: s.reviews, name: "by_record", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "record_id", Value: 1}, {Key: "_id", Value: 1}}},
 	}
+	all = append(all, s.attachmentIndexes()...)
 	// One index per createIndexes command: FerretDB v1 panics on a command that
 	// lists more than one index that already exists (it deletes from the list it
 	// ranges over), which is every start-up after the first.

@@ -53,6 +53,8 @@ type Store struct {
 	stmts  map[string]*sql.Stmt // see stmt
 
 	observe func(op string, took time.Duration) // Config.Observe, or nil
+
+	files *fileBlobs // attachment bytes, under <dir of Path>/attachments (attachment.go)
 }
 
 // Config configures a Store.
@@ -105,7 +107,8 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	s := &Store{db: db, writeGate: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}, observe: cfg.Observe}
+	s := &Store{db: db, writeGate: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}, observe: cfg.Observe,
+		files: newFileBlobs(filepath.Join(filepath.Dir(path), "attachments"))}
 	// The first connections to a new file race to turn it to WAL, and SQLite
 	// answers the losers SQLITE_BUSY at once, without waiting in the busy
 	// handler: when several processes start together, retry until the winner is
