@@ -625,7 +625,6 @@ func TestExportFormats(t *testing.T) {
 		{"review_state=approvd", "invalid_query"},
 		{"since=2026-03-02&until=2026-03-01", "invalid_query"},
 		{"format=csv&attachments=true", "invalid_query"},
-		{"format=csv.zip&attachments=true", "attachments_unavailable"},
 	} {
 		resp, body := e.ts.call(t, http.MethodGet, "/v1/projects/"+syncProject+"/forms/household/export?"+tc.query, e.analyst, nil)
 		problemOf(t, resp, body, http.StatusBadRequest, tc.code)

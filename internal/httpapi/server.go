@@ -146,6 +146,11 @@ func New(cfg Config) (*Server, error) {
 		// Datasets (issue 12).
 		exportAttachments: cfg.ExportAttachments,
 	}
+	if s.exportAttachments == nil && cfg.Media != nil {
+		// csv.zip with attachments=true holds the files the media service
+		// keeps (issue 13).
+		s.exportAttachments = cfg.Media
+	}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}

@@ -523,3 +523,19 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// OpenAttachment opens the bytes a record holds under a's name, for the
+// csv.zip export (export.AttachmentSource): ErrNotFound when the record holds
+// no such file yet, or holds other bytes than a declares (the declaration
+// moved on and the new file has not arrived). The caller has already decided
+// that it may read rec.
+func (s *Service) OpenAttachment(ctx context.Context, rec domain.Record, a domain.Attachment) (io.ReadCloser, error) {
+	l, err := s.store.GetAttachmentLink(ctx, rec.ProjectID, rec.ID, a.Name)
+	if err != nil {
+		return nil, err
+	}
+	if l.SHA256 != a.SHA256 {
+		return nil, domain.ErrNotFound
+	}
+	return s.store.OpenBlob(ctx, l.SHA256)
+}
