@@ -362,8 +362,9 @@ func dbErr(ctx context.Context, err error) error {
 		case code&0xff == sqlite3.SQLITE_BUSY || code&0xff == sqlite3.SQLITE_LOCKED:
 			// The driver's text, not the driver error: callers see only the sentinel.
 			return fmt.Errorf("sqlite: %w: %s", domain.ErrUnavailable, se.Error())
-		case code&0xff == sqlite3.SQLITE_IOERR || code&0xff == sqlite3.SQLITE_FULL ||
-			code&0xff == sqlite3.SQLITE_CANTOPEN || code&0xff == sqlite3.SQLITE_PROTOCOL:
+		case code&0xff == sqlite3.SQLITE_FULL:
+			return errFull(se.Error())
+		case code&0xff == sqlite3.SQLITE_IOERR || code&0xff == sqlite3.SQLITE_CANTOPEN || code&0xff == sqlite3.SQLITE_PROTOCOL:
 			// The disk failed or is full: the write was not acknowledged, and
 			// the client may retry later.
 			return fmt.Errorf("sqlite: %w: %s", domain.ErrUnavailable, se.Error())
@@ -374,6 +375,19 @@ func dbErr(ctx context.Context, err error) error {
 		return fmt.Errorf("sqlite: %w: %s", domain.ErrUnavailable, err.Error())
 	}
 	return fmt.Errorf("sqlite: %w", err)
+}
+
+// errFull is the answer to a write that did not fit (the disk or the file
+// system's quota is full: SQLite rolled the transaction back, and the file is
+// as it was before it). It is ErrUnavailable (retry later, nothing was
+// acknowledged) with a code of its own, api.CodeStoreFull, so that neither the
+// tablet's user nor the operator reading the log mistakes it for a database
+// that does not answer.
+func errFull(detail string) error {
+	return &domain.Error{Kind: domain.KindUnavailable, Code: "store_full",
+		Title:      "The server's disk is full: nothing of this request was saved; try again later",
+		RetryAfter: time.Minute,
+		Err:        fmt.Errorf("sqlite: %w: %s", domain.ErrUnavailable, detail)}
 }
 
 // ctxErr passes a cancellation on (the caller went away) but reports a deadline
