@@ -119,6 +119,16 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 // parseConfig is ParseConfig with the flags of a command (fieldsync keys
 // rotate-secret) added by extra.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer, extra func(fs *flag.FlagSet)) (Config, error) {
+	c, rest, err := parseConfigArgs(args, getenv, stderr, extra)
+	if err == nil && len(rest) > 0 {
+		return c, fmt.Errorf("unexpected argument %q", rest[0])
+	}
+	return c, err
+}
+
+// parseConfigArgs is parseConfig for a command that takes arguments after its
+// flags (fieldsync backup FILE): it returns them.
+func parseConfigArgs(args []string, getenv func(string) string, stderr io.Writer, extra func(fs *flag.FlagSet)) (Config, []string, error) {
 	var c Config
 	fs := flag.NewFlagSet("fieldsync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -133,7 +143,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer, ex
 		s.bind(fs, s.flag, def, s.help+" ($"+s.env+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: fieldsync [flags]\n       fieldsync keys rotate [flags]\n       fieldsync keys rotate-secret -new-secret-key-file FILE [flags]\n\nEvery flag can also be set by its environment variable.\n\n")
+		fmt.Fprintf(stderr, "Usage: fieldsync [flags]\n       fieldsync keys rotate [flags]\n       fieldsync keys rotate-secret -new-secret-key-file FILE [flags]\n       fieldsync backup [flags] FILE\n       fieldsync restore [flags] FILE\n       fieldsync migrate [flags] -to mongodb://…\n\nEvery flag can also be set by its environment variable.\n\n")
 		fs.PrintDefaults()
 	}
 	// Durations and numbers given in the environment become flag defaults, and
@@ -146,24 +156,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer, ex
 		}
 		if _, err := time.ParseDuration(s.def); err == nil {
 			if _, err := time.ParseDuration(v); err != nil {
-				return c, fmt.Errorf("%s: %q is not a duration (like 15m or 720h)", s.env, v)
+				return c, nil, fmt.Errorf("%s: %q is not a duration (like 15m or 720h)", s.env, v)
 			}
 		} else if _, err := strconv.ParseInt(s.def, 10, 64); err == nil {
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-				return c, fmt.Errorf("%s: %q is not a whole number", s.env, v)
+				return c, nil, fmt.Errorf("%s: %q is not a whole number", s.env, v)
 			}
 		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return c, flagHelp
+			return c, nil, flagHelp
 		}
-		return c, err
+		return c, nil, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return c, c.Validate()
+	return c, fs.Args(), c.Validate()
 }
 
 // Validate checks the settings that have a closed set of values.
