@@ -52,6 +52,17 @@ type Config struct {
 	// reverse proxies whose X-Forwarded-For / Forwarded header is believed
 	// (httpapi.ParseTrustedProxies); empty believes none.
 	TrustedProxies string
+	// TLSCert and TLSKey are PEM files of the certificate (chain) and its key;
+	// with them the API is served over HTTPS only (see tlsConfig).
+	TLSCert, TLSKey string
+	// ACMEDomain, instead, has certificates for that name obtained and renewed
+	// automatically (Let's Encrypt), cached in the data directory.
+	ACMEDomain string
+	// ACMEEmail is the contact the CA warns about certificate problems.
+	ACMEEmail string
+	// RedirectAddr, with TLS on, is where plain HTTP is answered with a
+	// redirect to HTTPS (and, with ACMEDomain, the CA's challenges).
+	RedirectAddr string
 }
 
 // flagHelp is returned for -h: print usage and exit 0.
@@ -107,6 +118,11 @@ func settings(c *Config) []setting {
 			fs.IntVar(&c.MaxConnections, name, n, help)
 		}},
 		{"FIELDSYNC_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated IPs and CIDR prefixes of reverse proxies whose X-Forwarded-For or Forwarded header names the client (default: none; the client is the connection's peer)", str(&c.TrustedProxies)},
+		{"FIELDSYNC_TLS_CERT", "tls-cert", "", "PEM file of the TLS certificate (with its chain): the API is then served over HTTPS only (TLS 1.2 and later, with HSTS)", str(&c.TLSCert)},
+		{"FIELDSYNC_TLS_KEY", "tls-key", "", "PEM file of the TLS certificate's private key", str(&c.TLSKey)},
+		{"FIELDSYNC_ACME_DOMAIN", "acme-domain", "", "DNS name to obtain and renew a certificate for automatically from Let's Encrypt (the server must be reachable on port 443 under that name); instead of tls-cert and tls-key", str(&c.ACMEDomain)},
+		{"FIELDSYNC_ACME_EMAIL", "acme-email", "", "contact address given to Let's Encrypt, which warns it of certificate problems (with acme-domain)", str(&c.ACMEEmail)},
+		{"FIELDSYNC_HTTP_REDIRECT_ADDR", "http-redirect-addr", "", "with TLS on: address to answer plain HTTP on, with a redirect to HTTPS (for example :80)", str(&c.RedirectAddr)},
 		{"FIELDSYNC_VALIDATION_FAST_PATH", "validation-fast-path", "on", `"off" validates every record with the JSON Schema library alone: same verdicts, slower pushes (a way around a suspected fast-path bug)`, str(&c.ValidationFastPath)},
 	}
 }
@@ -195,6 +211,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown-timeout cannot be negative"))
+	}
+	if err := c.validateTLS(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := httpapi.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("trusted-proxies: %w", err))

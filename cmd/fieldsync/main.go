@@ -17,6 +17,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -173,6 +174,8 @@ type Main struct {
 	Listener net.Listener
 	// MetricsListener is set once Run listens on Config.MetricsAddr.
 	MetricsListener net.Listener
+	// RedirectListener is set once Run listens on Config.RedirectAddr.
+	RedirectListener net.Listener
 	// Ready is closed once Run serves requests.
 	Ready chan struct{}
 	// Out receives what a command says to the person who ran it (fieldsync
@@ -261,6 +264,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tlsCfg, redirect, err := m.tlsConfig()
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	var handler http.Handler = h
+	if tlsCfg != nil {
+		handler = withHSTS(h)
+	}
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return err
@@ -269,8 +280,24 @@ func (m *Main) Run(ctx context.Context) error {
 	// Past the cap, clients wait in the kernel's accept queue instead of
 	// each taking a goroutine and a file descriptor.
 	ln = netutil.LimitListener(ln, m.Config.MaxConnections)
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	if m.Config.RedirectAddr != "" {
+		rln, err := net.Listen("tcp", m.Config.RedirectAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("http-redirect-addr: %w", err)
+		}
+		m.RedirectListener = rln
+		rs := &http.Server{Handler: redirect, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)}
+		go func() { _ = rs.Serve(rln) }()
+		defer rs.Close()
+		m.Logger.Info("redirecting plain HTTP to HTTPS", "addr", rln.Addr().String())
+	}
 	m.Server = &http.Server{
-		Handler:           h,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
@@ -291,7 +318,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- m.Server.Serve(ln) }()
-	m.Logger.Info("fieldsync listening", "addr", ln.Addr().String())
+	m.Logger.Info("fieldsync listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
 	close(m.Ready)
 
 	select {
