@@ -172,17 +172,17 @@ func dsn(path string) string {
 	return "file:" + escaped + "?" + q.Encode()
 }
 
-// migrate applies the embedded migrations not yet recorded in schema_migrations,
-// in one IMMEDIATE transaction: a second process opening the same file at the same
-// moment waits for the lock and then finds them applied.
-func (s *Store) migrate(ctx context.Context) error {
+// migration is one embedded migration file and its version.
+type migration struct {
+	version int
+	name    string
+}
+
+// migrationNames returns the embedded migrations in version order.
+func migrationNames() ([]migration, error) {
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
 	if err != nil {
-		return fmt.Errorf("sqlite: migrations: %w", err)
-	}
-	type migration struct {
-		version int
-		name    string
+		return nil, fmt.Errorf("sqlite: migrations: %w", err)
 	}
 	var ms []migration
 	for _, name := range names {
@@ -190,17 +190,30 @@ func (s *Store) migrate(ctx context.Context) error {
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil {
-			return fmt.Errorf("sqlite: migration %q: name must start with a number and '_'", base)
+			return nil, fmt.Errorf("sqlite: migration %q: name must start with a number and '_'", base)
 		}
 		ms = append(ms, migration{v, name})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
 
+// migrate applies the embedded migrations not yet recorded in schema_migrations,
+// in one IMMEDIATE transaction: a second process opening the same file at the same
+// moment waits for the lock and then finds them applied.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrationNames()
+	if err != nil {
+		return err
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
 			applied_at INTEGER NOT NULL
 		) STRICT`); err != nil {
+			return err
+		}
+		if err := checkSchemaVersion(ctx, tx, ms[len(ms)-1].version); err != nil {
 			return err
 		}
 		applied := map[int]bool{}

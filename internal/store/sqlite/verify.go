@@ -32,5 +32,12 @@ func Verify(ctx context.Context, path string) error {
 	if n == 0 {
 		return fmt.Errorf("sqlite: %s is not a fieldsync store (no schema_migrations table)", path)
 	}
+	names, err := migrationNames()
+	if err != nil {
+		return err
+	}
+	if err := checkSchemaVersion(ctx, db, names[len(names)-1].version); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
 	return nil
 }
