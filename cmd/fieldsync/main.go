@@ -13,6 +13,7 @@
 //	fieldsync backup [flags] FILE  copy the SQLite store and the data directory
 //	                               while the server runs (README: Operations)
 //	fieldsync restore [flags] FILE put a backup back, with the server stopped
+//	fieldsync migrate -to URI      copy the SQLite store to MongoDB
 package main
 
 import (
@@ -72,6 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if cmd, ok := fileCommands[args[0]]; ok {
 			return runFileCommand(ctx, args[0], cmd, args[1:], getenv, stderr)
 		}
+	}
+	if len(args) >= 1 && args[0] == "migrate" {
+		return runMigrate(ctx, args[1:], getenv, stderr)
 	}
 	if len(args) >= 1 && args[0] == "keys" && (len(args) < 2 || (args[1] != "rotate" && args[1] != "rotate-secret")) {
 		// "keys" alone, or with a word it does not know: say what it takes.
@@ -158,6 +162,32 @@ func runFileCommand(ctx context.Context, name string, cmd fileCommand, args []st
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "fieldsync %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+// runMigrate runs fieldsync migrate -to URI [flags].
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	var to string
+	cfg, err := parseConfig(args, getenv, io.Discard, func(fs *flag.FlagSet) {
+		fs.StringVar(&to, "to", "", "the MongoDB URI to copy the store to")
+	})
+	if errors.Is(err, flagHelp) {
+		fmt.Fprint(stderr, migrateUsage)
+		return 0
+	}
+	if err == nil && to == "" {
+		err = errors.New("-to mongodb://… is required")
+	}
+	if err != nil {
+		fmt.Fprint(stderr, migrateUsage)
+		fmt.Fprintln(stderr, "fieldsync migrate:", err)
+		return 2
+	}
+	m := NewMain(cfg, stderr)
+	if err := m.Migrate(ctx, to); err != nil {
+		fmt.Fprintln(stderr, "fieldsync migrate:", err)
 		return 1
 	}
 	return 0
