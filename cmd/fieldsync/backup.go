@@ -57,6 +57,9 @@ func (m *Main) Backup(ctx context.Context, file string) error {
 	if storeKind(m.Config.Store) != "sqlite" {
 		return errors.New("fieldsync backup copies the SQLite store; back a MongoDB store up with mongodump (README: Backup and restore)")
 	}
+	if _, err := os.Stat(filepath.Join(m.Config.DataDir, dbFile)); err != nil {
+		return fmt.Errorf("no store to back up in %s: %w", m.Config.DataDir, err)
+	}
 	st, err := m.OpenStore(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)

@@ -215,4 +215,9 @@ func TestRestoreRefusesGarbage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, dbFile)); err == nil {
 		t.Error("a store appeared")
 	}
+	// Nor does a backup of a directory without a store make one.
+	stderr.Reset()
+	if code := run(context.Background(), []string{"backup", "-data-dir", dir, filepath.Join(t.TempDir(), "b.tar.gz")}, env(nil), &stderr); code != 1 || !strings.Contains(stderr.String(), "no store to back up") {
+		t.Errorf("backup of an empty directory: exit %d, %q", code, stderr.String())
+	}
 }
