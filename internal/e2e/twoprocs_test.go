@@ -120,7 +120,13 @@ func TestTwoProcessesOneMongo(t *testing.T) {
 		"FIELDSYNC_ADMIN_PASSWORD="+adminPassword, "FIELDSYNC_DATA_DIR="+t.TempDir(), "FIELDSYNC_LOG_LEVEL=info")
 	procs := [2]*binary{startProcess(t, bin, env), startProcess(t, bin, env)}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	// The race detector slows the embedded FerretDB several times: less work,
+	// more patience.
+	batches, batch := 8, 10
+	if raceEnabled {
+		batches, batch = 4, 5
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	hc := &http.Client{Transport: tr, Timeout: time.Minute}
@@ -177,14 +183,14 @@ func TestTwoProcessesOneMongo(t *testing.T) {
 	)
 	for p := range tablets {
 		wg.Go(func() {
-			for b := 0; b < 8 && ctx.Err() == nil; b++ {
+			for b := 0; b < batches && ctx.Err() == nil; b++ {
 				via := (p + b) % 2
 				select {
 				case <-killed:
 					via = 0
 				default:
 				}
-				subs := make([]api.Submission, 10)
+				subs := make([]api.Submission, batch)
 				for i := range subs {
 					subs[i] = api.Submission{ID: uuid.NewString(), Form: "site", FormVersion: "1", ClientModifiedAt: time.Now().UTC(),
 						Data: fmt.Appendf(nil, `{"site":"t%d-b%d-%d","visit":%d}`, p, b, i, i)}
@@ -204,7 +210,7 @@ func TestTwoProcessesOneMongo(t *testing.T) {
 					}
 				}
 				mu.Unlock()
-				if n := pushes.Add(1); n >= 8 && inflight[1].Load() > 0 {
+				if n := pushes.Add(1); n >= int64(batches) && inflight[1].Load() > 0 {
 					kill()
 				}
 			}
