@@ -65,5 +65,8 @@ const (
 	CodeAlreadyExists        = "already_exists"
 	CodeConflict             = "conflict"
 	CodeStoreUnavailable     = "store_unavailable"
-	CodeInternalError        = "internal_error"
+	// CodeStoreFull (503): the server's disk is full; nothing of the request
+	// was saved. Send it again after Retry-After, once the operator made room.
+	CodeStoreFull     = "store_full"
+	CodeInternalError = "internal_error"
 )

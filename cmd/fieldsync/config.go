@@ -56,6 +56,17 @@ type Config struct {
 	// media.Config.UploadExpiry (issue 13).
 	MaxAttachmentBytes int64
 	UploadExpiry       time.Duration
+	// TLSCert and TLSKey are PEM files of the certificate (chain) and its key;
+	// with them the API is served over HTTPS only (see tlsConfig).
+	TLSCert, TLSKey string
+	// ACMEDomain, instead, has certificates for that name obtained and renewed
+	// automatically (Let's Encrypt), cached in the data directory.
+	ACMEDomain string
+	// ACMEEmail is the contact the CA warns about certificate problems.
+	ACMEEmail string
+	// RedirectAddr, with TLS on, is where plain HTTP is answered with a
+	// redirect to HTTPS (and, with ACMEDomain, the CA's challenges).
+	RedirectAddr string
 }
 
 // flagHelp is returned for -h: print usage and exit 0.
@@ -117,6 +128,11 @@ func settings(c *Config) []setting {
 			fs.Int64Var(&c.MaxAttachmentBytes, name, n, help)
 		}},
 		{"FIELDSYNC_UPLOAD_EXPIRY", "upload-expiry", "168h", "how long an unfinished attachment upload is kept after its last bytes arrived (a tablet may be out of coverage for days)", dur(&c.UploadExpiry)},
+		{"FIELDSYNC_TLS_CERT", "tls-cert", "", "PEM file of the TLS certificate (with its chain): the API is then served over HTTPS only (TLS 1.2 and later, with HSTS)", str(&c.TLSCert)},
+		{"FIELDSYNC_TLS_KEY", "tls-key", "", "PEM file of the TLS certificate's private key", str(&c.TLSKey)},
+		{"FIELDSYNC_ACME_DOMAIN", "acme-domain", "", "DNS name to obtain and renew a certificate for automatically from Let's Encrypt (the server must be reachable on port 443 under that name); instead of tls-cert and tls-key", str(&c.ACMEDomain)},
+		{"FIELDSYNC_ACME_EMAIL", "acme-email", "", "contact address given to Let's Encrypt, which warns it of certificate problems (with acme-domain)", str(&c.ACMEEmail)},
+		{"FIELDSYNC_HTTP_REDIRECT_ADDR", "http-redirect-addr", "", "with TLS on: address to answer plain HTTP on, with a redirect to HTTPS (for example :80)", str(&c.RedirectAddr)},
 		{"FIELDSYNC_VALIDATION_FAST_PATH", "validation-fast-path", "on", `"off" validates every record with the JSON Schema library alone: same verdicts, slower pushes (a way around a suspected fast-path bug)`, str(&c.ValidationFastPath)},
 	}
 }
@@ -129,6 +145,16 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 // parseConfig is ParseConfig with the flags of a command (fieldsync keys
 // rotate-secret) added by extra.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer, extra func(fs *flag.FlagSet)) (Config, error) {
+	c, rest, err := parseConfigArgs(args, getenv, stderr, extra)
+	if err == nil && len(rest) > 0 {
+		return c, fmt.Errorf("unexpected argument %q", rest[0])
+	}
+	return c, err
+}
+
+// parseConfigArgs is parseConfig for a command that takes arguments after its
+// flags (fieldsync backup FILE): it returns them.
+func parseConfigArgs(args []string, getenv func(string) string, stderr io.Writer, extra func(fs *flag.FlagSet)) (Config, []string, error) {
 	var c Config
 	fs := flag.NewFlagSet("fieldsync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -143,7 +169,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer, ex
 		s.bind(fs, s.flag, def, s.help+" ($"+s.env+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: fieldsync [flags]\n       fieldsync keys rotate [flags]\n       fieldsync keys rotate-secret -new-secret-key-file FILE [flags]\n\nEvery flag can also be set by its environment variable.\n\n")
+		fmt.Fprintf(stderr, "Usage: fieldsync [flags]\n       fieldsync keys rotate [flags]\n       fieldsync keys rotate-secret -new-secret-key-file FILE [flags]\n       fieldsync backup [flags] FILE\n       fieldsync restore [flags] FILE\n       fieldsync migrate [flags] -to mongodb://…\n\nEvery flag can also be set by its environment variable.\n\n")
 		fs.PrintDefaults()
 	}
 	// Durations and numbers given in the environment become flag defaults, and
@@ -156,24 +182,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer, ex
 		}
 		if _, err := time.ParseDuration(s.def); err == nil {
 			if _, err := time.ParseDuration(v); err != nil {
-				return c, fmt.Errorf("%s: %q is not a duration (like 15m or 720h)", s.env, v)
+				return c, nil, fmt.Errorf("%s: %q is not a duration (like 15m or 720h)", s.env, v)
 			}
 		} else if _, err := strconv.ParseInt(s.def, 10, 64); err == nil {
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-				return c, fmt.Errorf("%s: %q is not a whole number", s.env, v)
+				return c, nil, fmt.Errorf("%s: %q is not a whole number", s.env, v)
 			}
 		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return c, flagHelp
+			return c, nil, flagHelp
 		}
-		return c, err
+		return c, nil, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return c, c.Validate()
+	return c, fs.Args(), c.Validate()
 }
 
 // Validate checks the settings that have a closed set of values.
@@ -198,6 +221,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown-timeout cannot be negative"))
+	}
+	if err := c.validateTLS(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := httpapi.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("trusted-proxies: %w", err))

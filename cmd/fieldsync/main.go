@@ -10,10 +10,15 @@
 //	fieldsync keys rotate-secret -new-secret-key-file FILE [flags]
 //	                               re-seal the signing keys in the store under a new
 //	                               secret key (README: "Secrets and backups")
+//	fieldsync backup [flags] FILE  copy the SQLite store and the data directory
+//	                               while the server runs (README: Operations)
+//	fieldsync restore [flags] FILE put a backup back, with the server stopped
+//	fieldsync migrate -to URI      copy the SQLite store to MongoDB
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -65,6 +70,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if len(args) >= 1 {
+		if cmd, ok := fileCommands[args[0]]; ok {
+			return runFileCommand(ctx, args[0], cmd, args[1:], getenv, stderr)
+		}
+	}
+	if len(args) >= 1 && args[0] == "migrate" {
+		return runMigrate(ctx, args[1:], getenv, stderr)
+	}
 	if len(args) >= 1 && args[0] == "keys" && (len(args) < 2 || (args[1] != "rotate" && args[1] != "rotate-secret")) {
 		// "keys" alone, or with a word it does not know: say what it takes.
 		fmt.Fprint(stderr, keysUsage)
@@ -113,6 +126,74 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return 0
 }
 
+// fileCommand is a command that takes the server's flags and one argument: a
+// file (fieldsync backup FILE, fieldsync restore FILE).
+type fileCommand struct {
+	usage string
+	run   func(m *Main, ctx context.Context, file string) error
+}
+
+// fileCommands are the commands runFileCommand runs.
+var fileCommands = map[string]fileCommand{
+	"backup":  {usage: backupUsage, run: (*Main).Backup},
+	"restore": {usage: backupUsage, run: (*Main).Restore},
+}
+
+// runFileCommand runs the command name with args (flags, then the file).
+func runFileCommand(ctx context.Context, name string, cmd fileCommand, args []string, getenv func(string) string, stderr io.Writer) int {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fmt.Fprint(stderr, cmd.usage)
+			return 0
+		}
+	}
+	cfg, rest, err := parseConfigArgs(args, getenv, io.Discard, nil)
+	if err == nil && len(rest) != 1 {
+		err = fmt.Errorf("give one FILE after the flags (got %d arguments)", len(rest))
+	}
+	if err != nil {
+		fmt.Fprint(stderr, cmd.usage)
+		fmt.Fprintf(stderr, "fieldsync %s: %v\n", name, err)
+		return 2
+	}
+	m := NewMain(cfg, stderr)
+	err = cmd.run(m, ctx, rest[0])
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fieldsync %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+// runMigrate runs fieldsync migrate -to URI [flags].
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	var to string
+	cfg, err := parseConfig(args, getenv, io.Discard, func(fs *flag.FlagSet) {
+		fs.StringVar(&to, "to", "", "the MongoDB URI to copy the store to")
+	})
+	if errors.Is(err, flagHelp) {
+		fmt.Fprint(stderr, migrateUsage)
+		return 0
+	}
+	if err == nil && to == "" {
+		err = errors.New("-to mongodb://… is required")
+	}
+	if err != nil {
+		fmt.Fprint(stderr, migrateUsage)
+		fmt.Fprintln(stderr, "fieldsync migrate:", err)
+		return 2
+	}
+	m := NewMain(cfg, stderr)
+	if err := m.Migrate(ctx, to); err != nil {
+		fmt.Fprintln(stderr, "fieldsync migrate:", err)
+		return 1
+	}
+	return 0
+}
+
 // Main is the running program: its configuration, store and HTTP server.
 type Main struct {
 	Config Config
@@ -124,11 +205,17 @@ type Main struct {
 	Listener net.Listener
 	// MetricsListener is set once Run listens on Config.MetricsAddr.
 	MetricsListener net.Listener
+	// RedirectListener is set once Run listens on Config.RedirectAddr.
+	RedirectListener net.Listener
 	// Ready is closed once Run serves requests.
 	Ready chan struct{}
 	// Out receives what a command says to the person who ran it (fieldsync
 	// keys rotate), apart from the log.
 	Out io.Writer
+
+	// unlock releases the data directory's lock (lockDataDir), taken while a
+	// SQLite store is open.
+	unlock func()
 }
 
 // NewMain makes a Main that logs to w.
@@ -142,6 +229,16 @@ func (m *Main) OpenStore(ctx context.Context, observe func(op string, took time.
 	b, err := backendFor(m.Config.Store)
 	if err != nil {
 		return nil, err
+	}
+	if storeKind(m.Config.Store) == "sqlite" && m.unlock == nil {
+		unlock, err := lockDataDir(m.Config.DataDir, false)
+		if errors.Is(err, errDataDirInUse) {
+			return nil, fmt.Errorf("the data directory %s is being restored (fieldsync restore): start again once it is done", m.Config.DataDir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.unlock = unlock
 	}
 	return b.open(ctx, storeParams{Setting: m.Config.Store, DataDir: m.Config.DataDir, Logger: m.Logger, Observe: observe})
 }
@@ -206,6 +303,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tlsCfg, redirect, err := m.tlsConfig()
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	var handler http.Handler = h
+	if tlsCfg != nil {
+		handler = withHSTS(h)
+	}
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return err
@@ -214,8 +319,24 @@ func (m *Main) Run(ctx context.Context) error {
 	// Past the cap, clients wait in the kernel's accept queue instead of
 	// each taking a goroutine and a file descriptor.
 	ln = netutil.LimitListener(ln, m.Config.MaxConnections)
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	if m.Config.RedirectAddr != "" {
+		rln, err := net.Listen("tcp", m.Config.RedirectAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("http-redirect-addr: %w", err)
+		}
+		m.RedirectListener = rln
+		rs := &http.Server{Handler: redirect, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)}
+		go func() { _ = rs.Serve(rln) }()
+		defer rs.Close()
+		m.Logger.Info("redirecting plain HTTP to HTTPS", "addr", rln.Addr().String())
+	}
 	m.Server = &http.Server{
-		Handler:           h,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
@@ -236,7 +357,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- m.Server.Serve(ln) }()
-	m.Logger.Info("fieldsync listening", "addr", ln.Addr().String())
+	m.Logger.Info("fieldsync listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
 	close(m.Ready)
 
 	select {
@@ -309,8 +430,14 @@ func (m *Main) identityConfig() identity.Config {
 
 // Close closes the store after the server stopped.
 func (m *Main) Close() error {
-	if m.Store == nil {
-		return nil
+	var err error
+	if m.Store != nil {
+		err = m.Store.Close()
+		m.Store = nil
 	}
-	return m.Store.Close()
+	if m.unlock != nil {
+		m.unlock()
+		m.unlock = nil
+	}
+	return err
 }

@@ -153,6 +153,13 @@ func (s *Server) writeError(w *trackingWriter, r *http.Request, err error) {
 			slog.String("route", info.route),
 			slog.String("error", err.Error()))
 	}
+	if p.Status == http.StatusServiceUnavailable {
+		// The operator must learn why (store down, disk full): the client
+		// only gets the code.
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "store unavailable",
+			slog.String("request_id", info.requestID), slog.String("route", info.route),
+			slog.String("code", p.Code), slog.String("error", err.Error()))
+	}
 	if w.wrote {
 		if !internal {
 			s.logger.LogAttrs(ctx, slog.LevelWarn, "error after the answer started",

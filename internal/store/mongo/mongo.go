@@ -203,11 +203,17 @@ func open(ctx context.Context, cfg Config, monitor *event.CommandMonitor) (*Stor
 	if err := client.Ping(ctx, readpref.Primary()); err != nil {
 		return fail(fmt.Errorf("mongo: ping: %w", translate(err)))
 	}
+	if err := s.checkSchemaVersion(ctx); err != nil {
+		return fail(err)
+	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		return fail(err)
 	}
 	if err := s.upgradeWriteProtocol(ctx); err != nil {
 		return fail(fmt.Errorf("mongo: upgrade the write protocol: %w", err))
+	}
+	if err := s.recordSchemaVersion(ctx); err != nil {
+		return fail(fmt.Errorf("mongo: record the schema version: %w", err))
 	}
 	if err := s.sweep(ctx); err != nil {
 		return fail(fmt.Errorf("mongo: sweep: %w", err))

@@ -3,6 +3,7 @@ package mongo_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +75,31 @@ func TestUpgradeEarlierWriteProtocol(t *testing.T) {
 	page, err := st.Changes(ctx, domain.ChangesQuery{ProjectID: "p"})
 	if err != nil || len(page.Records) != 1 || page.Records[0].ID != "r2" {
 		t.Errorf("feed after the upgrade: %+v, %v", page, err)
+	}
+}
+
+// TestNewerSchemaRefused: a database whose schema version was raised by a
+// newer fieldsync is refused at Open with a message that says so; the
+// current version is recorded by Open.
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	cfg := mongotest.Config(t)
+	st, err := mongo.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st.GetSetting(ctx, "mongo.schema_version"); err != nil || v == "" {
+		t.Errorf("schema version after Open: %q, %v", v, err)
+	}
+	if _, err := st.Database().Collection("settings").UpdateOne(ctx, bson.D{{Key: "_id", Value: "mongo.schema_version"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "value", Value: "99"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = mongo.Open(ctx, cfg)
+	if !errors.Is(err, mongo.ErrNewerSchema) || !strings.Contains(err.Error(), "99") {
+		t.Errorf("Open of a newer database: %v", err)
 	}
 }

@@ -175,17 +175,17 @@ func dsn(path string) string {
 	return "file:" + escaped + "?" + q.Encode()
 }
 
-// migrate applies the embedded migrations not yet recorded in schema_migrations,
-// in one IMMEDIATE transaction: a second process opening the same file at the same
-// moment waits for the lock and then finds them applied.
-func (s *Store) migrate(ctx context.Context) error {
+// migration is one embedded migration file and its version.
+type migration struct {
+	version int
+	name    string
+}
+
+// migrationNames returns the embedded migrations in version order.
+func migrationNames() ([]migration, error) {
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
 	if err != nil {
-		return fmt.Errorf("sqlite: migrations: %w", err)
-	}
-	type migration struct {
-		version int
-		name    string
+		return nil, fmt.Errorf("sqlite: migrations: %w", err)
 	}
 	var ms []migration
 	for _, name := range names {
@@ -193,17 +193,30 @@ func (s *Store) migrate(ctx context.Context) error {
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil {
-			return fmt.Errorf("sqlite: migration %q: name must start with a number and '_'", base)
+			return nil, fmt.Errorf("sqlite: migration %q: name must start with a number and '_'", base)
 		}
 		ms = append(ms, migration{v, name})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
 
+// migrate applies the embedded migrations not yet recorded in schema_migrations,
+// in one IMMEDIATE transaction: a second process opening the same file at the same
+// moment waits for the lock and then finds them applied.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrationNames()
+	if err != nil {
+		return err
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
 			applied_at INTEGER NOT NULL
 		) STRICT`); err != nil {
+			return err
+		}
+		if err := checkSchemaVersion(ctx, tx, ms[len(ms)-1].version); err != nil {
 			return err
 		}
 		applied := map[int]bool{}
@@ -365,8 +378,9 @@ func dbErr(ctx context.Context, err error) error {
 		case code&0xff == sqlite3.SQLITE_BUSY || code&0xff == sqlite3.SQLITE_LOCKED:
 			// The driver's text, not the driver error: callers see only the sentinel.
 			return fmt.Errorf("sqlite: %w: %s", domain.ErrUnavailable, se.Error())
-		case code&0xff == sqlite3.SQLITE_IOERR || code&0xff == sqlite3.SQLITE_FULL ||
-			code&0xff == sqlite3.SQLITE_CANTOPEN || code&0xff == sqlite3.SQLITE_PROTOCOL:
+		case code&0xff == sqlite3.SQLITE_FULL:
+			return errFull(se.Error())
+		case code&0xff == sqlite3.SQLITE_IOERR || code&0xff == sqlite3.SQLITE_CANTOPEN || code&0xff == sqlite3.SQLITE_PROTOCOL:
 			// The disk failed or is full: the write was not acknowledged, and
 			// the client may retry later.
 			return fmt.Errorf("sqlite: %w: %s", domain.ErrUnavailable, se.Error())
@@ -377,6 +391,19 @@ func dbErr(ctx context.Context, err error) error {
 		return fmt.Errorf("sqlite: %w: %s", domain.ErrUnavailable, err.Error())
 	}
 	return fmt.Errorf("sqlite: %w", err)
+}
+
+// errFull is the answer to a write that did not fit (the disk or the file
+// system's quota is full: SQLite rolled the transaction back, and the file is
+// as it was before it). It is ErrUnavailable (retry later, nothing was
+// acknowledged) with a code of its own, api.CodeStoreFull, so that neither the
+// tablet's user nor the operator reading the log mistakes it for a database
+// that does not answer.
+func errFull(detail string) error {
+	return &domain.Error{Kind: domain.KindUnavailable, Code: "store_full",
+		Title:      "The server's disk is full: nothing of this request was saved; try again later",
+		RetryAfter: time.Minute,
+		Err:        fmt.Errorf("sqlite: %w: %s", domain.ErrUnavailable, detail)}
 }
 
 // ctxErr passes a cancellation on (the caller went away) but reports a deadline
