@@ -76,16 +76,17 @@ func (m *Main) Migrate(ctx context.Context, uri string) error {
 	}
 	m.Logger.Info("store migrated", "uri", redactURI(uri), "took", time.Since(started).Round(time.Millisecond).String(),
 		"users", n.users, "projects", n.projects, "devices", n.devices, "records", n.records, "revisions", n.revisions,
-		"quarantine", n.quarantine, "audit", n.audit)
-	fmt.Fprintf(m.Out, "Copied %d users, %d projects, %d devices, %d forms, %d records (%d revisions), %d quarantined items and %d audit events to %s.\n"+
+		"quarantine", n.quarantine, "audit", n.audit, "reviews", n.reviews, "files", n.files)
+	fmt.Fprintf(m.Out, "Copied %d users, %d projects, %d devices, %d forms, %d records (%d revisions), %d quarantined items, %d review entries, %d files and %d audit events to %s.\n"+
 		"Start the servers with FIELDSYNC_STORE set to it and the secret key of this server.\n",
-		n.users, n.projects, n.devices, n.forms, n.records, n.revisions, n.quarantine, n.audit, redactURI(uri))
+		n.users, n.projects, n.devices, n.forms, n.records, n.revisions, n.quarantine, n.reviews, n.files, n.audit, redactURI(uri))
 	return nil
 }
 
 // copied counts what copyStore copied.
 type copied struct {
 	users, projects, devices, forms, records, revisions, quarantine, audit int
+	reviews, files                                                         int
 }
 
 // copyStore copies everything of src into the empty dst through the store
@@ -256,6 +257,9 @@ func copyProject(ctx context.Context, src *sqlite.Store, dst domain.Store, proje
 				}
 			}
 			n.records += len(writes)
+			if err := copyRecordExtras(ctx, src, dst, projectID, page.Records, n); err != nil {
+				return err
+			}
 		}
 		since = page.Next
 		if !page.More {
@@ -268,7 +272,7 @@ func copyProject(ctx context.Context, src *sqlite.Store, dst domain.Store, proje
 	// resolving their record does not settle an item still open.
 	var items []domain.QuarantineItem
 	for cursor := ""; ; {
-		page, next, err := src.ListQuarantine(ctx, projectID, true, cursor, 500)
+		page, next, err := src.ListQuarantine(ctx, projectID, domain.QuarantineFilter{}, cursor, 500)
 		if err != nil {
 			return err
 		}
@@ -297,9 +301,90 @@ func copyProject(ctx context.Context, src *sqlite.Store, dst domain.Store, proje
 				return fmt.Errorf("quarantined item %s: %w", it.ID, err)
 			}
 		}
+		if it.LastReapply != nil {
+			// The latest re-apply, and who resolved the item by it: claimed
+			// and settled again as it was.
+			if _, err := dst.ClaimQuarantine(ctx, projectID, it.ID, "migrate", it.LastReapply.At, it.LastReapply.At); err != nil {
+				return fmt.Errorf("quarantined item %s: %w", it.ID, err)
+			}
+			if _, err := dst.SettleQuarantine(ctx, projectID, it.ID, "migrate", *it.LastReapply); err != nil {
+				return fmt.Errorf("quarantined item %s: %w", it.ID, err)
+			}
+		}
+		if it.DismissedAt != nil {
+			d := domain.QuarantineDismissal{By: it.DismissedBy, Reason: it.DismissReason, At: *it.DismissedAt}
+			if _, err := dst.DismissQuarantine(ctx, projectID, it.ID, d, *it.DismissedAt); err != nil {
+				return fmt.Errorf("quarantined item %s: %w", it.ID, err)
+			}
+		}
 		n.quarantine++
 	}
 	return nil
+}
+
+// copyRecordExtras copies what the records of one feed page hold beside
+// their history: review threads (comments and review-state changes, in
+// order) and attachment files with their links (each file's bytes once).
+func copyRecordExtras(ctx context.Context, src *sqlite.Store, dst domain.Store, projectID string, recs []domain.Record, n *copied) error {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+		for cursor := ""; ; {
+			entries, next, err := src.ListReviews(ctx, projectID, r.ID, cursor, 500)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				e.ID = "" // the new store numbers them, in the same order
+				if _, err := dst.AppendReview(ctx, e); err != nil {
+					return fmt.Errorf("review of record %s: %w", r.ID, err)
+				}
+				n.reviews++
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+	}
+	links, err := src.ListAttachmentLinks(ctx, projectID, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		for _, l := range links[id] {
+			if err := copyBlob(ctx, src, dst, l); err != nil {
+				return fmt.Errorf("attachment %s of record %s: %w", l.Name, id, err)
+			}
+			if err := dst.PutAttachmentLink(ctx, l); err != nil {
+				return fmt.Errorf("attachment %s of record %s: %w", l.Name, id, err)
+			}
+			n.files++
+		}
+	}
+	return nil
+}
+
+// copyBlob copies the bytes of l's file unless dst holds them already
+// (identical bytes are stored once), through an upload that dst checks
+// against the hash and size like any other.
+func copyBlob(ctx context.Context, src *sqlite.Store, dst domain.Store, l domain.AttachmentLink) error {
+	if b, err := dst.OpenBlob(ctx, l.SHA256); err == nil {
+		return b.Close()
+	} else if !errors.Is(err, domain.ErrNotFound) {
+		return err
+	}
+	b, err := src.OpenBlob(ctx, l.SHA256)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	upload := "migrate-" + l.SHA256
+	now := time.Now().UTC()
+	if _, err := dst.AppendUpload(ctx, upload, 0, b, now); err != nil {
+		return err
+	}
+	return dst.CommitUpload(ctx, upload, l.SHA256, b.Size(), now)
 }
 
 func boolInt(b bool) int {

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -95,6 +99,30 @@ func TestMigrateToMongo(t *testing.T) {
 	if out, err := tablet.Push(ctx, "survey", bad); err != nil || out.Results[0].Status != api.PushRejected {
 		t.Fatalf("bad push: %+v, %v", out, err)
 	}
+	// A review thread, a dismissed quarantine entry, and a record's file.
+	state := api.ReviewApproved
+	for _, c := range []api.CommentRequest{{Text: "checked with the team lead"}, {Text: "fine", ReviewState: &state}} {
+		if _, err := admin.AddComment(ctx, "survey", subs[0].ID, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ql, err := admin.ListQuarantine(ctx, "survey", api.QuarantineQuery{})
+	if err != nil || len(ql.Items) != 1 {
+		t.Fatalf("quarantine: %+v, %v", ql, err)
+	}
+	if err := admin.DismissQuarantine(ctx, "survey", ql.Items[0].ID, "a training interview"); err != nil {
+		t.Fatal(err)
+	}
+	photo := []byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00 a photo of the site")
+	sum := sha256.Sum256(photo)
+	withFile := newSubs(1, "file")
+	withFile[0].Attachments = []api.Attachment{{Name: "site.jpg", SHA256: hex.EncodeToString(sum[:]), Size: int64(len(photo)), ContentType: "image/jpeg"}}
+	if out, err := tablet.Push(ctx, "survey", withFile); err != nil || len(out.Results[0].MissingAttachments) != 1 {
+		t.Fatalf("push with a file: %+v, %v", out, err)
+	}
+	if _, err := tablet.AppendAttachment(ctx, "survey", withFile[0].ID, "site.jpg", 0, bytes.NewReader(photo)); err != nil {
+		t.Fatal(err)
+	}
 	// A revoked tablet, and a tablet whose session must survive the move.
 	d, err := admin.CreateDevice(ctx, "survey", "lost tablet")
 	if err != nil {
@@ -167,9 +195,36 @@ func TestMigrateToMongo(t *testing.T) {
 		return fs, err
 	})
 	pair("quarantine", func(st domain.Store) (any, error) {
-		items, _, err := st.ListQuarantine(ctx, "survey", true, "", 100)
+		items, _, err := st.ListQuarantine(ctx, "survey", domain.QuarantineFilter{}, "", 100)
+		if len(items) != 1 || items[0].DismissedAt == nil {
+			t.Errorf("quarantine: want the one dismissed entry, got %+v", items)
+		}
 		return items, err
 	})
+	pair("review thread", func(st domain.Store) (any, error) {
+		entries, _, err := st.ListReviews(ctx, "survey", subs[0].ID, "", 100)
+		for i := range entries {
+			entries[i].ID = ""
+		}
+		if len(entries) != 2 {
+			t.Errorf("review thread: %d entries, want 2", len(entries))
+		}
+		return entries, err
+	})
+	pair("attachment links", func(st domain.Store) (any, error) {
+		return st.ListAttachmentLinks(ctx, "survey", []string{withFile[0].ID})
+	})
+	for name, st := range map[string]domain.Store{"SQLite": src, "MongoDB": dst} {
+		b, err := st.OpenBlob(ctx, hex.EncodeToString(sum[:]))
+		if err != nil {
+			t.Fatalf("the photo on %s: %v", name, err)
+		}
+		got, err := io.ReadAll(b)
+		b.Close()
+		if err != nil || !bytes.Equal(got, photo) {
+			t.Errorf("the photo on %s: %q, %v", name, got, err)
+		}
+	}
 	pair("audit", func(st domain.Store) (any, error) {
 		events, _, err := st.ListAudit(ctx, domain.AuditFilter{}, "", 1000)
 		for i := range events {
