@@ -61,7 +61,7 @@ func TestOpenPreviousReleaseStore(t *testing.T) {
 		t.Fatalf("open a store of the previous release: %v", err)
 	}
 	defer st.Close()
-	items, _, err := st.ListQuarantine(context.Background(), "p", true, "", 10)
+	items, _, err := st.ListQuarantine(context.Background(), "p", domain.QuarantineFilter{}, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
