@@ -22,6 +22,7 @@ type Store interface {
 	RecordStore
 	QuarantineStore
 	AuditStore
+	OpenRosaStore // the OpenRosa bridge (issue 14)
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error

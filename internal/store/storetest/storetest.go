@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) domain.Store) {
 	t.Run("ConcurrentFeed", func(t *testing.T) { RunConcurrentFeed(t, newStore(t)) })
 	t.Run("Quarantine", s.quarantine)
 	t.Run("Audit", s.audit)
+	t.Run("OpenRosa", s.openRosa)
 	t.Run("Ping", func(t *testing.T) {
 		if err := newStore(t).Ping(t.Context()); err != nil {
 			t.Fatalf("Ping: %v", err)
