@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/httpapi"
 	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/openrosa/bridge"
 	"github.com/fieldsync/fieldsync/internal/records"
 )
 
@@ -193,6 +195,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Forms:            fs,
 		Records:          recs,
 		TrustedProxies:   proxies,
+		PublicURL:        m.Config.PublicURL,
+		// TODO(lead, issue 14): internal/media's store once merged.
+		OpenRosaFiles: bridge.DirSink{Dir: filepath.Join(m.Config.DataDir, "openrosa-files")},
 	})
 	if err != nil {
 		return err

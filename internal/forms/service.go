@@ -148,7 +148,11 @@ func (s *Service) Publish(ctx context.Context, projectID, formID, version string
 	if errors.Is(err, domain.ErrNotFound) {
 		return domain.FormVersion{}, s.notFound(ctx, projectID, formID, version, false)
 	}
-	return fv, err
+	if err != nil {
+		return domain.FormVersion{}, err
+	}
+	// The XForm for ODK Collect is made once, here (openrosa.md §3).
+	return s.EnsureXForm(ctx, fv)
 }
 
 // Close stops new records of a form; edits of existing ones still sync.

@@ -16,6 +16,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/identity"
+	"github.com/fieldsync/fieldsync/internal/openrosa/bridge"
 	"github.com/fieldsync/fieldsync/internal/records"
 )
 
@@ -76,6 +77,13 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For or Forwarded
 	// header names the client (see clientIP); nil trusts no header.
 	TrustedProxies []netip.Prefix
+	// PublicURL is FIELDSYNC_PUBLIC_URL: the URL clients reach the server at,
+	// put into the OpenRosa server URLs; "" means the request's scheme and Host.
+	PublicURL string
+	// OpenRosaFiles keeps the files of OpenRosa submissions (bridge.DirSink,
+	// or internal/media once wired); nil refuses submissions with files (503,
+	// so the tablet keeps them).
+	OpenRosaFiles bridge.AttachmentSink
 }
 
 // Server is the HTTP API. It implements http.Handler.
@@ -96,6 +104,10 @@ type Server struct {
 	forms            *forms.Service
 	// trustedProxies is Config.TrustedProxies.
 	trustedProxies []netip.Prefix
+	// The OpenRosa bridge (openrosa.go): nil without forms and records.
+	bridge        *bridge.Bridge
+	publicURL     string
+	openRosaFiles bridge.AttachmentSink
 
 	router  *mux.Router
 	handler http.Handler
@@ -131,6 +143,8 @@ func New(cfg Config) (*Server, error) {
 		identity:         cfg.Identity,
 		forms:            cfg.Forms,
 		trustedProxies:   cfg.TrustedProxies,
+		publicURL:        cfg.PublicURL,
+		openRosaFiles:    cfg.OpenRosaFiles,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -169,6 +183,11 @@ func New(cfg Config) (*Server, error) {
 	s.registerIdentityRoutes()
 	s.registerFormRoutes()
 	s.registerRecordRoutes()
+	// The OpenRosa bridge for ODK Collect (issue 14).
+	if s.forms != nil && s.records != nil && s.identity != nil {
+		s.bridge = bridge.New(bridge.Config{Store: s.store, Forms: s.forms, Records: s.records, Files: s.openRosaFiles, Logger: s.logger, Now: s.now})
+	}
+	s.registerOpenRosaKeyRoutes()
 
 	// The chain, outermost first; doc.go says why in this order.
 	var h http.Handler = s.router

@@ -111,4 +111,3 @@ func (s *Store) GetOpenRosaInstance(ctx context.Context, projectID, instanceID s
 	}
 	return d.instance(), nil
 }
-

@@ -104,4 +104,3 @@ func (s suite) openRosa(t *testing.T) {
 		same(t, "instance read", got, in)
 	})
 }
-
