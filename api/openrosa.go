@@ -11,3 +11,13 @@ type OpenRosaKeyResponse struct {
 	// zlib-compressed settings JSON.
 	QR string `json:"qr"`
 }
+
+// OpenRosaInfo tells how a published version reaches ODK Collect.
+type OpenRosaInfo struct {
+	// Warnings name keywords the XForm cannot express: Collect does not check
+	// them, the server still does when the submission arrives.
+	Warnings []string `json:"warnings"`
+	// Reasons name shapes Collect cannot produce; a version with any is not in
+	// Collect's form list (it works over the JSON protocol all the same).
+	Reasons []string `json:"reasons"`
+}

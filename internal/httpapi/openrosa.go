@@ -394,3 +394,19 @@ func (s *Server) handleCreateOpenRosaKey(w http.ResponseWriter, r *http.Request)
 	out := api.OpenRosaKeyResponse{DeviceID: d.ID, ServerURL: serverURL, QR: qr}
 	return writeJSON(w, http.StatusCreated, out)
 }
+
+// openRosaInfo is the openrosa member of a publish answer.
+func openRosaInfo(fv domain.FormVersion) *api.OpenRosaInfo {
+	meta, err := openrosa.ParseMeta(fv.OpenRosa)
+	if err != nil || len(fv.XForm) == 0 {
+		return nil
+	}
+	info := &api.OpenRosaInfo{Warnings: meta.Warnings, Reasons: meta.Reasons}
+	if info.Warnings == nil {
+		info.Warnings = []string{}
+	}
+	if info.Reasons == nil {
+		info.Reasons = []string{}
+	}
+	return info
+}
