@@ -65,7 +65,7 @@ async function runJob(job) {
     } else if (s.values !== undefined) {
       n.selectValues(s.values);
     } else if (s.file !== undefined) {
-      n.setValue(new window.File([s.text ?? ''], s.file, { type: s.type ?? 'application/octet-stream' }));
+      n.setValue(new File([Buffer.from(s.text ?? '', 'latin1')], s.file, { type: s.type ?? 'application/octet-stream' }));
     } else if (n.nodeType === 'select1' || (n.nodeType === 'select' && !Array.isArray(s.value))) {
       n.selectValue(s.value);
     } else if (n.nodeType === 'trigger') {
