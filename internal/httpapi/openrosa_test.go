@@ -524,6 +524,43 @@ func TestOpenRosaMergedEdit(t *testing.T) {
 	}
 }
 
+// TestOpenRosaSplitSubmission: when files exceed what one POST may carry,
+// Collect sends the same XML several times, each with some files and
+// *isIncomplete*=yes on all but the last; every file is kept, the record is
+// made once.
+func TestOpenRosaSplitSubmission(t *testing.T) {
+	e := newOREnv(t)
+	e.publish(t, "media", "1", []byte(`{"title": "Media", "schema": {"type": "object", "properties": {
+		"photo": {"type": "string", "contentMediaType": "image/jpeg"}, "voice": {"type": "string", "contentMediaType": "audio/mp4"}}}}`))
+	id := uuid.NewString()
+	doc := `<data id="media" version="1"><photo>p.jpg</photo><voice>v.m4a</voice><meta><instanceID>uuid:` + id + `</instanceID></meta></data>`
+	resp, raw := e.submit(t, e.serverURL, doc,
+		part{field: "p.jpg", filename: "p.jpg", contentType: "image/jpeg", data: []byte("photo bytes")},
+		part{field: "*isIncomplete*", data: []byte("yes")})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("first part: %d %s", resp.StatusCode, raw)
+	}
+	rec := e.record(t, id)
+	resp, raw = e.submit(t, e.serverURL, doc, part{field: "v.m4a", filename: "v.m4a", contentType: "audio/mp4", data: []byte("voice bytes")})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("last part: %d %s", resp.StatusCode, raw)
+	}
+	if got := e.record(t, id); got.Rev != rec.Rev || !sameJSONText(got.Data, `{"photo":"p.jpg","voice":"v.m4a"}`) {
+		t.Errorf("record after the last part: %s %s", got.Rev, got.Data)
+	}
+	names := map[string]bool{}
+	for _, a := range rec.Attachments {
+		names[a.Name] = true
+	}
+	if !names["p.jpg"] || !names["v.m4a"] {
+		t.Errorf("the record does not declare both files: %+v", rec.Attachments)
+	}
+	held, err := os.ReadDir(e.files + "/safety/" + id)
+	if err != nil || len(held) != 2 {
+		t.Errorf("files kept: %v %d, want both parts", err, len(held))
+	}
+}
+
 // sameJSONText compares a JSON value with JSON text.
 func sameJSONText(got json.RawMessage, want string) bool {
 	var g, w any
