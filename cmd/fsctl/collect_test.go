@@ -56,4 +56,3 @@ func TestDeviceCollect(t *testing.T) {
 		t.Errorf("an unknown device: %d %q", code, errOut)
 	}
 }
-

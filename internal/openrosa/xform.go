@@ -628,11 +628,11 @@ func (g *gen) choices(f *Field, vals []any, titles []string, ptr string) bool {
 		if err != nil {
 			return false
 		}
-		switch v.(type) {
+		switch x := v.(type) {
 		case string:
 			types["string"] = true
 		case json.Number:
-			if strings.ContainsAny(v.(json.Number).String(), ".eE") {
+			if strings.ContainsAny(x.String(), ".eE") {
 				types["number"] = true
 			} else {
 				types["integer"] = true

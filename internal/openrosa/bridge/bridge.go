@@ -172,11 +172,6 @@ type Outcome struct {
 	RecordID   string
 }
 
-// Errors of a submission that are answered without a push.
-var (
-	errNoInstance = errors.New("no xml_submission_file")
-)
-
 // envelope is what a quarantine entry of a submission holds: the XML as sent
 // (as text, or base64 when it is not UTF-8), the files' metadata, and what
 // could be read of it.
