@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/openrosa"
 )
 
 // ServiceConfig wires a Service.
@@ -151,8 +152,14 @@ func (s *Service) Publish(ctx context.Context, projectID, formID, version string
 	if err != nil {
 		return domain.FormVersion{}, err
 	}
-	// The XForm for ODK Collect is made once, here (openrosa.md §3).
-	return s.EnsureXForm(ctx, fv)
+	// The XForm for ODK Collect is made once, here (openrosa.md §3). A form
+	// the generator fails on is published all the same (the JSON protocol
+	// needs no XForm); the bridge leaves it out of Collect's list.
+	out, err := s.EnsureXForm(ctx, fv)
+	if errors.Is(err, openrosa.ErrGenerate) {
+		return fv, nil
+	}
+	return out, err
 }
 
 // Close stops new records of a form; edits of existing ones still sync.

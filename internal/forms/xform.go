@@ -21,6 +21,8 @@ type xformStore interface {
 // OpenRosa bridge calls it for a version published before the bridge
 // existed. The store keeps the first XForm made, so every server serves the
 // same bytes forever. A draft, or a store without XForms, is returned as it is.
+// An error matching openrosa.ErrGenerate is this form's alone (a generator
+// bug): its version cannot be offered to Collect.
 func (s *Service) EnsureXForm(ctx context.Context, fv domain.FormVersion) (domain.FormVersion, error) {
 	xs, ok := s.store.(xformStore)
 	if !ok || fv.State != domain.VersionPublished || len(fv.XForm) > 0 {

@@ -1,7 +1,10 @@
 package openrosa_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"encoding/xml"
+	"os"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/internal/forms"
@@ -61,6 +64,38 @@ func FuzzDecode(f *testing.F) {
 					t.Fatalf("Decode read %q without findings, but the schema refuses it: %+v", got.Data, f)
 				}
 			}
+		}
+	})
+}
+
+// FuzzGenerate: every definition the forms service accepts makes an XForm
+// (never an error, never a panic) that is well-formed XML, the same bytes
+// every time.
+func FuzzGenerate(f *testing.F) {
+	for _, name := range []string{"incident-report", "perception-survey", "action-plan-followup"} {
+		raw, err := os.ReadFile("../../schemas/examples/" + name + ".json")
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
+	}
+	f.Add([]byte(fuzzForm))
+	f.Add([]byte(`{"title": "T", "schema": {"type": "object"}}`))
+	f.Add([]byte(`{"title": "T", "schema": {"type": "object", "$defs": {"a": {"type": "object", "properties": {"x": {"$ref": "#/$defs/b"}, "y": {"$ref": "#/$defs/b"}}}, "b": {"type": "object", "properties": {"p": {"$ref": "#/$defs/c"}, "q": {"$ref": "#/$defs/c"}}}, "c": {"type": "string"}}, "properties": {"r": {"$ref": "#/$defs/a"}}}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if _, err := forms.ParseDefinition(raw); err != nil {
+			return
+		}
+		a, err := openrosa.Generate("f", "1", raw)
+		if err != nil {
+			t.Fatalf("Generate of an accepted definition: %v", err)
+		}
+		if err := xml.Unmarshal(a.XForm, new(any)); err != nil {
+			t.Fatalf("the XForm is not well-formed: %v\n%s", err, a.XForm)
+		}
+		b, _ := openrosa.Generate("f", "1", raw)
+		if !bytes.Equal(a.XForm, b.XForm) {
+			t.Fatal("two generations differ")
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -78,6 +79,11 @@ type Meta struct {
 	Fields []*Field `json:"fields,omitempty"`
 }
 
+// ErrGenerate is matched by Generate's errors: the definition could not be
+// made into an XForm (a definition the forms service accepted always can; an
+// error here is a bug, kept to the one form).
+var ErrGenerate = errors.New("openrosa: cannot generate the XForm")
+
 // Result is a generated XForm.
 type Result struct {
 	XForm []byte
@@ -105,20 +111,27 @@ func ParseMeta(raw json.RawMessage) (Meta, error) {
 // stored: title, schema, ui). The output depends on nothing but its input, so
 // a form generated twice is the same bytes; still, only the first generation
 // is stored and served (Collect matches forms by md5).
-func Generate(formID, version string, definition []byte) (Result, error) {
+func Generate(formID, version string, definition []byte) (res Result, err error) {
+	defer func() {
+		// A generator bug must not take a publish down with it: it is an
+		// error of this form's XForm only.
+		if v := recover(); v != nil {
+			res, err = Result{}, fmt.Errorf("%w: %v", ErrGenerate, v)
+		}
+	}()
 	root, err := parseOrdered(definition)
 	if err != nil {
-		return Result{}, fmt.Errorf("openrosa: definition: %w", err)
+		return Result{}, fmt.Errorf("%w: definition: %v", ErrGenerate, err)
 	}
 	def, ok := root.(*obj)
 	if !ok {
-		return Result{}, fmt.Errorf("openrosa: definition is not an object")
+		return Result{}, fmt.Errorf("%w: definition is not an object", ErrGenerate)
 	}
 	g := &gen{root: def.obj("schema"), ui: def.obj("ui"), seen: map[string]bool{}}
 	g.readUI()
 	schema := g.root
 	if schema == nil {
-		return Result{}, fmt.Errorf("openrosa: definition has no schema")
+		return Result{}, fmt.Errorf("%w: definition has no schema", ErrGenerate)
 	}
 	fields := g.object(schema, "", "")
 	g.warnKeywords(schema, "", map[string]bool{"properties": true, "required": true, "additionalProperties": true, "type": true})
@@ -159,7 +172,13 @@ type gen struct {
 	warnings     []string
 	reasons      []string
 	seen         map[string]bool // $refs being expanded: a cycle is recursion
+	fields       int             // questions made so far (maxFields)
 }
+
+// maxFields bounds the questions of one XForm: $refs used several times at
+// several levels multiply, and a form of more questions than this is not one
+// an enumerator fills in on a tablet.
+const maxFields = 5000
 
 func ptrKey(k string) string {
 	if strings.HasPrefix(k, "/") {
@@ -303,6 +322,9 @@ func (g *gen) object(s *obj, path, ptr string) []*Field {
 			}
 		}
 	}
+	if props == nil {
+		return nil // an object without listed properties: nothing to ask
+	}
 	var out []*Field
 	used := map[string]bool{"meta": path == ""}
 	n := 0
@@ -338,6 +360,12 @@ func escPtr(s string) string {
 
 // field maps one property schema.
 func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
+	if g.fields++; g.fields > maxFields {
+		if g.fields == maxFields+1 {
+			g.reasons = append(g.reasons, fmt.Sprintf("more than %d questions: too many for ODK Collect", maxFields))
+		}
+		return nil
+	}
 	s, done := g.resolve(s0, path)
 	defer done()
 	if s == nil {
@@ -527,6 +555,11 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 		f.Kind = KindGroup
 		handled["properties"], handled["required"], handled["additionalProperties"] = true, true, true
 		f.Fields = g.object(s, path, ptr)
+		if len(f.Fields) == 0 {
+			// XForms have no empty groups; there is nothing to ask anyway.
+			g.warnings = append(g.warnings, fmt.Sprintf("%s: an object without questions is not asked in ODK Collect", path))
+			return nil
+		}
 	case typ == "array":
 		handled["items"] = true
 		items, ok := s.vals["items"].(*obj)
@@ -573,6 +606,10 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 		case it.str("type") == "object" && it.str("format") != "geopoint":
 			f.Kind = KindRepeat
 			f.Fields = g.object(it, path+"/-", ptr)
+			if len(f.Fields) == 0 {
+				g.warnings = append(g.warnings, fmt.Sprintf("%s: a list of objects without questions is not asked in ODK Collect", path))
+				return nil
+			}
 			g.warnKeywords(it, path+"/items", map[string]bool{"properties": true, "required": true, "additionalProperties": true, "type": true, "title": true, "description": true})
 		default:
 			f.Kind = KindRepeat
@@ -614,6 +651,10 @@ func isTrue(v any) bool { b, ok := v.(bool); return ok && b }
 // value that cannot be an XML token (spaces, empty, not a scalar) or that
 // repeats gets a generated code.
 func (g *gen) choices(f *Field, vals []any, titles []string, ptr string) bool {
+	if len(vals) == 0 {
+		g.warnings = append(g.warnings, fmt.Sprintf("%s: a choice without options is not asked in ODK Collect", ptr))
+		return false
+	}
 	types := map[string]bool{}
 	used := map[string]bool{}
 	for _, v := range vals {

@@ -101,6 +101,11 @@ func (b *Bridge) FormList(ctx context.Context, projectID, formID string) ([]List
 			continue
 		}
 		fv, meta, err := b.version(ctx, projectID, f.ID, f.CurrentVersion)
+		if errors.Is(err, openrosa.ErrGenerate) {
+			// One form the generator fails on must not hide the others.
+			b.cfg.Logger.ErrorContext(ctx, "openrosa: no XForm for a published version", "project", projectID, "form", f.ID, "version", f.CurrentVersion, "err", err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -137,6 +142,9 @@ func (b *Bridge) version(ctx context.Context, projectID, formID, version string)
 // cannot fill in.
 func (b *Bridge) XForm(ctx context.Context, projectID, formID, version string) ([]byte, string, error) {
 	fv, meta, err := b.version(ctx, projectID, formID, version)
+	if errors.Is(err, openrosa.ErrGenerate) {
+		return nil, "", domain.ErrNotFound
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -206,6 +214,12 @@ func (b *Bridge) Submit(ctx context.Context, c records.Caller, projectID string,
 	recordID := ""
 	if perr == nil && inst.InstanceID != "" {
 		recordID = inst.InstanceID
+		if inst.DeprecatedID != "" {
+			// An edit's files belong to the record it edits.
+			if base, err := b.cfg.Store.GetOpenRosaInstance(ctx, projectID, inst.DeprecatedID); err == nil {
+				recordID = base.RecordID
+			}
+		}
 	}
 	// The files first: whatever becomes of the instance, they are kept.
 	atts, err := b.keepFiles(ctx, projectID, recordIDOr(recordID, u.XML), u.Files)
@@ -233,7 +247,7 @@ func (b *Bridge) Submit(ctx context.Context, c records.Caller, projectID string,
 	}
 	_, meta, err := b.version(ctx, projectID, inst.FormID, inst.Version)
 	switch {
-	case errors.Is(err, domain.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound) || errors.Is(err, openrosa.ErrGenerate):
 		return reject("unknown_form", fmt.Sprintf("Form %q version %q is not published in this project: the submission was kept for review.", inst.FormID, inst.Version))
 	case err != nil:
 		return Outcome{}, err
