@@ -51,9 +51,9 @@ func (g *gen) write(b *bytes.Buffer, formID, version, title string, fields []*Fi
 			w(4, `<translation lang="%s"%s>`, esc(langName(lang)), def)
 			walk(fields, "/data", func(f *Field, ref string) {
 				w(5, `<text id="%s:label"><value>%s</value></text>`, esc(ref), esc(g.labelIn(lang, i == 0, f)))
-				if f.hint != "" && i == 0 {
-					w(5, `<text id="%s:hint"><value>%s</value></text>`, esc(ref), esc(f.hint))
-				} else if f.hint != "" {
+				if f.hint != "" {
+					// Hints are not translated (ui.translations has labels and
+					// choices only): every language shows the default one.
 					w(5, `<text id="%s:hint"><value>%s</value></text>`, esc(ref), esc(f.hint))
 				}
 				for _, c := range f.Choices {
