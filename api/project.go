@@ -73,6 +73,9 @@ type FormVersionEntry struct {
 	// Title is the definition's title; in the answers of a PUT or publish
 	// only, not in the form list (whose entry has the form's title).
 	Title string `json:"title,omitempty"`
+	// OpenRosa is what the XForm generator said of a published version, in
+	// the answer of a publish only (ODK Collect, issue 14).
+	OpenRosa *OpenRosaInfo `json:"openrosa,omitempty"`
 }
 
 // FormListEntry is one form of GET /v1/projects/{project}/forms.

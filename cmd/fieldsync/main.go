@@ -299,6 +299,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Records:          recs,
 		Media:            med,
 		TrustedProxies:   proxies,
+		PublicURL:        m.Config.PublicURL,
+		// Collect's files go to the media service (httpapi's default).
 	})
 	if err != nil {
 		return err

@@ -48,4 +48,16 @@ type FormVersion struct {
 	PublishedAt *time.Time
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+
+	// XForm is the OpenRosa XForm made from the definition when the version was
+	// published (nil before, and for a version published before the bridge
+	// existed until it is first asked for). It is stored once and served
+	// byte-identical forever: ODK Collect matches forms by XFormMD5.
+	// GetFormVersion and PublishFormVersion fill these three; list calls do not.
+	XForm []byte
+	// XFormMD5 is the md5 hex of XForm.
+	XFormMD5 string
+	// OpenRosa is what the XForm generator said (warnings, reasons, the map of
+	// XML names back to JSON), stored with the XForm for the way back.
+	OpenRosa json.RawMessage
 }

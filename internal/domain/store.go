@@ -28,6 +28,7 @@ type Store interface {
 	// DatasetStore is the datasets' record query (dataset.go).
 	DatasetStore
 	AttachmentStore
+	OpenRosaStore // the OpenRosa bridge (issue 14)
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error

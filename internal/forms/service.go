@@ -10,6 +10,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/audit"
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/openrosa"
 )
 
 // ServiceConfig wires a Service.
@@ -163,10 +164,20 @@ func (s *Service) Publish(ctx context.Context, projectID, formID, version string
 	if errors.Is(err, domain.ErrNotFound) {
 		return domain.FormVersion{}, s.notFound(ctx, projectID, formID, version, false)
 	}
-	if err == nil && before.State != domain.VersionPublished {
+	if err != nil {
+		return domain.FormVersion{}, err
+	}
+	if before.State != domain.VersionPublished {
 		s.record(ctx, audit.FormPublished, projectID, formID, map[string]string{"version": version, "hash": fv.Hash})
 	}
-	return fv, err
+	// The XForm for ODK Collect is made once, here (openrosa.md §3). A form
+	// the generator fails on is published all the same (the JSON protocol
+	// needs no XForm); the bridge leaves it out of Collect's list.
+	out, err := s.EnsureXForm(ctx, fv)
+	if errors.Is(err, openrosa.ErrGenerate) {
+		return fv, nil
+	}
+	return out, err
 }
 
 // Close stops new records of a form; edits of existing ones still sync.

@@ -77,7 +77,9 @@ func (s *Server) handlePublishFormVersion(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, versionEntry(fv, true))
+	e := versionEntry(fv, true)
+	e.OpenRosa = openRosaInfo(fv)
+	return writeJSON(w, http.StatusOK, e)
 }
 
 // handleCloseForm is POST /v1/projects/{project}/forms/{form}/close: the form

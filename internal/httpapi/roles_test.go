@@ -110,6 +110,19 @@ var roleTable = map[string][]string{
 	"HEAD /v1/projects/{project}/records/{id}/attachments/{name}":    {roleAdmin, roleManager, roleEnumerator, roleDevice},
 	"OPTIONS /v1/projects/{project}/records/{id}/attachments/{name}": {roleAdmin, roleManager, roleEnumerator, roleDevice},
 	"GET /v1/projects/{project}/records/{id}/attachments/{name}":     {roleAdmin, roleManager, roleAnalyst, roleEnumerator, roleDevice},
+
+	// The OpenRosa bridge (openrosa.md, issue 14). Managers make a device's
+	// key. The bridge routes ignore bearer tokens: the key in the path is the
+	// credential (every caller here "gets past" the bearer layer and meets the
+	// key check, which refuses the probe's key with an OpenRosaResponse 403;
+	// openrosa_test.go checks keys, revocation and roles).
+	"POST /v1/projects/{project}/devices/{device_id}/openrosa-key":                                  {roleAdmin, roleManager},
+	"GET /v1/key/{device_key}/projects/{project}/openrosa/formList":                                 allCallers,
+	"GET /v1/key/{device_key}/projects/{project}/openrosa/forms/{form}/versions/{version}.xml":      allCallers,
+	"GET /v1/key/{device_key}/projects/{project}/openrosa/forms/{form}/versions/{version}/manifest": allCallers,
+	"HEAD /v1/key/{device_key}/projects/{project}/openrosa/submission":                              allCallers,
+	"GET /v1/key/{device_key}/projects/{project}/openrosa/submission":                               allCallers,
+	"POST /v1/key/{device_key}/projects/{project}/openrosa/submission":                              allCallers,
 }
 
 // probeVars fills the path variables of a route template. Every value names

@@ -18,6 +18,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/identity"
 	"github.com/fieldsync/fieldsync/internal/media"
+	"github.com/fieldsync/fieldsync/internal/openrosa/bridge"
 	"github.com/fieldsync/fieldsync/internal/records"
 )
 
@@ -84,6 +85,13 @@ type Config struct {
 	// ExportAttachments, when set, lets csv.zip exports hold the records'
 	// attachments (attachments=true); the media service provides it.
 	ExportAttachments export.AttachmentSource
+	// PublicURL is FIELDSYNC_PUBLIC_URL: the URL clients reach the server at,
+	// put into the OpenRosa server URLs; "" means the request's scheme and Host.
+	PublicURL string
+	// OpenRosaFiles keeps the files of OpenRosa submissions (bridge.DirSink,
+	// or internal/media once wired); nil refuses submissions with files (503,
+	// so the tablet keeps them).
+	OpenRosaFiles bridge.AttachmentSink
 }
 
 // Server is the HTTP API. It implements http.Handler.
@@ -107,6 +115,10 @@ type Server struct {
 	trustedProxies []netip.Prefix
 	// exportAttachments is Config.ExportAttachments.
 	exportAttachments export.AttachmentSource
+	// The OpenRosa bridge (openrosa.go): nil without forms and records.
+	bridge        *bridge.Bridge
+	publicURL     string
+	openRosaFiles bridge.AttachmentSink
 
 	router  *mux.Router
 	handler http.Handler
@@ -145,11 +157,18 @@ func New(cfg Config) (*Server, error) {
 		trustedProxies:   cfg.TrustedProxies,
 		// Datasets (issue 12).
 		exportAttachments: cfg.ExportAttachments,
+		publicURL:         cfg.PublicURL,
+		openRosaFiles:     cfg.OpenRosaFiles,
 	}
 	if s.exportAttachments == nil && cfg.Media != nil {
 		// csv.zip with attachments=true holds the files the media service
 		// keeps (issue 13).
 		s.exportAttachments = cfg.Media
+	}
+	if s.openRosaFiles == nil && cfg.Media != nil {
+		// Collect's photos and recordings are the records' attachments,
+		// kept by the media service like those of the JSON protocol.
+		s.openRosaFiles = cfg.Media
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -195,6 +214,11 @@ func New(cfg Config) (*Server, error) {
 	s.registerODataRoutes() // issue 12: the OData feed
 	// Attachments (issue 13): photos, audio and other files of records.
 	s.registerAttachmentRoutes()
+	// The OpenRosa bridge for ODK Collect (issue 14).
+	if s.forms != nil && s.records != nil && s.identity != nil {
+		s.bridge = bridge.New(bridge.Config{Store: s.store, Forms: s.forms, Records: s.records, Files: s.openRosaFiles, Logger: s.logger, Now: s.now})
+	}
+	s.registerOpenRosaKeyRoutes()
 
 	// The chain, outermost first; doc.go says why in this order.
 	var h http.Handler = s.router

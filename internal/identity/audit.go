@@ -94,7 +94,7 @@ func (s *Service) ListAudit(ctx context.Context, actor domain.Principal, f domai
 // AuditTypes are the event types the audit log holds, sorted: identity's
 // security events and the data events of package audit.
 var AuditTypes = func() []string {
-	t := append(slices.Clone(audit.DataTypes), AuditAdminBootstrap, AuditAdminGranted, AuditAdminRevoked, AuditDeviceCreated, AuditDeviceEnrolled, AuditDeviceRevoked, AuditEnrollFailed, AuditFamilyRevoked, AuditKeysRotated, AuditLogin, AuditLoginFailed, AuditMemberRemoved, AuditPasswordChanged, AuditPasswordReset, AuditProjectCreated, AuditRefreshReused, AuditRoleSet, AuditUserCreated, AuditUserDisabled, AuditUserEnabled, AuditUserRevoked, AuditUserUpdated)
+	t := append(slices.Clone(audit.DataTypes), AuditAdminBootstrap, AuditAdminGranted, AuditAdminRevoked, AuditDeviceCreated, AuditDeviceEnrolled, AuditDeviceRevoked, AuditEnrollFailed, AuditFamilyRevoked, AuditKeysRotated, AuditLogin, AuditLoginFailed, AuditMemberRemoved, AuditPasswordChanged, AuditPasswordReset, AuditProjectCreated, AuditRefreshReused, AuditRoleSet, AuditUserCreated, AuditUserDisabled, AuditUserEnabled, AuditUserRevoked, AuditUserUpdated, AuditOpenRosaKeyCreated)
 	slices.Sort(t)
 	return t
 }()

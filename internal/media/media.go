@@ -539,3 +539,26 @@ func (s *Service) OpenAttachment(ctx context.Context, rec domain.Record, a domai
 	}
 	return s.store.OpenBlob(ctx, l.SHA256)
 }
+
+// PutAttachment stores a file that arrived through another door than the
+// attachment routes (an ODK Collect submission's part: bridge.AttachmentSink)
+// and links it to the record under a.Name. The caller has authorised the
+// sender and computed a.SHA256 and a.Size from the bytes; they are checked
+// again as the bytes are stored (nothing is kept on a mismatch). Storing the
+// same file again is not an error.
+func (s *Service) PutAttachment(ctx context.Context, projectID, recordID string, a domain.Attachment, body io.Reader) error {
+	if held, err := s.linked(ctx, projectID, recordID, a); err != nil || held {
+		return err
+	}
+	id := "door-" + uuid.NewString()
+	defer s.dropUpload(id)
+	now := s.now().UTC()
+	if _, err := s.store.AppendUpload(ctx, id, 0, body, now); err != nil {
+		return err
+	}
+	if err := s.store.CommitUpload(ctx, id, a.SHA256, a.Size, now); err != nil {
+		return err
+	}
+	return s.store.PutAttachmentLink(ctx, domain.AttachmentLink{ProjectID: projectID, RecordID: recordID, Name: a.Name,
+		SHA256: a.SHA256, Size: a.Size, ContentType: a.ContentType, CreatedAt: now})
+}

@@ -40,8 +40,9 @@ func ValidSHA256(s string) bool {
 	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
-// checkAttachments checks the item's declarations.
-func checkAttachments(atts []domain.Attachment) []domain.Finding {
+// checkAttachments checks the item's declarations. With later, a
+// declaration may leave sha256 and size out (Submission.LaterFiles).
+func checkAttachments(atts []domain.Attachment, later bool) []domain.Finding {
 	var f []domain.Finding
 	if len(atts) > MaxAttachmentsPerItem {
 		return []domain.Finding{{Path: "/attachments", Keyword: "maxItems", Message: fmt.Sprintf("an item declares at most %d files", MaxAttachmentsPerItem)}}
@@ -55,6 +56,9 @@ func checkAttachments(atts []domain.Attachment) []domain.Finding {
 			f = append(f, domain.Finding{Path: p + "/name", Keyword: "uniqueItems", Message: fmt.Sprintf("the file %q is declared twice", a.Name)})
 		}
 		names[a.Name] = true
+		if later && a.SHA256 == "" && a.Size == 0 {
+			continue
+		}
 		if !ValidSHA256(a.SHA256) {
 			f = append(f, domain.Finding{Path: p + "/sha256", Keyword: "format", Message: "sha256 must be 64 lowercase hex digits"})
 		}

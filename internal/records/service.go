@@ -198,6 +198,11 @@ type Submission struct {
 	Deleted          bool
 	Data             json.RawMessage
 	Attachments      []domain.Attachment
+	// LaterFiles lets declarations leave sha256 and size out: the files of
+	// an ODK Collect submission that come in a later part of a split upload
+	// (*isIncomplete*), which the bridge stores and links as they arrive.
+	// The JSON protocol never sets it.
+	LaterFiles bool
 	// Raw is the item as the client sent it, kept in quarantine when rejected.
 	Raw json.RawMessage
 }
@@ -617,7 +622,7 @@ func checkShape(sub *Submission) []domain.Finding {
 	if !sub.Deleted && len(sub.Data) == 0 {
 		f = append(f, domain.Finding{Path: "/data", Keyword: "required", Message: "data is required"})
 	}
-	f = append(f, checkAttachments(sub.Attachments)...)
+	f = append(f, checkAttachments(sub.Attachments, sub.LaterFiles)...)
 	if sub.BaseRev != nil && *sub.BaseRev == "" {
 		// Some collectors send "" for "no base": it means null.
 		sub.BaseRev = nil

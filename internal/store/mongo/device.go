@@ -26,6 +26,8 @@ type deviceDoc struct {
 	RevokedAt           *time.Time        `bson:"revoked_at,omitempty"`
 	CreatedBy           string            `bson:"created_by"`
 	CreatedAt           *time.Time        `bson:"created_at,omitempty"`
+	// OpenRosaKeyHash is omitted when empty, for the sparse unique index.
+	OpenRosaKeyHash string `bson:"openrosa_key_hash,omitempty"`
 }
 
 func (d deviceDoc) device() domain.Device {

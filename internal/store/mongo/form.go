@@ -50,6 +50,10 @@ type versionDoc struct {
 	CreatedAt      *time.Time    `bson:"created_at,omitempty"`
 	UpdatedAt      *time.Time    `bson:"updated_at,omitempty"`
 	Stored         int64         `bson:"stored"`
+	// The OpenRosa XForm, set once after publishing (SetFormVersionXForm).
+	XForm    []byte `bson:"xform,omitempty"`
+	XFormMD5 string `bson:"xform_md5,omitempty"`
+	OpenRosa string `bson:"openrosa,omitempty"`
 }
 
 func (d versionDoc) version() (domain.FormVersion, error) {
@@ -59,12 +63,14 @@ func (d versionDoc) version() (domain.FormVersion, error) {
 	}
 	return domain.FormVersion{ProjectID: d.ProjectID, FormID: d.FormID, Version: d.Version, State: d.State,
 		Hash: d.Hash, Title: d.Title, Policy: d.Policy, Shared: d.Shared, Definition: def,
-		PublishedAt: utcPtr(d.PublishedAt), CreatedAt: timeVal(d.CreatedAt), UpdatedAt: timeVal(d.UpdatedAt)}, nil
+		PublishedAt: utcPtr(d.PublishedAt), CreatedAt: timeVal(d.CreatedAt), UpdatedAt: timeVal(d.UpdatedAt),
+		XForm: d.XForm, XFormMD5: d.XFormMD5, OpenRosa: rawOrNil(d.OpenRosa)}, nil
 }
 
 // withoutDefinition leaves the (possibly large) definition on the server when
 // listing versions.
-var withoutDefinition = bson.D{{Key: "definition", Value: 0}, {Key: "definition_json", Value: 0}}
+var withoutDefinition = bson.D{{Key: "definition", Value: 0}, {Key: "definition_json", Value: 0},
+	{Key: "xform", Value: 0}, {Key: "openrosa", Value: 0}}
 
 // versionOrder is "ordered by creation".
 var versionOrder = bson.D{{Key: "created_at", Value: 1}, {Key: "stored", Value: 1}, {Key: "_id", Value: 1}}

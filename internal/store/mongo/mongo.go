@@ -91,6 +91,7 @@ type Store struct {
 	quarantine, audit                   *mongodrv.Collection
 	reviews                             *mongodrv.Collection // record review threads (review.go)
 	att                                 attachmentColls // attachment.go
+	instances                           *mongodrv.Collection // the OpenRosa bridge's submissions
 
 	// lastTick makes tick strictly increasing within this Store.
 	lastTick atomic.Int64
@@ -190,6 +191,7 @@ func open(ctx context.Context, cfg Config, monitor *event.CommandMonitor) (*Stor
 		{&s.records, "records"}, {&s.revisions, "revisions"}, {&s.changes, "changes"}, {&s.counts, "counters"},
 		{&s.quarantine, "quarantine"}, {&s.audit, "audit"},
 		{&s.reviews, "record_reviews"},
+		{&s.instances, "openrosa_instances"},
 	} {
 		*c.coll = s.db.Collection(c.name)
 	}
@@ -260,6 +262,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	all := []index{
 		{coll: s.memberships, name: "by_user", keys: bson.D{{Key: "username", Value: 1}, {Key: "project_id", Value: 1}}},
 		{coll: s.devices, name: "enrollment_hash", keys: bson.D{{Key: "enrollment_hash", Value: 1}}, unique: true, sparse: true},
+		{coll: s.devices, name: "openrosa_key_hash", keys: bson.D{{Key: "openrosa_key_hash", Value: 1}}, unique: true, sparse: true},
 		{coll: s.devices, name: "by_project", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "created_at", Value: 1}}},
 		{coll: s.families, name: "by_subject", keys: bson.D{{Key: "subject", Value: 1}}},
 		{coll: s.tokens, name: "by_family", keys: bson.D{{Key: "family_id", Value: 1}}},

@@ -35,12 +35,13 @@ func scanVersion(sc scanner, withDefinition bool) (domain.FormVersion, error) {
 	var (
 		v                           domain.FormVersion
 		published, created, updated sql.NullInt64
-		def                         sql.NullString
+		def, meta                   sql.NullString
+		xform                       []byte
 	)
 	dest := []any{&v.ProjectID, &v.FormID, &v.Version, &v.State, &v.Hash, &v.Title, &v.Policy, &v.Shared,
 		&published, &created, &updated}
 	if withDefinition {
-		dest = append(dest, &def)
+		dest = append(dest, &def, &xform, &v.XFormMD5, &meta)
 	}
 	if err := sc.Scan(dest...); err != nil {
 		return domain.FormVersion{}, err
@@ -49,6 +50,8 @@ func scanVersion(sc scanner, withDefinition bool) (domain.FormVersion, error) {
 	v.CreatedAt = fromMS(created)
 	v.UpdatedAt = fromMS(updated)
 	v.Definition = fromRawText(def)
+	v.XForm = xform
+	v.OpenRosa = fromRawText(meta)
 	return v, nil
 }
 
@@ -109,7 +112,7 @@ func (s *Store) PutFormVersion(ctx context.Context, v domain.FormVersion) (bool,
 
 // getVersion reads one version with its definition.
 func getVersion(ctx context.Context, tx *sql.Tx, projectID, formID, version string) (domain.FormVersion, error) {
-	return scanVersion(tx.QueryRowContext(ctx, `SELECT `+versionCols+`, definition FROM form_versions
+	return scanVersion(tx.QueryRowContext(ctx, `SELECT `+versionCols+`, definition, xform, xform_md5, openrosa FROM form_versions
 		WHERE project_id = ? AND form_id = ? AND version = ?`, projectID, formID, version), true)
 }
 

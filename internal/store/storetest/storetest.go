@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) domain.Store) {
 	t.Run("Audit", s.audit)
 	t.Run("Reviews", s.reviews)
 	t.Run("Attachments", s.attachments)
+	t.Run("OpenRosa", s.openRosa)
 	t.Run("Ping", func(t *testing.T) {
 		if err := newStore(t).Ping(t.Context()); err != nil {
 			t.Fatalf("Ping: %v", err)
