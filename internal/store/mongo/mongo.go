@@ -90,7 +90,7 @@ type Store struct {
 	records, revisions, changes, counts *mongodrv.Collection
 	quarantine, audit                   *mongodrv.Collection
 	reviews                             *mongodrv.Collection // record review threads (review.go)
-	att                                 attachmentColls // attachment.go
+	att                                 attachmentColls      // attachment.go
 	instances                           *mongodrv.Collection // the OpenRosa bridge's submissions
 
 	// lastTick makes tick strictly increasing within this Store.
