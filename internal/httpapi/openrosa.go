@@ -28,20 +28,12 @@ import (
 //
 // Routes are registered per base URL with registerOpenRosaRoutes(base, auth):
 // base is a path template holding {project}, auth finds who calls from the
-// request. This file registers the device-key base
-// /v1/key/{device_key}/projects/{project}/openrosa with openRosaKeyAuth. The
-// HTTP Basic base is a few lines more, once a verifier exists (TODO(lead),
-// issue 14):
-//
-//	s.registerOpenRosaRoutes("/v1/projects/{project}/openrosa", func(w http.ResponseWriter, r *http.Request) (domain.Principal, error) {
-//		// refuse plain http except to loopback; on failure set
-//		// WWW-Authenticate: Basic realm="fieldsync" and return an *openRosaError of 401
-//		return basicVerifier.Verify(r.Context(), user, password)
-//	})
-//
-// plus a row per route in roles_test.go and a path per route in openapi.yaml.
-// Everything after authentication (the project role check, the handlers, the
-// XML answers) is shared.
+// request. Two bases: the device-key door
+// /v1/key/{device_key}/projects/{project}/openrosa (openRosaKeyAuth), and the
+// HTTP Basic door /v1/projects/{project}/openrosa (openRosaBasicAuth), for
+// a Collect set up with a server URL, a username and a password. Everything
+// after authentication (the project role check, the handlers, the XML
+// answers) is shared.
 
 // openRosaAuth finds the caller of an OpenRosa request. An *openRosaError is
 // answered as it is (403 for a bad key, 401 with a challenge for Basic); any
@@ -55,6 +47,33 @@ type openRosaError struct {
 }
 
 func (e *openRosaError) Error() string { return e.msg }
+
+// openRosaBasicBase is the base URL of the HTTP Basic door.
+const openRosaBasicBase = "/v1/projects/{project}/openrosa"
+
+// openRosaBasicAuth authenticates a request to the Basic door: a user's
+// username and password (identity's VerifyPassword through
+// authenticateBasic: throttled, audited and cached like the OData feed's),
+// only over HTTPS or from loopback. Collect first asks without credentials
+// and answers the 401's Basic challenge; every refusal is an
+// OpenRosaResponse whose message the enumerator reads.
+func (s *Server) openRosaBasicAuth(w http.ResponseWriter, r *http.Request) (domain.Principal, error) {
+	if !s.basicTransportOK(r) {
+		return domain.Principal{}, &openRosaError{status: http.StatusForbidden,
+			msg: "This server takes usernames and passwords over https:// only. Change the server address in Collect's settings to the https:// one."}
+	}
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		w.Header().Set("WWW-Authenticate", basicChallenge)
+		return domain.Principal{}, &openRosaError{status: http.StatusUnauthorized, msg: "Sign in with your fieldsync username and password."}
+	}
+	p, err := s.authenticateBasic(w, r)
+	if e, ok := domain.AsError(err); ok && e.Kind == domain.KindUnauthorized {
+		w.Header().Set("WWW-Authenticate", basicChallenge)
+		return domain.Principal{}, &openRosaError{status: http.StatusUnauthorized, msg: "Wrong username or password (or the account is disabled)."}
+	}
+	return p, err
+}
 
 // openRosaKeyBase is the base URL of the device-key door.
 const openRosaKeyBase = "/v1/key/{device_key}/projects/{project}/openrosa"
@@ -79,6 +98,9 @@ func (s *Server) registerOpenRosaKeyRoutes() {
 		s.handle(http.MethodPost, "/v1/projects/{project}/devices/{device_id}/openrosa-key", ProjectRoles(domain.RoleManager), s.handleCreateOpenRosaKey)
 	}
 	s.registerOpenRosaRoutes(openRosaKeyBase, s.openRosaKeyAuth)
+	if s.identity != nil {
+		s.registerOpenRosaRoutes(openRosaBasicBase, s.openRosaBasicAuth)
+	}
 }
 
 // openRosaKeyAuth authenticates the key in the path. A bad key answers 403,

@@ -123,6 +123,15 @@ var roleTable = map[string][]string{
 	"HEAD /v1/key/{device_key}/projects/{project}/openrosa/submission":                              allCallers,
 	"GET /v1/key/{device_key}/projects/{project}/openrosa/submission":                               allCallers,
 	"POST /v1/key/{device_key}/projects/{project}/openrosa/submission":                              allCallers,
+	// The HTTP Basic door: bearer tokens do not open it either (Collect
+	// sends a username and password); every probe meets its 401 challenge,
+	// an OpenRosaResponse. openrosa_basic_test.go checks roles and passwords.
+	"GET /v1/projects/{project}/openrosa/formList":                                 allCallers,
+	"GET /v1/projects/{project}/openrosa/forms/{form}/versions/{version}.xml":      allCallers,
+	"GET /v1/projects/{project}/openrosa/forms/{form}/versions/{version}/manifest": allCallers,
+	"HEAD /v1/projects/{project}/openrosa/submission":                              allCallers,
+	"GET /v1/projects/{project}/openrosa/submission":                               allCallers,
+	"POST /v1/projects/{project}/openrosa/submission":                              allCallers,
 }
 
 // probeVars fills the path variables of a route template. Every value names
