@@ -32,13 +32,17 @@ type fileBlobs struct {
 
 	mu   sync.Mutex
 	busy map[string]bool // uploads with an append or commit under way
+	// freed is signalled (under mu) when an upload stops being busy.
+	freed *sync.Cond
 	// blobMu orders a commit that reuses a blob against the collector
 	// removing it.
 	blobMu sync.Mutex
 }
 
 func newFileBlobs(dir string) *fileBlobs {
-	return &fileBlobs{dir: dir, busy: map[string]bool{}}
+	f := &fileBlobs{dir: dir, busy: map[string]bool{}}
+	f.freed = sync.NewCond(&f.mu)
+	return f
 }
 
 func (f *fileBlobs) partPath(id string) string {
@@ -64,9 +68,24 @@ func (f *fileBlobs) claim(id string) bool {
 	return true
 }
 
+// claimWait marks an upload busy, waiting while it is. Only commit waits:
+// it runs once the upload holds every byte, when any other append is
+// refused at once (its offset is not the size, or it has nothing left to
+// write), so the wait is short; refusing instead would fail the request that
+// completed the upload because a late duplicate was being turned away.
+func (f *fileBlobs) claimWait(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.busy[id] {
+		f.freed.Wait()
+	}
+	f.busy[id] = true
+}
+
 func (f *fileBlobs) release(id string) {
 	f.mu.Lock()
 	delete(f.busy, id)
+	f.freed.Broadcast()
 	f.mu.Unlock()
 }
 
@@ -134,9 +153,7 @@ func (f *fileBlobs) append(id string, offset int64, r io.Reader, now time.Time) 
 }
 
 func (f *fileBlobs) commit(id, sum string, size int64, now time.Time) error {
-	if !f.claim(id) {
-		return fmt.Errorf("sqlite: the upload is being written: %w", domain.ErrStale)
-	}
+	f.claimWait(id)
 	defer f.release(id)
 	p := f.partPath(id)
 	file, err := os.Open(p)
