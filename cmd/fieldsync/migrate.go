@@ -229,6 +229,21 @@ func copyProject(ctx context.Context, src *sqlite.Store, dst domain.Store, proje
 		n.forms++
 	}
 
+	// The new feed starts above the last position of the old one, so that a
+	// tablet's pull cursor, kept across the move, is below every new position:
+	// it pulls the records again rather than skipping any.
+	last, err := src.LastFeedPosition(ctx, projectID)
+	if err != nil {
+		return err
+	}
+	if fs, ok := dst.(interface {
+		StartFeedAfter(ctx context.Context, projectID string, n int64) error
+	}); ok && last > 0 {
+		if err := fs.StartFeedAfter(ctx, projectID, last); err != nil {
+			return fmt.Errorf("start the feed of %s: %w", projectID, err)
+		}
+	}
+
 	// Records in feed order, each with its whole history in one write, so the
 	// new feed lists them in the same order.
 	for since := int64(0); ; {

@@ -619,3 +619,28 @@ func (s *Store) sweepPending(ctx context.Context, projectID string) error {
 type feedCounts struct {
 	examined, verified, compacted atomic.Int64
 }
+
+// StartFeedAfter makes the project's feed hand out positions above n only,
+// for fieldsync migrate: a tablet keeps the pull cursor it had on the old
+// store, a position at most n there, and every position of this store is
+// then above it, so the tablet pulls the moved records again (it already
+// holds them: nothing changes) instead of skipping those whose new position
+// is below its cursor. Positions up to n are settled at once: no change will
+// ever fill them. Only for a project whose feed is empty here (ErrStale
+// otherwise).
+func (s *Store) StartFeedAfter(ctx context.Context, projectID string, n int64) error {
+	c, err := s.counter(ctx, projectID)
+	if err != nil {
+		return err
+	}
+	if c.N != 0 {
+		return fmt.Errorf("mongo: the feed of project %s already has positions: %w", projectID, domain.ErrStale)
+	}
+	err = retryUpsert(func() error {
+		_, err := s.counts.UpdateOne(ctx, bson.D{{Key: "_id", Value: projectID}},
+			bson.D{{Key: "$max", Value: bson.D{{Key: "n", Value: n}, {Key: "settled", Value: n}, {Key: "compacted", Value: n}}}},
+			options.UpdateOne().SetUpsert(true))
+		return err
+	})
+	return translate(err)
+}

@@ -82,3 +82,13 @@ func (s *Store) ListRefreshTokens(ctx context.Context) ([]domain.RefreshToken, e
 	})
 	return out, err
 }
+
+// LastFeedPosition returns the last position the project's feed handed out
+// (0 for none): every pull cursor a client holds is at most this.
+func (s *Store) LastFeedPosition(ctx context.Context, projectID string) (int64, error) {
+	var n int64
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records WHERE project_id = ?`, projectID).Scan(&n)
+	})
+	return n, err
+}
