@@ -541,6 +541,16 @@ func TestOpenRosaSplitSubmission(t *testing.T) {
 		t.Fatalf("first part: %d %s", resp.StatusCode, raw)
 	}
 	rec := e.record(t, id)
+	present := func(r api.Record) map[string]bool {
+		m := map[string]bool{}
+		for _, a := range r.Attachments {
+			m[a.Name] = a.Present
+		}
+		return m
+	}
+	if p := present(rec); !p["p.jpg"] || p["v.m4a"] {
+		t.Errorf("after the first part: present %v, want p.jpg only", p)
+	}
 	resp, raw = e.submit(t, e.serverURL, doc, part{field: "v.m4a", filename: "v.m4a", contentType: "audio/mp4", data: []byte("voice bytes")})
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("last part: %d %s", resp.StatusCode, raw)
@@ -554,6 +564,9 @@ func TestOpenRosaSplitSubmission(t *testing.T) {
 	}
 	if !names["p.jpg"] || !names["v.m4a"] {
 		t.Errorf("the record does not declare both files: %+v", rec.Attachments)
+	}
+	if p := present(e.record(t, id)); !p["p.jpg"] || !p["v.m4a"] {
+		t.Errorf("after the last part: present %v, want both", p)
 	}
 	links, err := e.ts.store.ListAttachmentLinks(t.Context(), "safety", []string{id})
 	if err != nil || len(links[id]) != 2 {

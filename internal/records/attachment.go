@@ -110,7 +110,10 @@ func (s *Service) Presence(ctx context.Context, projectID string, recs []domain.
 		}
 		m := make(map[string]bool, len(r.Attachments))
 		for _, a := range r.Attachments {
-			m[a.Name] = held[a.Name] == a.SHA256
+			// A declaration without a hash (a Collect file sent in a later
+			// part: Submission.LaterFiles) is present once a file is linked.
+			h, ok := held[a.Name]
+			m[a.Name] = ok && (a.SHA256 == "" || h == a.SHA256)
 		}
 		out[r.ID] = m
 	}
