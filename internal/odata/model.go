@@ -187,7 +187,7 @@ func BuildModel(formID string, definitions [][]byte) (*Model, error) {
 			return nil, fmt.Errorf("odata: definition %d: %w", i, err)
 		}
 		d, _ := doc.(*object)
-		schema, _ := d.get("schema")
+		schema, _ := d.Get("schema")
 		w := walker{m: m, root: schema}
 		w.object(sub, sub.Type, schema, nil, 0)
 	}
@@ -247,7 +247,7 @@ type walker struct {
 func (w *walker) resolve(node any, depth int) *object {
 	o, _ := node.(*object)
 	for i := 0; o != nil && i < maxSchemaDepth; i++ {
-		ref, ok := o.get("$ref")
+		ref, ok := o.Get("$ref")
 		rs, _ := ref.(string)
 		if !ok || !strings.HasPrefix(rs, "#") {
 			break
@@ -261,16 +261,16 @@ func (w *walker) resolve(node any, depth int) *object {
 		if t == nil {
 			return o
 		}
-		merged := &object{vals: map[string]any{}}
+		merged := &object{Vals: map[string]any{}}
 		for _, src := range []*object{t, o} {
-			for _, k := range src.keys {
+			for _, k := range src.Keys {
 				if k == "$ref" && src == o {
 					continue
 				}
-				if _, dup := merged.vals[k]; !dup {
-					merged.keys = append(merged.keys, k)
+				if _, dup := merged.Vals[k]; !dup {
+					merged.Keys = append(merged.Keys, k)
 				}
-				merged.vals[k] = src.vals[k]
+				merged.Vals[k] = src.Vals[k]
 			}
 		}
 		o = merged
@@ -288,7 +288,7 @@ func pointer(doc any, ptr string) (any, bool) {
 		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
 		switch c := cur.(type) {
 		case *object:
-			v, ok := c.vals[tok]
+			v, ok := c.Vals[tok]
 			if !ok {
 				return nil, false
 			}
@@ -315,17 +315,17 @@ func (w *walker) properties(o *object, depth int) (keys []string, vals map[strin
 		if o == nil || depth > maxSchemaDepth {
 			return
 		}
-		if p, ok := o.get("properties"); ok {
+		if p, ok := o.Get("properties"); ok {
 			if po, ok := p.(*object); ok {
-				for _, k := range po.keys {
+				for _, k := range po.Keys {
 					if _, dup := vals[k]; !dup {
 						keys = append(keys, k)
-						vals[k] = po.vals[k]
+						vals[k] = po.Vals[k]
 					}
 				}
 			}
 		}
-		if all, ok := o.get("allOf"); ok {
+		if all, ok := o.Get("allOf"); ok {
 			if arr, ok := all.([]any); ok {
 				for _, b := range arr {
 					add(w.resolve(b, depth+1), depth+1)
@@ -444,7 +444,7 @@ type class struct {
 }
 
 func getString(o *object, k string) (string, bool) {
-	v, ok := o.get(k)
+	v, ok := o.Get(k)
 	s, _ := v.(string)
 	return s, ok && s != ""
 }
@@ -456,7 +456,7 @@ func schemaTypes(w *walker, o *object, depth int) map[string]bool {
 	if o == nil {
 		return out
 	}
-	switch t := o.vals["type"].(type) {
+	switch t := o.Vals["type"].(type) {
 	case string:
 		out[t] = true
 	case []any:
@@ -485,16 +485,16 @@ func schemaTypes(w *walker, o *object, depth int) map[string]bool {
 				out["array"] = true
 			}
 		}
-		if c, ok := o.get("const"); ok {
+		if c, ok := o.Get("const"); ok {
 			add(c)
 		}
-		if e, ok := o.vals["enum"].([]any); ok {
+		if e, ok := o.Vals["enum"].([]any); ok {
 			for _, v := range e {
 				add(v)
 			}
 		}
 		for _, kw := range []string{"oneOf", "anyOf"} {
-			if bs, ok := o.vals[kw].([]any); ok && depth < maxSchemaDepth {
+			if bs, ok := o.Vals[kw].([]any); ok && depth < maxSchemaDepth {
 				for _, b := range bs {
 					for t := range schemaTypes(w, w.resolve(b, depth+1), depth+1) {
 						out[t] = true
@@ -502,10 +502,10 @@ func schemaTypes(w *walker, o *object, depth int) map[string]bool {
 				}
 			}
 		}
-		if _, ok := o.get("properties"); ok {
+		if _, ok := o.Get("properties"); ok {
 			out["object"] = true
 		}
-		if _, ok := o.get("items"); ok {
+		if _, ok := o.Get("items"); ok {
 			out["array"] = true
 		}
 	}
@@ -551,7 +551,7 @@ func classify(w *walker, o *object, depth int) class {
 		}
 		return class{enc: encText, edm: edmString}
 	case "array":
-		items := w.resolve(o.vals["items"], depth+1)
+		items := w.resolve(o.Vals["items"], depth+1)
 		it := schemaTypes(w, items, depth+1)
 		if len(it) == 1 && it["object"] {
 			if keys, _ := w.properties(items, depth+1); len(keys) > 0 {

@@ -127,7 +127,7 @@ func Generate(formID, version string, definition []byte) (res Result, err error)
 	if !ok {
 		return Result{}, fmt.Errorf("%w: definition is not an object", ErrGenerate)
 	}
-	g := &gen{root: def.obj("schema"), ui: def.obj("ui"), seen: map[string]bool{}}
+	g := &gen{root: def.Obj("schema"), ui: def.Obj("ui"), seen: map[string]bool{}}
 	g.readUI()
 	schema := g.root
 	if schema == nil {
@@ -138,7 +138,7 @@ func Generate(formID, version string, definition []byte) (res Result, err error)
 	sort.Strings(g.warnings)
 	g.warnings = dedup(g.warnings)
 	g.reasons = dedup(g.reasons)
-	title := def.str("title")
+	title := def.Str("title")
 	if title == "" {
 		title = formID
 	}
@@ -192,8 +192,8 @@ func strMap(o *obj) map[string]string {
 	if o == nil {
 		return out
 	}
-	for _, k := range o.keys {
-		if s, ok := o.vals[k].(string); ok {
+	for _, k := range o.Keys {
+		if s, ok := o.Vals[k].(string); ok {
 			out[ptrKey(k)] = s
 		}
 	}
@@ -205,8 +205,8 @@ func choiceMap(o *obj) map[string]map[string]string {
 	if o == nil {
 		return out
 	}
-	for _, k := range o.keys {
-		out[ptrKey(k)] = strMap(o.obj(k))
+	for _, k := range o.Keys {
+		out[ptrKey(k)] = strMap(o.Obj(k))
 		for v, l := range out[ptrKey(k)] {
 			// strMap made the value codes pointers; undo.
 			delete(out[ptrKey(k)], v)
@@ -220,19 +220,19 @@ func choiceMap(o *obj) map[string]map[string]string {
 // choices, translations (an object by language, or just a list of languages),
 // hints and widgets.
 func (g *gen) readUI() {
-	def := g.ui.str("language")
+	def := g.ui.Str("language")
 	g.labels = map[string]map[string]string{}
-	g.choiceLabels = map[string]map[string]map[string]string{"": choiceMap(g.ui.obj("choices"))}
-	g.hints = strMap(g.ui.obj("hints"))
-	g.widgets = strMap(g.ui.obj("widgets"))
-	tr, _ := g.ui.get("translations")
+	g.choiceLabels = map[string]map[string]map[string]string{"": choiceMap(g.ui.Obj("choices"))}
+	g.hints = strMap(g.ui.Obj("hints"))
+	g.widgets = strMap(g.ui.Obj("widgets"))
+	tr, _ := g.ui.Get("translations")
 	switch t := tr.(type) {
 	case *obj:
-		for _, lang := range t.keys {
-			lo := t.obj(lang)
+		for _, lang := range t.Keys {
+			lo := t.Obj(lang)
 			g.langs = append(g.langs, lang)
-			g.labels[lang] = strMap(lo.obj("labels"))
-			g.choiceLabels[lang] = choiceMap(lo.obj("choices"))
+			g.labels[lang] = strMap(lo.Obj("labels"))
+			g.choiceLabels[lang] = choiceMap(lo.Obj("choices"))
 		}
 	case []any:
 		for _, l := range t {
@@ -251,7 +251,7 @@ func (g *gen) readUI() {
 
 // resolve follows local $refs; a $ref being expanded already is recursion.
 func (g *gen) resolve(s *obj, path string) (*obj, func()) {
-	ref := s.str("$ref")
+	ref := s.Str("$ref")
 	if ref == "" {
 		return s, func() {}
 	}
@@ -267,7 +267,7 @@ func (g *gen) resolve(s *obj, path string) (*obj, func()) {
 			target = nil
 			break
 		}
-		target, _ = o.get(tok)
+		target, _ = o.Get(tok)
 	}
 	t, ok := target.(*obj)
 	if !ok {
@@ -281,19 +281,19 @@ func (g *gen) resolve(s *obj, path string) (*obj, func()) {
 		return nil, func() {}
 	}
 	// The referring schema's own keywords (title, description…) win.
-	merged := &obj{vals: map[string]any{}}
-	for _, k := range t2.keys {
-		merged.keys = append(merged.keys, k)
-		merged.vals[k] = t2.vals[k]
+	merged := &obj{Vals: map[string]any{}}
+	for _, k := range t2.Keys {
+		merged.Keys = append(merged.Keys, k)
+		merged.Vals[k] = t2.Vals[k]
 	}
-	for _, k := range s.keys {
+	for _, k := range s.Keys {
 		if k == "$ref" {
 			continue
 		}
-		if _, ok := merged.vals[k]; !ok {
-			merged.keys = append(merged.keys, k)
+		if _, ok := merged.Vals[k]; !ok {
+			merged.Keys = append(merged.Keys, k)
 		}
-		merged.vals[k] = s.vals[k]
+		merged.Vals[k] = s.Vals[k]
 	}
 	return merged, func() { done(); delete(g.seen, ref) }
 }
@@ -311,9 +311,9 @@ var ncName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 // object maps the properties of an object schema to fields. path is the JSON
 // pointer of the object in the data, ptr its ui pointer.
 func (g *gen) object(s *obj, path, ptr string) []*Field {
-	props := s.obj("properties")
+	props := s.Obj("properties")
 	required := map[string]bool{}
-	if r, ok := s.get("required"); ok {
+	if r, ok := s.Get("required"); ok {
 		if a, ok := r.([]any); ok {
 			for _, x := range a {
 				if n, ok := x.(string); ok {
@@ -328,8 +328,8 @@ func (g *gen) object(s *obj, path, ptr string) []*Field {
 	var out []*Field
 	used := map[string]bool{"meta": path == ""}
 	n := 0
-	for _, name := range props.keys {
-		ps, ok := props.vals[name].(*obj)
+	for _, name := range props.Keys {
+		ps, ok := props.Vals[name].(*obj)
 		if !ok {
 			continue // true/false schemas: nothing to ask
 		}
@@ -338,7 +338,7 @@ func (g *gen) object(s *obj, path, ptr string) []*Field {
 			for {
 				n++
 				xml = fmt.Sprintf("q%d", n)
-				if !used[xml] && props.vals[xml] == nil {
+				if !used[xml] && props.Vals[xml] == nil {
 					break
 				}
 			}
@@ -372,19 +372,19 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 		return nil
 	}
 	f := &Field{Name: name, XML: xml, ptr: ptr}
-	f.label = s.str("title")
+	f.label = s.Str("title")
 	if f.label == "" {
 		f.label = name
 	}
-	f.hint = s.str("description")
+	f.hint = s.Str("description")
 	if h, ok := g.hints[ptr]; ok {
 		f.hint = h
 	}
 	handled := map[string]bool{"title": true, "description": true, "type": true, "$comment": true, "default": true, "examples": true, "$defs": true}
 	widget := g.widgets[ptr]
 
-	typ := s.str("type")
-	if t, ok := s.get("type"); ok {
+	typ := s.Str("type")
+	if t, ok := s.Get("type"); ok {
 		if a, ok := t.([]any); ok {
 			var nonNull []string
 			for _, x := range a {
@@ -400,36 +400,36 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 		}
 	}
 	for _, k := range []string{"anyOf", "allOf", "prefixItems", "patternProperties"} {
-		if _, ok := s.get(k); ok {
+		if _, ok := s.Get(k); ok {
 			g.reasons = append(g.reasons, fmt.Sprintf("%s: %s: ODK Collect cannot produce this shape", path, k))
 			return nil
 		}
 	}
 
 	switch {
-	case isTrue(s.vals["const"]):
+	case isTrue(s.Vals["const"]):
 		f.Kind = KindConsent
 		handled["const"] = true
-	case s.vals["enum"] != nil:
-		vals, _ := s.vals["enum"].([]any)
+	case s.Vals["enum"] != nil:
+		vals, _ := s.Vals["enum"].([]any)
 		if !g.choices(f, vals, nil, ptr) {
 			return nil
 		}
 		f.Kind = KindSelect1
 		handled["enum"] = true
-	case s.vals["oneOf"] != nil:
-		branches, _ := s.vals["oneOf"].([]any)
+	case s.Vals["oneOf"] != nil:
+		branches, _ := s.Vals["oneOf"].([]any)
 		var vals []any
 		var titles []string
 		for _, b := range branches {
 			bo, ok := b.(*obj)
-			c, has := bo.get("const")
+			c, has := bo.Get("const")
 			if !ok || !has {
 				g.reasons = append(g.reasons, fmt.Sprintf("%s: oneOf of shapes other than {const, title}: ODK Collect cannot produce it", path))
 				return nil
 			}
 			vals = append(vals, c)
-			titles = append(titles, bo.str("title"))
+			titles = append(titles, bo.Str("title"))
 		}
 		if !g.choices(f, vals, titles, ptr) {
 			return nil
@@ -456,7 +456,7 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 			{"minimum", ">=", "at least"}, {"maximum", "<=", "at most"},
 			{"exclusiveMinimum", ">", "more than"}, {"exclusiveMaximum", "<", "less than"},
 		} {
-			v, ok := s.get(c.kw)
+			v, ok := s.Get(c.kw)
 			if !ok {
 				continue
 			}
@@ -482,7 +482,7 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 		}
 	case typ == "string":
 		f.Kind = KindString
-		switch s.str("format") {
+		switch s.Str("format") {
 		case "date":
 			f.Kind = KindDate
 		case "date-time":
@@ -491,10 +491,10 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 			f.Kind = KindTime
 		case "":
 		default:
-			g.warnings = append(g.warnings, fmt.Sprintf("%s: format %s is checked by the server only", path, s.str("format")))
+			g.warnings = append(g.warnings, fmt.Sprintf("%s: format %s is checked by the server only", path, s.Str("format")))
 		}
 		handled["format"] = true
-		media := s.str("contentMediaType")
+		media := s.Str("contentMediaType")
 		handled["contentMediaType"] = true
 		switch widget {
 		case "camera", "photo", "image":
@@ -510,17 +510,17 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 			}
 		}
 		var cons, msg []string
-		if v, ok := s.get("minLength"); ok {
+		if v, ok := s.Get("minLength"); ok {
 			handled["minLength"] = true
 			cons = append(cons, "string-length(.) >= "+fmt.Sprint(v))
 			msg = append(msg, fmt.Sprintf("at least %v characters", v))
 		}
-		if v, ok := s.get("maxLength"); ok {
+		if v, ok := s.Get("maxLength"); ok {
 			handled["maxLength"] = true
 			cons = append(cons, "string-length(.) <= "+fmt.Sprint(v))
 			msg = append(msg, fmt.Sprintf("at most %v characters", v))
 		}
-		if p := s.str("pattern"); p != "" {
+		if p := s.Str("pattern"); p != "" {
 			handled["pattern"] = true
 			if lit, ok := xpathLiteral(anchorPattern(p)); ok {
 				cons = append(cons, "regex(., "+lit+")")
@@ -538,16 +538,16 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 		if widget == "textarea" && f.Kind == KindString {
 			f.appearance = "multiline"
 		}
-	case typ == "object" && s.str("format") == "geopoint":
+	case typ == "object" && s.Str("format") == "geopoint":
 		f.Kind = KindGeopoint
 		handled["format"], handled["properties"], handled["required"], handled["additionalProperties"] = true, true, true, true
-		props := s.obj("properties")
+		props := s.Obj("properties")
 		closed := false
-		if ap, ok := s.get("additionalProperties"); ok && ap == false {
+		if ap, ok := s.Get("additionalProperties"); ok && ap == false {
 			closed = true
 		}
 		for _, m := range []string{"altitude", "accuracy"} {
-			if _, ok := props.get(m); ok || !closed {
+			if _, ok := props.Get(m); ok || !closed {
 				f.Geo = append(f.Geo, m)
 			}
 		}
@@ -562,7 +562,7 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 		}
 	case typ == "array":
 		handled["items"] = true
-		items, ok := s.vals["items"].(*obj)
+		items, ok := s.Vals["items"].(*obj)
 		if !ok {
 			g.reasons = append(g.reasons, fmt.Sprintf("%s: an array without an items schema: ODK Collect cannot produce it", path))
 			return nil
@@ -573,21 +573,21 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 			return nil
 		}
 		switch {
-		case it.vals["enum"] != nil || it.vals["oneOf"] != nil:
+		case it.Vals["enum"] != nil || it.Vals["oneOf"] != nil:
 			var vals []any
 			var titles []string
-			if e, ok := it.vals["enum"].([]any); ok {
+			if e, ok := it.Vals["enum"].([]any); ok {
 				vals = e
 			} else {
-				for _, b := range it.vals["oneOf"].([]any) {
+				for _, b := range it.Vals["oneOf"].([]any) {
 					bo, ok := b.(*obj)
-					c, has := bo.get("const")
+					c, has := bo.Get("const")
 					if !ok || !has {
 						g.reasons = append(g.reasons, fmt.Sprintf("%s: oneOf of shapes other than {const, title}: ODK Collect cannot produce it", path))
 						return nil
 					}
 					vals = append(vals, c)
-					titles = append(titles, bo.str("title"))
+					titles = append(titles, bo.Str("title"))
 				}
 			}
 			if !g.choices(f, vals, titles, ptr) {
@@ -595,15 +595,15 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 			}
 			f.Kind = KindSelect
 			handled["uniqueItems"] = true
-			if mx, ok := s.get("maxItems"); ok {
+			if mx, ok := s.Get("maxItems"); ok {
 				handled["maxItems"] = true
 				f.constraint = fmt.Sprintf("count-selected(.) <= %v", mx)
 				f.constraintMsg = fmt.Sprintf("Choose at most %v.", mx)
 			}
-		case it.str("type") == "array":
+		case it.Str("type") == "array":
 			g.reasons = append(g.reasons, fmt.Sprintf("%s: an array of arrays: ODK Collect cannot produce it", path))
 			return nil
-		case it.str("type") == "object" && it.str("format") != "geopoint":
+		case it.Str("type") == "object" && it.Str("format") != "geopoint":
 			f.Kind = KindRepeat
 			f.Fields = g.object(it, path+"/-", ptr)
 			if len(f.Fields) == 0 {
@@ -631,7 +631,7 @@ func (g *gen) field(s0 *obj, name, xml, path, ptr string) *Field {
 
 // warnKeywords lists the keywords of s the XForm does not express.
 func (g *gen) warnKeywords(s *obj, path string, handled map[string]bool) {
-	for _, k := range s.keys {
+	for _, k := range s.Keys {
 		if handled[k] || k == "$schema" || k == "$id" || k == "$ref" {
 			continue
 		}
