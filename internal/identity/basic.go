@@ -151,60 +151,10 @@ func (s *Service) VerifyPassword(ctx context.Context, username, password, remote
 		s.basic.drop(key)
 	}
 
-	ukey := name
-	if len(ukey) > 128 {
-		ukey = ukey[:128]
-	}
-	ticket, ok, retry, scope, first := s.loginGuard.reserve(ukey, addressKey(remoteAddr), now)
-	if !ok {
-		if first {
-			s.audit(ctx, domain.AuditEvent{Type: AuditLoginFailed, RemoteAddr: remoteAddr,
-				Detail: map[string]string{"reason": "throttled", "scope": scope, "via": "basic"}})
-		}
-		return domain.Principal{}, errTooManyAttempts(retry)
-	}
-	settle := func(outcome int) { s.loginGuard.settle(ticket, s.now(), outcome) }
-
-	u, known, err := s.lookupForLogin(ctx, name)
+	u, err := s.checkLogin(ctx, name, password, remoteAddr, map[string]string{"via": "basic"})
 	if err != nil {
-		settle(attemptAborted)
 		return domain.Principal{}, err
 	}
-	hash := s.dummyHash
-	if known {
-		hash = u.PasswordHash
-	}
-	match := false
-	if len(password) <= 4*MaxPasswordLength {
-		var verr error
-		match, verr = s.verifyPassword(ctx, password, hash)
-		if verr != nil {
-			if ctx.Err() != nil {
-				settle(attemptAborted)
-				return domain.Principal{}, ctx.Err()
-			}
-			s.log.Error("identity: stored password hash does not decode", "username", name)
-		}
-	}
-	reason := ""
-	switch {
-	case !known:
-		reason = "unknown_user"
-	case !match:
-		reason = "bad_password"
-	case u.Disabled:
-		reason = "disabled"
-	}
-	if reason != "" {
-		settle(attemptFailed)
-		e := domain.AuditEvent{Type: AuditLoginFailed, RemoteAddr: remoteAddr, Detail: map[string]string{"reason": reason, "via": "basic"}}
-		if known { // never the typed name of an unknown user (see Login)
-			e.Subject = name
-		}
-		s.audit(ctx, e)
-		return domain.Principal{}, errInvalidCredentials()
-	}
-	settle(attemptSucceeded)
 	verified := s.now()
 	s.basic.put(key, basicEntry{username: u.Username, hashFP: hashFingerprint(u.PasswordHash),
 		verifiedAt: verified, expires: verified.Add(BasicCacheTTL)}, verified)

@@ -40,26 +40,53 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 	// Tablet keyboards capitalise the first letter and add spaces; usernames are
 	// lower case by rule, so this cannot merge two accounts.
 	name := strings.ToLower(strings.TrimSpace(username))
+	u, err := s.checkLogin(ctx, name, password, remoteAddr, nil)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	pair, fid, err := s.startSession(ctx, tokenSubject{subject: u.Username, admin: u.Admin, validAfter: u.TokensValidAfter},
+		s.now().Add(s.cfg.RefreshTTL))
+	if err != nil {
+		return TokenPair{}, err
+	}
+	s.audit(ctx, domain.AuditEvent{Type: AuditLogin, Actor: u.Username, Subject: u.Username, RemoteAddr: remoteAddr,
+		Detail: map[string]string{"family": fid}})
+	return pair, nil
+}
+
+// checkLogin runs the checks of a login on name (already lower-cased) and
+// password, for Login and VerifyPassword alike: the throttle (per username
+// and per address), the user's lookup, the password check (against a dummy
+// hash for an unknown user, so that both cost the same), and a disabled
+// account. Every refusal is the one 401 invalid_credentials, audited as
+// login_failed with its reason and with detail added (Basic's via); a
+// throttled one is 429 with RetryAfter. It returns the user on success,
+// counted as a success by the throttle.
+func (s *Service) checkLogin(ctx context.Context, name, password, remoteAddr string, detail map[string]string) (domain.User, error) {
+	failed := func(d map[string]string) map[string]string {
+		for k, v := range detail {
+			d[k] = v
+		}
+		return d
+	}
 	ukey := name
 	if len(ukey) > 128 {
 		ukey = ukey[:128] // no valid username is that long; bound the table's memory
 	}
-	akey := addressKey(remoteAddr)
-
-	ticket, ok, retry, scope, first := s.loginGuard.reserve(ukey, akey, s.now())
+	ticket, ok, retry, scope, first := s.loginGuard.reserve(ukey, addressKey(remoteAddr), s.now())
 	if !ok {
 		if first {
 			s.audit(ctx, domain.AuditEvent{Type: AuditLoginFailed, RemoteAddr: remoteAddr,
-				Detail: map[string]string{"reason": "throttled", "scope": scope}})
+				Detail: failed(map[string]string{"reason": "throttled", "scope": scope})})
 		}
-		return TokenPair{}, errTooManyAttempts(retry)
+		return domain.User{}, errTooManyAttempts(retry)
 	}
 	settle := func(outcome int) { s.loginGuard.settle(ticket, s.now(), outcome) }
 
 	u, known, err := s.lookupForLogin(ctx, name)
 	if err != nil {
 		settle(attemptAborted) // the store failed, not the client
-		return TokenPair{}, err
+		return domain.User{}, err
 	}
 	hash := s.dummyHash
 	if known {
@@ -72,7 +99,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		if verr != nil {
 			if ctx.Err() != nil {
 				settle(attemptAborted)
-				return TokenPair{}, ctx.Err()
+				return domain.User{}, ctx.Err()
 			}
 			s.log.Error("identity: stored password hash does not decode", "username", name)
 		}
@@ -89,25 +116,17 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 	}
 	if reason != "" {
 		settle(attemptFailed)
-		e := domain.AuditEvent{Type: AuditLoginFailed, RemoteAddr: remoteAddr, Detail: map[string]string{"reason": reason}}
+		e := domain.AuditEvent{Type: AuditLoginFailed, RemoteAddr: remoteAddr, Detail: failed(map[string]string{"reason": reason})}
 		// The typed name of an unknown user is not recorded: people type their
 		// password into the username field, and the audit log must never hold one.
 		if known {
 			e.Subject = name
 		}
 		s.audit(ctx, e)
-		return TokenPair{}, errInvalidCredentials()
+		return domain.User{}, errInvalidCredentials()
 	}
-
 	settle(attemptSucceeded)
-	pair, fid, err := s.startSession(ctx, tokenSubject{subject: u.Username, admin: u.Admin, validAfter: u.TokensValidAfter},
-		s.now().Add(s.cfg.RefreshTTL))
-	if err != nil {
-		return TokenPair{}, err
-	}
-	s.audit(ctx, domain.AuditEvent{Type: AuditLogin, Actor: u.Username, Subject: u.Username, RemoteAddr: remoteAddr,
-		Detail: map[string]string{"family": fid}})
-	return pair, nil
+	return u, nil
 }
 
 // lookupForLogin finds the user a login names; known is false for no such user.
