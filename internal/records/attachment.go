@@ -110,14 +110,19 @@ func (s *Service) Presence(ctx context.Context, projectID string, recs []domain.
 		}
 		m := make(map[string]bool, len(r.Attachments))
 		for _, a := range r.Attachments {
-			// A declaration without a hash (a Collect file sent in a later
-			// part: Submission.LaterFiles) is present once a file is linked.
-			h, ok := held[a.Name]
-			m[a.Name] = ok && (a.SHA256 == "" || h == a.SHA256)
+			m[a.Name] = isHeld(held, a)
 		}
 		out[r.ID] = m
 	}
 	return out, nil
+}
+
+// isHeld reports whether a's file is linked to its record (held: the linked
+// sha256 by name). A declaration without a hash (a Collect file sent in a
+// later part: Submission.LaterFiles) is held once any file is linked.
+func isHeld(held map[string]string, a domain.Attachment) bool {
+	h, ok := held[a.Name]
+	return ok && (a.SHA256 == "" || h == a.SHA256)
 }
 
 // fillMissing sets MissingAttachments of the stored (or replayed) items to
@@ -146,7 +151,7 @@ func (s *Service) fillMissing(ctx context.Context, projectID string, items []*it
 		}
 		var missing []string
 		for _, a := range it.sub.Attachments {
-			if held[a.Name] != a.SHA256 {
+			if !isHeld(held, a) {
 				missing = append(missing, a.Name)
 			}
 		}
