@@ -568,6 +568,13 @@ func TestOpenRosaSplitSubmission(t *testing.T) {
 	if p := present(e.record(t, id)); !p["p.jpg"] || !p["v.m4a"] {
 		t.Errorf("after the last part: present %v, want both", p)
 	}
+	// Both download, the later part's too (declared without a hash).
+	for name, want := range map[string]string{"p.jpg": "photo bytes", "v.m4a": "voice bytes"} {
+		resp, body := e.ts.call(t, http.MethodGet, "/v1/projects/safety/records/"+id+"/attachments/"+name, e.admin, nil)
+		if resp.StatusCode != http.StatusOK || string(body) != want {
+			t.Errorf("GET %s: %d %q, want %q", name, resp.StatusCode, body, want)
+		}
+	}
 	links, err := e.ts.store.ListAttachmentLinks(t.Context(), "safety", []string{id})
 	if err != nil || len(links[id]) != 2 {
 		t.Errorf("files kept: %v %+v, want both parts", err, links[id])

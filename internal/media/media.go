@@ -160,11 +160,23 @@ func uploadID(projectID, recordID string, a domain.Attachment) string {
 
 // linked reports whether the record holds the declared bytes.
 func (s *Service) linked(ctx context.Context, projectID, recordID string, a domain.Attachment) (bool, error) {
+	_, held, err := s.heldFile(ctx, projectID, recordID, a)
+	return held, err
+}
+
+// heldFile returns the sha256 of the file the record holds for a, by the
+// rule of records' present: the declared bytes, or, for a declaration
+// without a hash (a Collect file sent in a later part), whichever file was
+// linked under its name.
+func (s *Service) heldFile(ctx context.Context, projectID, recordID string, a domain.Attachment) (sha string, held bool, err error) {
 	l, err := s.store.GetAttachmentLink(ctx, projectID, recordID, a.Name)
-	if errors.Is(err, domain.ErrNotFound) {
-		return false, nil
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
 	}
-	return err == nil && l.SHA256 == a.SHA256, err
+	return l.SHA256, a.SHA256 == "" || l.SHA256 == a.SHA256, nil
 }
 
 // Status is the progress of a declared file's upload (tus HEAD). An upload
@@ -473,14 +485,14 @@ func (s *Service) Open(ctx context.Context, c records.Caller, projectID, recordI
 		}
 		return a, nil, err
 	}
-	held, err := s.linked(ctx, projectID, recordID, a)
+	sha, held, err := s.heldFile(ctx, projectID, recordID, a)
 	if err != nil {
 		return a, nil, err
 	}
 	if !held {
 		return a, nil, notHeld(name)
 	}
-	b, err := s.store.OpenBlob(ctx, a.SHA256)
+	b, err := s.store.OpenBlob(ctx, sha)
 	if errors.Is(err, domain.ErrNotFound) {
 		return a, nil, notHeld(name)
 	}
@@ -530,14 +542,14 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 // moved on and the new file has not arrived). The caller has already decided
 // that it may read rec.
 func (s *Service) OpenAttachment(ctx context.Context, rec domain.Record, a domain.Attachment) (io.ReadCloser, error) {
-	l, err := s.store.GetAttachmentLink(ctx, rec.ProjectID, rec.ID, a.Name)
+	sha, held, err := s.heldFile(ctx, rec.ProjectID, rec.ID, a)
 	if err != nil {
 		return nil, err
 	}
-	if l.SHA256 != a.SHA256 {
+	if !held {
 		return nil, domain.ErrNotFound
 	}
-	return s.store.OpenBlob(ctx, l.SHA256)
+	return s.store.OpenBlob(ctx, sha)
 }
 
 // PutAttachment stores a file that arrived through another door than the
