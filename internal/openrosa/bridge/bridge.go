@@ -7,6 +7,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -363,7 +364,7 @@ func (b *Bridge) keepFiles(ctx context.Context, projectID, recordID string, file
 		if b.cfg.Files == nil {
 			return nil, errors.New("bridge: no attachment sink configured")
 		}
-		if err := b.cfg.Files.PutAttachment(ctx, projectID, recordID, a, strings.NewReader(string(f.Data))); err != nil {
+		if err := b.cfg.Files.PutAttachment(ctx, projectID, recordID, a, bytes.NewReader(f.Data)); err != nil {
 			return nil, err
 		}
 		out = append(out, a)
