@@ -21,7 +21,7 @@ const benchForm = `{"schema": {"type": "object", "properties": {
 // BenchmarkFeedFullRead reads the whole Submissions set of n records page
 // by page on SQLite, as a Power BI refresh does, and reports rows/s: through
 // QuerySource over the dataset query (what the server uses: one indexed read
-// per page) and through StoreSource (the changes-feed scan it replaced, whose
+// per page) and through scanSource (the changes-feed scan it replaced, whose
 // rate falls with n: records²/1000 reads in all).
 func BenchmarkFeedFullRead(b *testing.B) {
 	for _, n := range []int{2_000, 20_000} {
@@ -60,7 +60,7 @@ func BenchmarkFeedFullRead(b *testing.B) {
 			for _, src := range []struct {
 				name string
 				s    Source
-			}{{"query", qs}, {"scan", StoreSource{Store: st}}} {
+			}{{"query", qs}, {"scan", scanSource{Store: st}}} {
 				b.Run(src.name, func(b *testing.B) { benchFullRead(b, ctx, m, Feed{Source: src.s}, n) })
 			}
 		})

@@ -15,6 +15,6 @@
 // visuals take as they are.
 //
 // The package reads records through Source, a small seam over the store
-// (see StoreSource); it holds no rule about who may read: the HTTP layer
+// (see Source); it holds no rule about who may read: the HTTP layer
 // checks roles before it calls in.
 package odata

@@ -17,9 +17,9 @@ type QueryFunc func(ctx context.Context, f Filter, afterAt time.Time, afterID st
 
 // QuerySource is a Source over a store query that filters and orders in the
 // database, such as a RecordQuery in (created_at, id) order: each page
-// costs one or a few indexed reads instead of StoreSource's scan. It
+// costs one or a few indexed reads instead of a scan of the feed. It
 // applies Filter.Match itself, reading on until a page is full, and uses
-// StoreSource's cursors, so a skiptoken stays valid across the switch.
+// the cursors of the test's reference scanSource.
 type QuerySource struct {
 	Query QueryFunc
 }

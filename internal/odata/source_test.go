@@ -56,7 +56,7 @@ func sourceFixture(t *testing.T) (domain.Store, []domain.Record) {
 func orderedQuery(t *testing.T, st domain.Store) QueryFunc {
 	return func(ctx context.Context, f Filter, afterAt time.Time, afterID string, limit int) ([]domain.Record, bool, error) {
 		var all []domain.Record
-		err := StoreSource{Store: st}.scan(ctx, f, func(r domain.Record) {
+		err := scanSource{Store: st}.scan(ctx, f, func(r domain.Record) {
 			g := f
 			g.Match = nil
 			if g.keep(&r) {
@@ -81,7 +81,7 @@ func orderedQuery(t *testing.T, st domain.Store) QueryFunc {
 func TestSources(t *testing.T) {
 	st, all := sourceFixture(t)
 	ctx := context.Background()
-	sources := map[string]Source{"StoreSource": StoreSource{Store: st}, "QuerySource": QuerySource{Query: orderedQuery(t, st)}}
+	sources := map[string]Source{"scanSource": scanSource{Store: st}, "QuerySource": QuerySource{Query: orderedQuery(t, st)}}
 	filters := map[string]struct {
 		f    Filter
 		keep func(r domain.Record) bool
