@@ -264,7 +264,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	if _, err := ids.Bootstrap(ctx, password); err != nil {
+	bootstrap := ids.Bootstrap
+	if file != "" {
+		bootstrap = ids.BootstrapGeneratedPassword
+	}
+	if _, err := bootstrap(ctx, password); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	if file != "" {

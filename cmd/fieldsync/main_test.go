@@ -190,6 +190,11 @@ func TestGeneratedAdminPassword(t *testing.T) {
 	if !strings.Contains(second.logs.String(), path) {
 		t.Errorf("the log does not say where the password is:\n%s", second.logs.String())
 	}
+	// The start that created admin says its password was generated (the audit
+	// event carries the same flag), although main generated it, not identity.
+	if !strings.Contains(logs, `"generated_password":true`) {
+		t.Errorf("the log does not say admin's password was generated:\n%s", logs)
+	}
 
 	// Later starts say the file is still there, and change nothing.
 	third, err := startMain(t, "-data-dir", dir, "-admin-password", "another password of admin")

@@ -39,6 +39,19 @@ const maxDisplayName = 200
 //
 // A weak adminPassword is refused (422 weak_password) before anything is written.
 func (s *Service) Bootstrap(ctx context.Context, adminPassword string) (generatedPassword string, err error) {
+	return s.bootstrap(ctx, adminPassword, false)
+}
+
+// BootstrapGeneratedPassword is Bootstrap with a password the caller generated
+// (the server's first start writes one to a file before calling it, so that a
+// start that fails later does not lose it). The password is not checked for
+// strength, and the audit event and log of the creation say generated_password
+// true, as they do when Bootstrap generates the password itself.
+func (s *Service) BootstrapGeneratedPassword(ctx context.Context, password string) (string, error) {
+	return s.bootstrap(ctx, password, true)
+}
+
+func (s *Service) bootstrap(ctx context.Context, adminPassword string, callerGenerated bool) (generatedPassword string, err error) {
 	_, err = s.store.GetSetting(ctx, BootstrapSetting)
 	switch {
 	case err == nil:
@@ -46,13 +59,13 @@ func (s *Service) Bootstrap(ctx context.Context, adminPassword string) (generate
 	case !errors.Is(err, domain.ErrNotFound):
 		return "", storeErr("get bootstrap marker", err)
 	}
-	password, generated := adminPassword, false
+	password, generated := adminPassword, callerGenerated && adminPassword != ""
 	if password == "" {
 		if password, err = randomPassword(); err != nil {
 			return "", err
 		}
 		generated = true
-	} else if err := checkPassword(password, AdminUsername); err != nil {
+	} else if err := checkPassword(password, AdminUsername); !generated && err != nil {
 		return "", err
 	}
 	hash, err := s.hashPassword(ctx, password)
