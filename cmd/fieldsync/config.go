@@ -48,6 +48,9 @@ type Config struct {
 	MaxConnections int
 	// ValidationFastPath is "on" or "off" (forms.ServiceConfig.NoFastPath).
 	ValidationFastPath string
+	// Pprof is "on" or "off": with "on", Go's profiles (net/http/pprof) are
+	// served under /debug/pprof/ on MetricsAddr, never on the API's address.
+	Pprof string
 	// TrustedProxies is a comma-separated list of IPs and CIDR prefixes of the
 	// reverse proxies whose X-Forwarded-For / Forwarded header is believed
 	// (httpapi.ParseTrustedProxies); empty believes none.
@@ -133,6 +136,7 @@ func settings(c *Config) []setting {
 		{"FIELDSYNC_ACME_DOMAIN", "acme-domain", "", "DNS name to obtain and renew a certificate for automatically from Let's Encrypt (the server must be reachable on port 443 under that name); instead of tls-cert and tls-key", str(&c.ACMEDomain)},
 		{"FIELDSYNC_ACME_EMAIL", "acme-email", "", "contact address given to Let's Encrypt, which warns it of certificate problems (with acme-domain)", str(&c.ACMEEmail)},
 		{"FIELDSYNC_HTTP_REDIRECT_ADDR", "http-redirect-addr", "", "with TLS on: address to answer plain HTTP on, with a redirect to HTTPS (for example :80)", str(&c.RedirectAddr)},
+		{"FIELDSYNC_PPROF", "pprof", "off", `"on" serves Go's CPU, heap, allocation, mutex and block profiles under /debug/pprof/ on metrics-addr (which must be set, so profiles are never public)`, str(&c.Pprof)},
 		{"FIELDSYNC_VALIDATION_FAST_PATH", "validation-fast-path", "on", `"off" validates every record with the JSON Schema library alone: same verdicts, slower pushes (a way around a suspected fast-path bug)`, str(&c.ValidationFastPath)},
 	}
 }
@@ -207,6 +211,12 @@ func (c Config) Validate() error {
 	}
 	if c.ValidationFastPath != "on" && c.ValidationFastPath != "off" {
 		errs = append(errs, fmt.Errorf("validation-fast-path: %q is neither on nor off", c.ValidationFastPath))
+	}
+	switch {
+	case c.Pprof != "on" && c.Pprof != "off":
+		errs = append(errs, fmt.Errorf("pprof: %q is neither on nor off", c.Pprof))
+	case c.Pprof == "on" && c.MetricsAddr == "":
+		errs = append(errs, errors.New("pprof: on needs metrics-addr, so the profiles are not served where the API is public"))
 	}
 	if _, err := backendFor(c.Store); err != nil {
 		errs = append(errs, err)

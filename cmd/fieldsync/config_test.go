@@ -59,6 +59,7 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		{"body cap in env", nil, map[string]string{"FIELDSYNC_MAX_BODY_BYTES": "lots"}, "FIELDSYNC_MAX_BODY_BYTES"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
 		{"fast path", nil, map[string]string{"FIELDSYNC_VALIDATION_FAST_PATH": "false"}, `validation-fast-path: "false" is neither on nor off`},
+		{"pprof word", nil, map[string]string{"FIELDSYNC_PPROF": "yes"}, `pprof: "yes" is neither on nor off`},
 		{"trusted proxies", nil, map[string]string{"FIELDSYNC_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, `trusted-proxies: trusted proxy "proxy.internal" is not an IP address or CIDR prefix`},
 		{"trusted proxy prefix", []string{"-trusted-proxies", "10.0.0.0/40"}, nil, "trusted-proxies"},
 	} {

@@ -26,8 +26,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -355,7 +357,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return fmt.Errorf("metrics address: %w", err)
 		}
 		m.MetricsListener = mln
-		metricsServer = &http.Server{Handler: h.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+		metricsServer = &http.Server{Handler: m.metricsHandler(h.MetricsHandler()), ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog: slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)}
 		go func() { _ = metricsServer.Serve(mln) }()
 		defer metricsServer.Close()
@@ -446,4 +448,24 @@ func (m *Main) Close() error {
 		m.unlock = nil
 	}
 	return err
+}
+
+// metricsHandler is what the metrics address serves: GET /metrics and, with
+// FIELDSYNC_PPROF=on, Go's profiles under /debug/pprof/. Mutex and block
+// profiling are switched on with them (at rates that cost little), since lock
+// waits are what a profile of a busy store shows first.
+func (m *Main) metricsHandler(metrics http.Handler) http.Handler {
+	if m.Config.Pprof != "on" {
+		return metrics
+	}
+	runtime.SetMutexProfileFraction(100)
+	runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

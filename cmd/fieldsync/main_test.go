@@ -214,6 +214,37 @@ func TestGeneratedAdminPassword(t *testing.T) {
 	}
 }
 
+// TestPprof: FIELDSYNC_PPROF=on serves Go's profiles on the metrics address only;
+// without a metrics address it is refused, so profiles (which show code paths and
+// memory) are never public by mistake.
+func TestPprof(t *testing.T) {
+	if _, err := ParseConfig([]string{"-pprof", "on"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "needs metrics-addr") {
+		t.Fatalf("pprof without metrics-addr: %v, want refused", err)
+	}
+	s, err := startMain(t, "-data-dir", t.TempDir(), "-pprof", "on", "-metrics-addr", "127.0.0.1:0", "-admin-password", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(addr, path string) int {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	metrics, api := s.m.MetricsListener.Addr().String(), s.m.Listener.Addr().String()
+	for path, want := range map[string]int{"/debug/pprof/": 200, "/debug/pprof/heap": 200, "/debug/pprof/mutex": 200, "/metrics": 200} {
+		if got := get(metrics, path); got != want {
+			t.Errorf("GET %s on the metrics address: %d, want %d", path, got, want)
+		}
+	}
+	if got := get(api, "/debug/pprof/heap"); got == http.StatusOK {
+		t.Errorf("GET /debug/pprof/heap on the API's address: %d, want it not served", got)
+	}
+}
+
 // TestKeysCommand: "fieldsync keys" alone prints its usage; "keys rotate" says
 // in one line what it did; an unknown subcommand is refused.
 func TestKeysCommand(t *testing.T) {
