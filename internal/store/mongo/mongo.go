@@ -281,6 +281,8 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{coll: s.changes, name: "by_form", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "form_id", Value: 1}, {Key: "seq", Value: 1}}},
 		{coll: s.quarantine, name: "by_first_seen", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "first_seen", Value: 1}, {Key: "item_id", Value: 1}}},
 		{coll: s.quarantine, name: "by_record", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "record_id", Value: 1}}},
+		// The listing filtered by form (?form=), in its order, as SQLite's quarantine_form.
+		{coll: s.quarantine, name: "by_form", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "form_id", Value: 1}, {Key: "first_seen", Value: 1}, {Key: "item_id", Value: 1}}},
 		{coll: s.audit, name: "by_type", keys: bson.D{{Key: "type", Value: 1}, {Key: "_id", Value: -1}}},
 		{coll: s.audit, name: "by_actor", keys: bson.D{{Key: "actor", Value: 1}, {Key: "_id", Value: -1}}},
 		{coll: s.audit, name: "by_project", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "_id", Value: -1}}},
