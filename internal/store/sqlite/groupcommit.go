@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,7 +64,8 @@ type groupPart struct {
 type groupQueue struct {
 	mu      sync.Mutex
 	waiting []*groupPart
-	running bool // a committer goroutine drains waiting
+	running bool         // a committer goroutine drains waiting
+	commits atomic.Int64 // group transactions committed, for the tests
 }
 
 // writeGrouped runs fn as part of a group transaction (see above) and returns
@@ -170,7 +172,11 @@ func (s *Store) runGroup(tx *sql.Tx, parts []*groupPart) {
 			p.finish(err)
 			return
 		}
-		p.finish(dbErr(p.ctx, tx.Commit()))
+		err := tx.Commit()
+		if err == nil {
+			s.group.commits.Add(1)
+		}
+		p.finish(dbErr(p.ctx, err))
 		return
 	}
 	ctx := context.Background()
@@ -202,6 +208,7 @@ func (s *Store) runGroup(tx *sql.Tx, parts []*groupPart) {
 	}
 	if broken == nil {
 		if err := tx.Commit(); err == nil {
+			s.group.commits.Add(1)
 			for _, p := range ok {
 				p.finish(nil)
 			}
