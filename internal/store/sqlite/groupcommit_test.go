@@ -280,32 +280,47 @@ func TestGroupCommitBrokenTransaction(t *testing.T) {
 	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	old := benchWrite("p", 0, at)
 	mustApply(t, "old", writeNow(ctx, s, []domain.RecordWrite{old}))
-	a, c := benchWrite("p", 1, at), benchWrite("p", 3, at)
-	aDup := old // a create of an existing record: ErrExists, on the rerun too
+	a, r, c := benchWrite("p", 1, at), benchWrite("p", 2, at), benchWrite("p", 3, at)
 	release := holdGate(s)
-	aWrites := []domain.RecordWrite{a, aDup}
-	outA := goWrite(ctx, s, aWrites)
+	// x creates r in the group, and refuses when run again alone: in the
+	// group a's create of r is refused (ErrExists), alone it is applied.
+	xr := r
+	xr.Record.Rev = "1-" + strings.Repeat("a", 64)
+	runs := 0
+	outX := goPart(s, func(ctx context.Context, tx *sql.Tx) error {
+		if runs++; runs > 1 {
+			return errors.New("x refuses to run again")
+		}
+		return s.writeRecordsTx(ctx, tx, xr)
+	})
 	waitQueued(t, s, 1)
+	aWrites := []domain.RecordWrite{a, old, r} // old exists: ErrExists in both runs
+	outA := goWrite(ctx, s, aWrites)
+	waitQueued(t, s, 2)
 	outF := goPart(s, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `ROLLBACK`); err != nil {
 			return err
 		}
 		return errors.New("the transaction is gone")
 	})
-	waitQueued(t, s, 2)
+	waitQueued(t, s, 3)
 	cWrites := []domain.RecordWrite{c}
 	outC := goWrite(ctx, s, cWrites)
-	waitQueued(t, s, 3)
+	waitQueued(t, s, 4)
 	release()
 	if err := <-outF; err == nil {
 		t.Error("the part that broke the transaction succeeded")
 	}
+	if err := <-outX; err == nil {
+		t.Error("x, run again alone, succeeded")
+	}
 	ra := <-outA
-	if ra.err != nil || ra.results[0] != nil || !errors.Is(ra.results[1], domain.ErrExists) {
-		t.Errorf("a: %v %v, want [nil ErrExists]", ra.results, ra.err)
+	if ra.err != nil || len(ra.results) != 3 || ra.results[0] != nil || !errors.Is(ra.results[1], domain.ErrExists) || ra.results[2] != nil {
+		t.Errorf("a: %v %v, want [nil ErrExists nil]: the results of its run alone", ra.results, ra.err)
 	}
 	mustApply(t, "c", <-outC)
 	mustHold(t, s, a, a.Record.Rev)
+	mustHold(t, s, r, r.Record.Rev)
 	mustHold(t, s, c, c.Record.Rev)
 	if aWrites[0].Record.Seq == 0 || cWrites[0].Record.Seq <= aWrites[0].Record.Seq {
 		t.Errorf("seqs a=%d c=%d: want both set, in queue order", aWrites[0].Record.Seq, cWrites[0].Record.Seq)
