@@ -247,7 +247,9 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 	}
 	seqs := make([]int64, len(writes))
 	versions := make([]int64, len(writes))
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	// Concurrent batches share one transaction and its fsync (groupcommit.go).
+	err := s.writeGrouped(ctx, len(writes), func(ctx context.Context, tx *sql.Tx) error {
+		clear(results) // a group that failed runs this again, alone
 		states, err := s.loadRecordStates(ctx, tx, writes)
 		if err != nil {
 			return err

@@ -48,6 +48,7 @@ type Store struct {
 	// in SQLite's busy handler, which polls with sleeps; a channel hands the turn
 	// over at once and still honours the caller's context.
 	writeGate chan struct{}
+	group     groupQueue // writes waiting for the next group commit (groupcommit.go)
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // see stmt
