@@ -5,7 +5,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 
@@ -41,9 +41,15 @@ import (
 const recordCols = `project_id, ` + changeCols
 
 // changeCols are recordCols without project_id, which Changes knows already.
-const changeCols = `id, seq, version, form_id, form_version, rev, deleted, data, created_by, device_id,
+// The data is in zdata or data (see record_data.go).
+const changeCols = `id, seq, version, form_id, form_version, rev, deleted, coalesce(zdata, data), created_by, device_id,
 	client_modified_at, created_at, updated_at, review_state, review_comment, conflicts, assigned_to,
 	shared, attachments`
+
+// recordInsertCols are the columns recordRow gives values for, in its order.
+const recordInsertCols = `rk, project_id, id, seq, version, form_id, form_version, rev, deleted, data, created_by, device_id,
+	client_modified_at, created_at, updated_at, review_state, review_comment, conflicts, assigned_to,
+	shared, attachments, zdata`
 
 // scanRecord reads one row of recordCols.
 func scanRecord(sc scanner) (domain.Record, error) {
@@ -77,12 +83,14 @@ func (s *recordScanner) scan(sc scanner, withProject bool) (domain.Record, error
 		return domain.Record{}, err
 	}
 	r := s.r
-	r.Data = rawFromDriver(s.data)
+	var err error
+	if r.Data, err = decodeData(s.data); err != nil {
+		return domain.Record{}, err
+	}
 	s.data = nil
 	r.ClientModifiedAt = fromMS(s.cma)
 	r.CreatedAt = fromMS(s.created)
 	r.UpdatedAt = fromMS(s.updated)
-	var err error
 	if r.Conflicts, err = fromJSONText[domain.Conflict](s.conflicts); err != nil {
 		return domain.Record{}, err
 	}
@@ -93,27 +101,6 @@ func (s *recordScanner) scan(sc scanner, withProject bool) (domain.Record, error
 		return domain.Record{}, err
 	}
 	return r, nil
-}
-
-// rawFromDriver is fromRawText for a TEXT column scanned into an any, as the
-// driver hands it over (a string).
-func rawFromDriver(v any) json.RawMessage {
-	switch v := v.(type) {
-	case string:
-		if v == "" {
-			return json.RawMessage{}
-		}
-		return json.RawMessage(v)
-	case []byte: // a BLOB; database/sql copied it for the any
-		return v
-	case nil:
-		return nil
-	}
-	// Not stored by this package (TEXT affinity makes numbers text): convert
-	// as a scan into sql.NullString would.
-	var ns sql.NullString
-	_ = ns.Scan(v)
-	return fromRawText(ns)
 }
 
 // GetRecord returns ErrNotFound for an unknown id.
@@ -193,38 +180,46 @@ type pendingRev struct {
 	v  *domain.Revision
 }
 
-// row is the revision's values for insertRevision and insertNewRevisionHead. Its
-// data is left to the record when the record ends the batch holding exactly it.
+// inRecord reports whether the revision's data is left to the record: the
+// record ends the batch holding exactly it.
+func (p pendingRev) inRecord() bool {
+	return p.v.Rev == p.rs.final.Rev && bytes.Equal(p.v.Data, p.rs.final.Data)
+}
+
+// row is the revision's values for insertRevision and insertNewRevisionHead.
 func (p pendingRev) row() []any {
-	v, r := p.v, p.rs.final
-	data, inRecord := rawText(v.Data), false
-	if v.Rev == r.Rev && bytes.Equal(v.Data, r.Data) {
-		data, inRecord = nil, true
+	v := p.v
+	var text, blob any
+	inRecord := p.inRecord()
+	if !inRecord {
+		text, blob = encodeData(v.Data)
 	}
-	return []any{p.rs.rk, v.Rev, v.Parent, v.Deleted, data, inRecord, v.FormVersion, ms(v.ClientModifiedAt),
-		v.CreatedBy, v.DeviceID, ms(v.CreatedAt)}
+	return []any{p.rs.rk, v.Rev, v.Parent, v.Deleted, text, inRecord, v.FormVersion, ms(v.ClientModifiedAt),
+		v.CreatedBy, v.DeviceID, ms(v.CreatedAt), blob}
 }
 
 // The statements of WriteRecords. Rows go in multi-row INSERTs of fixed sizes
 // (see execChunks), each prepared once per connection.
 const (
-	insertRecordHead = `INSERT OR FAIL INTO records (rk, ` + recordCols + `) VALUES `
+	insertRecordHead = `INSERT OR FAIL INTO records (` + recordInsertCols + `) VALUES `
 	// A new record has no revisions yet, and the batch's own duplicates are
 	// dropped before: nothing can collide, and OR FAIL spares SQLite the
 	// statement journal that a statement which may roll itself back needs.
 	insertNewRevisionHead = `INSERT OR FAIL INTO revisions (rk, rev, parent, deleted, data, data_in_record,
-		form_version, client_modified_at, created_by, device_id, created_at) VALUES `
+		form_version, client_modified_at, created_by, device_id, created_at, zdata) VALUES `
 	// An existing record may hold the revision already (a replay): keep it.
 	insertRevision = `INSERT OR IGNORE INTO revisions (rk, rev, parent, deleted, data, data_in_record,
-		form_version, client_modified_at, created_by, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	// Before a record row changes, the revision that reads its data from the row
-	// gets a copy of it.
-	detachRevisionData = `UPDATE revisions SET data = (SELECT data FROM records WHERE rk = ?1), data_in_record = 0
+		form_version, client_modified_at, created_by, device_id, created_at, zdata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// Before a record row's data changes, the revisions that read their data
+	// from the row get it (see detachData).
+	recordData         = `SELECT coalesce(zdata, data) FROM records WHERE rk = ?`
+	revisionExists     = `SELECT EXISTS (SELECT 1 FROM revisions WHERE rk = ? AND rev = ?)`
+	detachRevisionData = `UPDATE revisions SET data = ?2, zdata = ?3, data_in_record = 0
 		WHERE rk = ?1 AND data_in_record = 1`
 	updateRecord = `UPDATE records SET project_id = ?2, id = ?3, seq = ?4, version = ?5, form_id = ?6,
 		form_version = ?7, rev = ?8, deleted = ?9, data = ?10, created_by = ?11, device_id = ?12,
 		client_modified_at = ?13, created_at = ?14, updated_at = ?15, review_state = ?16, review_comment = ?17,
-		conflicts = ?18, assigned_to = ?19, shared = ?20, attachments = ?21
+		conflicts = ?18, assigned_to = ?19, shared = ?20, attachments = ?21, zdata = ?22
 		WHERE rk = ?1`
 	maxRK      = `SELECT coalesce(max(rk), 0) FROM records`
 	maxSeq     = `SELECT coalesce(max(seq), 0) FROM records WHERE project_id = ?`
@@ -330,24 +325,26 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 			}
 			rows = append(rows, row)
 		}
-		if err := s.execChunks(ctx, tx, insertRecordHead, 21, rows); err != nil {
+		if err := s.execChunks(ctx, tx, insertRecordHead, 22, rows); err != nil {
 			return err
 		}
 		if len(updated) > 0 {
-			detach, err := s.stmt(ctx, tx, detachRevisionData)
-			if err != nil {
-				return err
-			}
 			upd, err := s.stmt(ctx, tx, updateRecord)
 			if err != nil {
 				return err
 			}
-			for _, rs := range updated {
-				if _, err := detach.ExecContext(ctx, rs.rk); err != nil {
-					return err
+			heads := map[*recordState]bool{}
+			for _, p := range oldRevs {
+				if p.inRecord() {
+					heads[p.rs] = true
 				}
+			}
+			for _, rs := range updated {
 				row, err := recordRow(rs)
 				if err != nil {
+					return err
+				}
+				if err := s.detachData(ctx, tx, rs, row[9], row[21], heads[rs]); err != nil {
 					return err
 				}
 				if _, err := upd.ExecContext(ctx, row...); err != nil {
@@ -359,7 +356,7 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 		for _, p := range newRevs {
 			rows = append(rows, p.row())
 		}
-		if err := s.execChunks(ctx, tx, insertNewRevisionHead, 11, rows); err != nil {
+		if err := s.execChunks(ctx, tx, insertNewRevisionHead, 12, rows); err != nil {
 			return err
 		}
 		if len(oldRevs) > 0 {
@@ -455,9 +452,64 @@ func recordRow(rs *recordState) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{rs.rk, r.ProjectID, r.ID, rs.seq, rs.version, r.FormID, r.FormVersion, r.Rev, r.Deleted, rawText(r.Data),
+	text, blob := encodeData(r.Data)
+	return []any{rs.rk, r.ProjectID, r.ID, rs.seq, rs.version, r.FormID, r.FormVersion, r.Rev, r.Deleted, text,
 		r.CreatedBy, r.DeviceID, ms(r.ClientModifiedAt), ms(r.CreatedAt), ms(r.UpdatedAt), r.ReviewState,
-		r.ReviewComment, conflicts, assigned, r.Shared, attach}, nil
+		r.ReviewComment, conflicts, assigned, r.Shared, attach, blob}, nil
+}
+
+// detachData gives the revisions that read their data from rs's row
+// (data_in_record) the data the row holds now, before the row changes to hold
+// text or blob (its new stored data). A row that keeps its data keeps them.
+//
+// The copy is a delta of the record's new data (see record_data.go) when the
+// revision of the record's final rev is inserted by this transaction holding
+// exactly that data (head: the batch has it, and it is not stored yet): it is
+// then a newer row whose data is never lost. Otherwise it is the data as the
+// row stored it.
+func (s *Store) detachData(ctx context.Context, tx *sql.Tx, rs *recordState, text, blob any, head bool) error {
+	st, err := s.stmt(ctx, tx, recordData)
+	if err != nil {
+		return err
+	}
+	var old any
+	if err := st.QueryRowContext(ctx, rs.rk).Scan(&old); err != nil {
+		return err
+	}
+	if sameStored(old, text) && blob == nil || sameStored(old, blob) && text == nil {
+		return nil
+	}
+	oldText, oldBlob := any(nil), any(nil)
+	if _, ok := old.([]byte); ok {
+		oldBlob = old
+	} else {
+		oldText = old
+	}
+	if head && old != nil {
+		st, err := s.stmt(ctx, tx, revisionExists)
+		if err != nil {
+			return err
+		}
+		var exists bool
+		if err := st.QueryRowContext(ctx, rs.rk, rs.final.Rev).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			data, err := decodeData(old)
+			if err != nil {
+				return err
+			}
+			if d, ok := encodeDelta(data, rs.final.Data, rs.final.Rev, storedLen(old)); ok {
+				oldText, oldBlob = nil, d
+			}
+		}
+	}
+	st, err = s.stmt(ctx, tx, detachRevisionData)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, rs.rk, oldText, oldBlob)
+	return err
 }
 
 // syncAssignees makes record_assignees equal to the final assigned_to of each
@@ -528,35 +580,58 @@ func (s *Store) execChunks(ctx context.Context, tx *sql.Tx, head string, ncol in
 	return nil
 }
 
-// revisionCols are the columns scanRevision reads, in its order.
-const revisionCols = `r.project_id, r.id, v.rev, v.parent, v.deleted,
-	CASE WHEN v.data_in_record = 1 THEN r.data ELSE v.data END, v.form_version, v.client_modified_at,
-	v.created_by, v.device_id, v.created_at`
+// revisionData is a revision's stored data (see record_data.go), in a query
+// that joins its record r to the revision v.
+const revisionData = `CASE WHEN v.data_in_record = 1 THEN coalesce(r.zdata, r.data) ELSE coalesce(v.zdata, v.data) END`
 
-func scanRevision(sc scanner) (domain.Revision, error) {
-	var (
-		v            domain.Revision
-		data         sql.NullString
-		cma, created sql.NullInt64
-	)
-	if err := sc.Scan(&v.ProjectID, &v.RecordID, &v.Rev, &v.Parent, &v.Deleted, &data, &v.FormVersion, &cma,
-		&v.CreatedBy, &v.DeviceID, &created); err != nil {
-		return domain.Revision{}, err
+// revisionCols are the columns scanRevision reads, in its order.
+const revisionCols = `r.project_id, r.id, v.rev, v.parent, v.deleted, ` + revisionData + `, v.form_version,
+	v.client_modified_at, v.created_by, v.device_id, v.created_at, v.rk`
+
+// scanRevision reads one row of revisionCols. Its Data is left to the caller,
+// who gets the stored data and the record's row key to decode it with
+// decodeRevisionData.
+func scanRevision(sc scanner) (v domain.Revision, stored any, rk int64, err error) {
+	var cma, created sql.NullInt64
+	if err := sc.Scan(&v.ProjectID, &v.RecordID, &v.Rev, &v.Parent, &v.Deleted, &stored, &v.FormVersion, &cma,
+		&v.CreatedBy, &v.DeviceID, &created, &rk); err != nil {
+		return domain.Revision{}, nil, 0, err
 	}
-	v.Data = fromRawText(data)
 	v.ClientModifiedAt = fromMS(cma)
 	v.CreatedAt = fromMS(created)
-	return v, nil
+	return v, stored, rk, nil
+}
+
+// storedRevisionData returns the stored data of the revision rev of the record
+// rk: the base of a delta.
+func storedRevisionData(ctx context.Context, tx *sql.Tx, rk int64, rev string) (any, error) {
+	var stored any
+	err := tx.QueryRowContext(ctx, `SELECT `+revisionData+` FROM revisions v JOIN records r ON r.rk = v.rk
+		WHERE v.rk = ? AND v.rev = ?`, rk, rev).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errors.New("no such revision")
+	}
+	return stored, err
 }
 
 // GetRevision returns one stored revision, ErrNotFound if unknown.
 func (s *Store) GetRevision(ctx context.Context, projectID, recordID, rev string) (domain.Revision, error) {
 	var v domain.Revision
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		var err error
-		v, err = scanRevision(tx.QueryRowContext(ctx, `SELECT `+revisionCols+`
+		var (
+			stored any
+			rk     int64
+			err    error
+		)
+		v, stored, rk, err = scanRevision(tx.QueryRowContext(ctx, `SELECT `+revisionCols+`
 			FROM records r JOIN revisions v ON v.rk = r.rk
 			WHERE r.project_id = ? AND r.id = ? AND v.rev = ?`, projectID, recordID, rev))
+		if err != nil {
+			return err
+		}
+		v.Data, err = decodeRevisionData(stored, func(rev string) (any, error) {
+			return storedRevisionData(ctx, tx, rk, rev)
+		})
 		return err
 	})
 	return v, err
@@ -574,14 +649,37 @@ func (s *Store) ListRevisions(ctx context.Context, projectID, recordID string) (
 			return err
 		}
 		defer rows.Close()
+		var (
+			stored = map[string]any{}
+			raw    []any
+			rk     int64
+		)
 		for rows.Next() {
-			v, err := scanRevision(rows)
+			v, data, k, err := scanRevision(rows)
 			if err != nil {
 				return err
 			}
 			out = append(out, v)
+			raw = append(raw, data)
+			stored[v.Rev], rk = data, k
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// The bases of deltas are revisions of the same record, read above.
+		base := func(rev string) (any, error) {
+			if v, ok := stored[rev]; ok {
+				return v, nil
+			}
+			return storedRevisionData(ctx, tx, rk, rev)
+		}
+		for i := range out {
+			var err error
+			if out[i].Data, err = decodeRevisionData(raw[i], base); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return out, err
 }

@@ -55,6 +55,12 @@ type Store struct {
 	observe func(op string, took time.Duration) // Config.Observe, or nil
 
 	files *fileBlobs // attachment bytes, under <dir of Path>/attachments (attachment.go)
+
+	// The WAL checkpoint when writes pause (checkpoint.go).
+	wrote     chan struct{} // poked after each committed write
+	closing   chan struct{} // closed by Close
+	closeOnce sync.Once
+	idleDone  chan struct{} // closed when checkpointWhenIdle returns
 }
 
 // Config configures a Store.
@@ -108,7 +114,8 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
 	s := &Store{db: db, writeGate: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}, observe: cfg.Observe,
-		files: newFileBlobs(filepath.Join(filepath.Dir(path), "attachments"))}
+		files: newFileBlobs(filepath.Join(filepath.Dir(path), "attachments")),
+		wrote: make(chan struct{}, 1), closing: make(chan struct{}), idleDone: make(chan struct{})}
 	// The first connections to a new file race to turn it to WAL, and SQLite
 	// answers the losers SQLITE_BUSY at once, without waiting in the busy
 	// handler: when several processes start together, retry until the winner is
@@ -132,6 +139,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	go s.checkpointWhenIdle(path)
 	return s, nil
 }
 
@@ -271,6 +279,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes every connection. Each acknowledged write was already fsynced at
 // its commit (synchronous=FULL), so nothing is left to flush.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	<-s.idleDone
 	s.stmtMu.Lock()
 	for _, st := range s.stmts {
 		st.Close()
@@ -333,7 +343,11 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		tx.Rollback()
 		return dbErr(ctx, err)
 	}
-	return dbErr(ctx, tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return dbErr(ctx, err)
+	}
+	s.poke()
+	return nil
 }
 
 // read runs fn in a deferred transaction: all its queries see one snapshot.
