@@ -10,7 +10,7 @@ import (
 // The WAL file, and why the store checkpoints it when writes pause.
 //
 // Every commit appends its pages to <file>-wal; a checkpoint copies them into
-// the database file. wal_autocheckpoint(10000) (see dsn) lets the WAL grow to
+// the database file. wal_autocheckpoint (see dsn) lets the WAL grow to
 // ~40 MB before a commit checkpoints it, so that pages every batch touches are
 // copied once per 40 MB rather than once per batch; but SQLite then reuses the
 // WAL file from its start without shrinking it, so the data directory keeps
