@@ -479,6 +479,13 @@ func (s *Store) detachData(ctx context.Context, tx *sql.Tx, rs *recordState, tex
 	if sameStored(old, text) && blob == nil || sameStored(old, blob) && text == nil {
 		return nil
 	}
+	data, err := decodeData(old)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(data, rs.final.Data) && (data == nil) == (rs.final.Data == nil) {
+		return nil // the same JSON, stored as an older release did
+	}
 	oldText, oldBlob := any(nil), any(nil)
 	if _, ok := old.([]byte); ok {
 		oldBlob = old
@@ -495,10 +502,6 @@ func (s *Store) detachData(ctx context.Context, tx *sql.Tx, rs *recordState, tex
 			return err
 		}
 		if !exists {
-			data, err := decodeData(old)
-			if err != nil {
-				return err
-			}
 			if d, ok := encodeDelta(data, rs.final.Data, rs.final.Rev, storedLen(old)); ok {
 				oldText, oldBlob = nil, d
 			}
