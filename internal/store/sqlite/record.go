@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -51,10 +52,9 @@ const recordInsertCols = `rk, project_id, id, seq, version, form_id, form_versio
 	client_modified_at, created_at, updated_at, review_state, review_comment, conflicts, assigned_to,
 	shared, attachments, zdata`
 
-// scanRecord reads one row of recordCols.
-func scanRecord(sc scanner) (domain.Record, error) {
-	var rs recordScanner
-	return rs.scan(sc, true)
+// scanner returns a recordScanner for the rows of a query in tx.
+func (s *Store) scanner(ctx context.Context, tx *sql.Tx) recordScanner {
+	return recordScanner{decode: func(v any) (json.RawMessage, error) { return s.decode(ctx, tx, v) }}
 }
 
 // recordScanner reads rows of recordCols or changeCols. One scanner serves a
@@ -65,6 +65,7 @@ type recordScanner struct {
 	conflicts, assigned, attach sql.NullString
 	cma, created, updated       sql.NullInt64
 	dest                        []any
+	decode                      func(any) (json.RawMessage, error) // the data, as Store.decode
 }
 
 // scan reads one row, of recordCols when withProject is set, else of changeCols
@@ -84,7 +85,7 @@ func (s *recordScanner) scan(sc scanner, withProject bool) (domain.Record, error
 	}
 	r := s.r
 	var err error
-	if r.Data, err = decodeData(s.data); err != nil {
+	if r.Data, err = s.decode(s.data); err != nil {
 		return domain.Record{}, err
 	}
 	s.data = nil
@@ -108,8 +109,9 @@ func (s *Store) GetRecord(ctx context.Context, projectID, id string) (domain.Rec
 	var r domain.Record
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		var err error
-		r, err = scanRecord(tx.QueryRowContext(ctx,
-			`SELECT `+recordCols+` FROM records WHERE project_id = ? AND id = ?`, projectID, id))
+		rs := s.scanner(ctx, tx)
+		r, err = rs.scan(tx.QueryRowContext(ctx,
+			`SELECT `+recordCols+` FROM records WHERE project_id = ? AND id = ?`, projectID, id), true)
 		return err
 	})
 	return r, err
@@ -134,7 +136,7 @@ func (s *Store) GetRecords(ctx context.Context, projectID string, ids []string) 
 			if err != nil {
 				return err
 			}
-			var rs recordScanner
+			rs := s.scanner(ctx, tx)
 			for rows.Next() {
 				r, err := rs.scan(rows, true)
 				if err != nil {
@@ -187,12 +189,13 @@ func (p pendingRev) inRecord() bool {
 }
 
 // row is the revision's values for insertRevision and insertNewRevisionHead.
-func (p pendingRev) row() []any {
+func (p pendingRev) row(enc batchEncoding) []any {
 	v := p.v
 	var text, blob any
 	inRecord := p.inRecord()
 	if !inRecord {
-		text, blob = encodeData(v.Data)
+		e := enc.revision(v)
+		text, blob = e.text, e.blob
 	}
 	return []any{p.rs.rk, v.Rev, v.Parent, v.Deleted, text, inRecord, v.FormVersion, ms(v.ClientModifiedAt),
 		v.CreatedBy, v.DeviceID, ms(v.CreatedAt), blob}
@@ -242,6 +245,7 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 	}
 	seqs := make([]int64, len(writes))
 	versions := make([]int64, len(writes))
+	enc := s.encodeBatch(ctx, writes)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		states, err := s.loadRecordStates(ctx, tx, writes)
 		if err != nil {
@@ -319,7 +323,7 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 
 		rows := make([][]any, 0, len(created))
 		for _, rs := range created {
-			row, err := recordRow(rs)
+			row, err := recordRow(rs, enc)
 			if err != nil {
 				return err
 			}
@@ -340,7 +344,7 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 				}
 			}
 			for _, rs := range updated {
-				row, err := recordRow(rs)
+				row, err := recordRow(rs, enc)
 				if err != nil {
 					return err
 				}
@@ -354,7 +358,7 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 		}
 		rows = rows[:0]
 		for _, p := range newRevs {
-			rows = append(rows, p.row())
+			rows = append(rows, p.row(enc))
 		}
 		if err := s.execChunks(ctx, tx, insertNewRevisionHead, 12, rows); err != nil {
 			return err
@@ -365,7 +369,7 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 				return err
 			}
 			for _, p := range oldRevs {
-				if _, err := ins.ExecContext(ctx, p.row()...); err != nil {
+				if _, err := ins.ExecContext(ctx, p.row(enc)...); err != nil {
 					return err
 				}
 			}
@@ -438,7 +442,7 @@ func (s *Store) loadRecordStates(ctx context.Context, tx *sql.Tx, writes []domai
 }
 
 // recordRow is the rk and the recordCols values of a record's final state.
-func recordRow(rs *recordState) ([]any, error) {
+func recordRow(rs *recordState, enc batchEncoding) ([]any, error) {
 	r := rs.final
 	conflicts, err := jsonText(r.Conflicts)
 	if err != nil {
@@ -452,7 +456,8 @@ func recordRow(rs *recordState) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	text, blob := encodeData(r.Data)
+	e := enc.record(r)
+	text, blob := e.text, e.blob
 	return []any{rs.rk, r.ProjectID, r.ID, rs.seq, rs.version, r.FormID, r.FormVersion, r.Rev, r.Deleted, text,
 		r.CreatedBy, r.DeviceID, ms(r.ClientModifiedAt), ms(r.CreatedAt), ms(r.UpdatedAt), r.ReviewState,
 		r.ReviewComment, conflicts, assigned, r.Shared, attach, blob}, nil
@@ -479,7 +484,7 @@ func (s *Store) detachData(ctx context.Context, tx *sql.Tx, rs *recordState, tex
 	if sameStored(old, text) && blob == nil || sameStored(old, blob) && text == nil {
 		return nil
 	}
-	data, err := decodeData(old)
+	data, err := s.decode(ctx, tx, old)
 	if err != nil {
 		return err
 	}
@@ -634,7 +639,7 @@ func (s *Store) GetRevision(ctx context.Context, projectID, recordID, rev string
 		}
 		v.Data, err = decodeRevisionData(stored, func(rev string) (any, error) {
 			return storedRevisionData(ctx, tx, rk, rev)
-		})
+		}, func(v any) (json.RawMessage, error) { return s.decode(ctx, tx, v) })
 		return err
 	})
 	return v, err
@@ -678,7 +683,8 @@ func (s *Store) ListRevisions(ctx context.Context, projectID, recordID string) (
 		}
 		for i := range out {
 			var err error
-			if out[i].Data, err = decodeRevisionData(raw[i], base); err != nil {
+			if out[i].Data, err = decodeRevisionData(raw[i], base,
+				func(v any) (json.RawMessage, error) { return s.decode(ctx, tx, v) }); err != nil {
 				return err
 			}
 		}
@@ -731,7 +737,7 @@ func (s *Store) Changes(ctx context.Context, q domain.ChangesQuery) (domain.Chan
 			return err
 		}
 		defer rows.Close()
-		var rs recordScanner
+		rs := s.scanner(ctx, tx)
 		for rows.Next() {
 			r, err := rs.scan(rows, false)
 			if err != nil {

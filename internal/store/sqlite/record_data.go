@@ -19,11 +19,14 @@ import (
 // revision a record replaced kept a full copy of them: ~1 KB of JSON took
 // 1.3 KB in records and, once edited, a 4 KB overflow page in revisions (a
 // WITHOUT ROWID row keeps at most ~1000 bytes in its b-tree page). Now data of
-// more than a few bytes is a BLOB in the zdata columns, in one of two forms
+// more than a few bytes is a BLOB in the zdata columns, in one of three forms
 // told apart by its first byte:
 //
-//   - 'z' and a zstd frame of the JSON (about 0.6 of its size for survey
-//     answers);
+//   - 'D', the id of the dictionary of the record's form (a uvarint, see
+//     data_dict.go) and an s2 block of the JSON encoded with it (about a
+//     quarter of its size for survey answers);
+//   - 'z' and a zstd frame of the JSON (about 0.6 of its size), for a form
+//     with no dictionary yet;
 //   - 'd', the revision's rev it is a delta of (a uvarint length, the rev), the
 //     CRC-32C of the JSON, and an s2 block of the JSON encoded with the data of
 //     that revision as dictionary: what an edit left unchanged costs a few
@@ -43,6 +46,7 @@ import (
 const (
 	dataZstd  = 'z'
 	dataDelta = 'd'
+	dataDict  = 'D'
 	// minCompress is the shortest JSON worth compressing: a zstd frame costs
 	// about a dozen bytes of its own.
 	minCompress = 64
@@ -112,6 +116,8 @@ func decodeData(v any) (json.RawMessage, error) {
 			return out, nil
 		case dataDelta:
 			return nil, errors.New("sqlite: a delta read without its base")
+		case dataDict:
+			return nil, errors.New("sqlite: data read without its dictionary")
 		}
 		return nil, fmt.Errorf("sqlite: stored data of unknown form %q", v[0])
 	}
@@ -156,9 +162,9 @@ func isDelta(v any) (baseRev string, ok bool) {
 	return string(b[1+k : 1+k+int(n)]), true
 }
 
-// decodeRevisionData reads a revision's stored data, applying deltas to the data
-// of their bases, which base returns as stored.
-func decodeRevisionData(v any, base func(rev string) (any, error)) (json.RawMessage, error) {
+// decodeRevisionData reads a revision's stored data with decode, applying
+// deltas to the data of their bases, which base returns as stored.
+func decodeRevisionData(v any, base func(rev string) (any, error), decode func(any) (json.RawMessage, error)) (json.RawMessage, error) {
 	var chain [][]byte
 	for {
 		rev, ok := isDelta(v)
@@ -174,7 +180,7 @@ func decodeRevisionData(v any, base func(rev string) (any, error)) (json.RawMess
 			return nil, fmt.Errorf("sqlite: base %s of a stored delta: %w", rev, err)
 		}
 	}
-	data, err := decodeData(v)
+	data, err := decode(v)
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,7 @@ type Store struct {
 	observe func(op string, took time.Duration) // Config.Observe, or nil
 
 	files *fileBlobs // attachment bytes, under <dir of Path>/attachments (attachment.go)
+	dicts dictCache  // the forms' dictionaries of record data (data_dict.go)
 
 	// The WAL checkpoint when writes pause (checkpoint.go).
 	wrote     chan struct{} // poked after each committed write

@@ -7,3 +7,16 @@
 
 ALTER TABLE records ADD COLUMN zdata BLOB;
 ALTER TABLE revisions ADD COLUMN zdata BLOB;
+
+-- A dictionary per form (issue 16): JSON of records of the form, against which
+-- the data of later records of the form is encoded (see record_data.go). A
+-- dictionary is made once, never changes and is never deleted, as every datum
+-- encoded with it names it by id.
+CREATE TABLE data_dicts (
+	id         INTEGER PRIMARY KEY,
+	project_id TEXT NOT NULL,
+	form_id    TEXT NOT NULL,
+	dict       BLOB NOT NULL,
+	created_at INTEGER
+) STRICT;
+CREATE UNIQUE INDEX data_dicts_form ON data_dicts (project_id, form_id);
