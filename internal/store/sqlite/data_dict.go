@@ -23,7 +23,7 @@ import (
 // once a form has dictMinSamples records, the store keeps the JSON of up to
 // dictSamples of them as that form's dictionary, and encodes the data of its
 // later records as s2 blocks against it (stored form 'D', record_data.go):
-// about a quarter of the JSON's size. A dictionary never changes and is never
+// about a third of the JSON's size. A dictionary never changes and is never
 // deleted; a process caches the ones it used (a few hundred KB each, for the
 // encoder's tables).
 const (
@@ -105,19 +105,25 @@ func (s *Store) encodeBatch(ctx context.Context, writes []domain.RecordWrite) ba
 	return e
 }
 
-// encodeWith is encodeData, or the data encoded with the form's dictionary
-// when that is shorter.
+// encodeWith encodes data with the form's dictionary, or alone (encodeData)
+// when it has none or that is shorter. The dictionary's encoding is tried
+// first, as it is the faster (s2's Encode, ~4 times EncodeBetter's speed for
+// a quarter more bytes), and zstd only when it saved less than half.
 func encodeWith(data json.RawMessage, fd *formDict) encoded {
-	text, blob := encodeData(data)
 	if fd == nil || fd.d == nil || len(data) < minCompress {
+		text, blob := encodeData(data)
 		return encoded{text, blob}
 	}
-	// EncodeBetter writes from the start of its dst: the header goes before.
-	body := fd.d.EncodeBetter(nil, data)
+	// Encode writes from the start of its dst: the header goes before.
+	body := fd.d.Encode(nil, data)
 	out := make([]byte, 1, 1+binary.MaxVarintLen64+len(body))
 	out[0] = dataDict
 	out = binary.AppendUvarint(out, uint64(fd.id))
 	out = append(out, body...)
+	if len(out) <= len(data)/2 {
+		return encoded{nil, out}
+	}
+	text, blob := encodeData(data)
 	if len(out) >= storedLen(text)+storedLen(blob) {
 		return encoded{text, blob}
 	}

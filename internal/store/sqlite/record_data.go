@@ -24,7 +24,7 @@ import (
 //
 //   - 'D', the id of the dictionary of the record's form (a uvarint, see
 //     data_dict.go) and an s2 block of the JSON encoded with it (about a
-//     quarter of its size for survey answers);
+//     third of its size for survey answers);
 //   - 'z' and a zstd frame of the JSON (about 0.6 of its size), for a form
 //     with no dictionary yet;
 //   - 'd', the revision's rev it is a delta of (a uvarint length, the rev), the
