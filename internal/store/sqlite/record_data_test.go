@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,12 +15,14 @@ import (
 	"github.com/fieldsync/fieldsync/internal/domain"
 )
 
-// answers is a JSON object of about n bytes that differs by i.
+// answers is a JSON object of about n bytes that differs by i: words drawn at
+// random (seeded by i) from a few hundred, as free text compresses.
 func answers(i, n int) json.RawMessage {
+	r := rand.New(rand.NewPCG(uint64(i), 7))
 	var sb strings.Builder
 	fmt.Fprintf(&sb, `{"i":%d,"note":"`, i)
-	for w := 0; sb.Len() < n; w++ {
-		fmt.Fprintf(&sb, "word%d ", (w*7+i)%50)
+	for sb.Len() < n {
+		fmt.Fprintf(&sb, "w%x ", r.IntN(400))
 	}
 	sb.WriteString(`"}`)
 	return json.RawMessage(sb.String())
@@ -204,4 +208,117 @@ func storedCount(t *testing.T, st *Store, q string) int {
 		t.Fatal(err)
 	}
 	return int(n.Int64)
+}
+
+// TestDiskPerRecord: ~1 KB records, each edited once and reviewed once, take
+// little more room than one copy of their JSON (issue 16: they took 1.3 KB each
+// in records and a 4 KB overflow page each in revisions once edited, as each
+// edit and each review copied the whole JSON into the history).
+func TestDiskPerRecord(t *testing.T) {
+	const n = 300
+	st := openTest(t, filepath.Join(t.TempDir(), "fieldsync.db"))
+	ctx := t.Context()
+	at := time.UnixMilli(1_700_000_000_000).UTC()
+	survey := func(i, edit int) json.RawMessage {
+		return json.RawMessage(fmt.Sprintf(`{"consent":true,"edit":%d,"household":%d,"respondent":{"age":%d,"gender":%q},`+
+			`"trust":{"police":%d,"chiefs":%d},"comments":%q}`, edit, i, 18+i%70, []string{"female", "male"}[i%2],
+			1+i%5, 1+(i/5)%5, answers(i, 850)))
+	}
+	var jsonBytes int
+	writes := make([]domain.RecordWrite, n)
+	for i := range writes {
+		data := survey(i, 0)
+		jsonBytes += len(data)
+		id, rev := fmt.Sprintf("r%03d", i), "1-a"
+		writes[i] = domain.RecordWrite{
+			Record: domain.Record{ProjectID: "p", ID: id, FormID: "f", FormVersion: "1", Rev: rev, Data: data,
+				CreatedBy: "device:0f9d3c5e-1111-4000-8000-000000000001", CreatedAt: at, UpdatedAt: at},
+			Revisions: []domain.Revision{{ProjectID: "p", RecordID: id, Rev: rev, Data: data, FormVersion: "1", CreatedAt: at}}}
+	}
+	mustWrite(t, st, writes)
+	for i := range writes { // an edit of each
+		w := &writes[i]
+		prev := w.Record.Rev
+		w.Record.Rev, w.Record.Data, w.ExpectRev, w.ExpectVersion = "2-b", survey(i, 1), prev, 0
+		w.Revisions = []domain.Revision{{ProjectID: "p", RecordID: w.Record.ID, Rev: "2-b", Parent: prev,
+			Data: w.Record.Data, FormVersion: "1", CreatedAt: at.Add(time.Second)}}
+	}
+	mustWrite(t, st, writes)
+	for i := range writes { // a review of each
+		w := &writes[i]
+		w.Record.ReviewState, w.ExpectRev, w.Revisions = domain.ReviewApproved, w.Record.Rev, nil
+	}
+	mustWrite(t, st, writes)
+
+	var bytes int
+	if err := st.db.QueryRowContext(ctx, `SELECT sum(pgsize) FROM dbstat WHERE name IN ('records', 'revisions')`).Scan(&bytes); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d records of %d B of JSON, edited and reviewed: %d B each in records and revisions",
+		n, jsonBytes/n, bytes/n)
+	if limit := jsonBytes / n; bytes/n > limit {
+		t.Errorf("a record and its history take %d B, more than its %d B of JSON", bytes/n, limit)
+	}
+	for _, id := range []string{"r000", "r150", "r299"} {
+		revs, err := st.ListRevisions(ctx, "p", id)
+		if err != nil || len(revs) != 2 {
+			t.Fatalf("ListRevisions %s: %d, %v", id, len(revs), err)
+		}
+		var i int
+		fmt.Sscanf(id, "r%d", &i)
+		if string(revs[0].Data) != string(survey(i, 0)) || string(revs[1].Data) != string(survey(i, 1)) {
+			t.Errorf("%s: revisions read %.60s… and %.60s…", id, revs[0].Data, revs[1].Data)
+		}
+	}
+}
+
+// mustWrite applies writes (and sets their Version and Seq), failing on any
+// refusal.
+func mustWrite(t *testing.T, st *Store, writes []domain.RecordWrite) {
+	t.Helper()
+	res, err := st.WriteRecords(t.Context(), writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r != nil {
+			t.Fatalf("write %d: %v", i, r)
+		}
+	}
+}
+
+// TestWALEmptiedWhenWritesPause: once writes pause, the store checkpoints the
+// WAL and empties it, so the data directory does not keep tens of MB of it
+// (issue 16: a project of 22,000 records kept 40 MB).
+func TestWALEmptiedWhenWritesPause(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fieldsync.db")
+	st := openTest(t, path)
+	writes := make([]domain.RecordWrite, 500)
+	at := time.UnixMilli(1_700_000_000_000).UTC()
+	for i := range writes {
+		id := fmt.Sprintf("r%03d", i)
+		writes[i] = domain.RecordWrite{Record: domain.Record{ProjectID: "p", ID: id, FormID: "f", Rev: "1-a",
+			Data: answers(i, 1000), CreatedAt: at}}
+	}
+	mustWrite(t, st, writes)
+	fi, err := os.Stat(path + "-wal")
+	if err != nil || fi.Size() <= walIdleMinBytes {
+		t.Fatalf("the batch left a WAL of %v bytes (%v): too small to test", fi.Size(), err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil || fi.Size() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL still holds %d bytes 30 s after the last write", fi.Size())
+		}
+		time.Sleep(20 * time.Millisecond) // polling an observable condition, with a deadline
+	}
+	// Every write is still there.
+	page, err := st.Changes(t.Context(), domain.ChangesQuery{ProjectID: "p"})
+	if err != nil || len(page.Records) != len(writes) {
+		t.Fatalf("after the checkpoint: %d records, %v", len(page.Records), err)
+	}
 }
