@@ -25,8 +25,9 @@ import (
 // through HTTP in batches of benchBatch, as tablets do, then edits every one of
 // them once (a push with base_rev), so that the history counts too. It reports
 // the bytes of the whole data directory (database, WAL and shared-memory file,
-// as du sees them while the server runs) per record after the creates and
-// after the edits, and logs where the bytes of the database file go (SQLite's
+// while the server runs) per record after the creates and after the edits,
+// each right after the last push and once writes paused (-idle: the store has
+// emptied the WAL), and logs where the bytes of the database file go (SQLite's
 // dbstat: pages per table and index). One op is the whole run; use
 //
 //	go test -run x -bench DiskPerRecord -benchtime 1x ./internal/e2e/
@@ -65,6 +66,11 @@ func BenchmarkDiskPerRecord(b *testing.B) {
 		}
 		created := dirBytes(b, dir)
 		b.Logf("after %d creates (%.0f B of JSON each):\n%s", diskRecords, float64(dataBytes)/diskRecords, spaceReport(b, path, dir))
+		// The store empties the WAL once writes pause (a checkpoint): wait
+		// for that, as a du after a run would see it.
+		waitWALEmptied(b, path)
+		createdIdle := dirBytes(b, dir)
+		b.Logf("once writes paused:\n%s", spaceReport(b, path, dir))
 
 		for from := 0; from < diskRecords; from += benchBatch {
 			subs := make([]api.Submission, benchBatch)
@@ -84,12 +90,11 @@ func BenchmarkDiskPerRecord(b *testing.B) {
 		}
 		edited := dirBytes(b, dir)
 		b.Logf("after one edit of each:\n%s", spaceReport(b, path, dir))
-		// The store empties the WAL once writes pause (a checkpoint): wait
-		// for that, as a du after a run would see it.
 		waitWALEmptied(b, path)
 		idle := dirBytes(b, dir)
 		b.Logf("once writes paused:\n%s", spaceReport(b, path, dir))
 		b.ReportMetric(float64(created)/diskRecords, "B/record")
+		b.ReportMetric(float64(createdIdle)/diskRecords, "B/record-idle")
 		b.ReportMetric(float64(edited)/diskRecords, "B/record-edited")
 		b.ReportMetric(float64(idle)/diskRecords, "B/record-edited-idle")
 	}
