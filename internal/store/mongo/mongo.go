@@ -270,8 +270,10 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{coll: s.keys, name: "by_created", keys: bson.D{{Key: "created_at", Value: -1}}},
 		{coll: s.forms, name: "by_project", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "form_id", Value: 1}}},
 		{coll: s.versions, name: "by_form", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "form_id", Value: 1}, {Key: "created_at", Value: 1}}},
-		{coll: s.records, name: "by_form", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "form_id", Value: 1}}},
 		// One form's records in receive order: the datasets' QueryRecords (dataset.go).
+		// It also serves every query by (project_id, form_id), its prefix: the
+		// records index by_form of earlier releases only doubled that part
+		// (issue 16), and is no longer made (a store keeps one it has).
 		{coll: s.records, name: "by_form_created", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "form_id", Value: 1}, {Key: "created_at", Value: 1}, {Key: "record_id", Value: 1}}},
 		{coll: s.records, name: "pending", keys: bson.D{{Key: "pending_at", Value: 1}}, sparse: true},
 		{coll: s.revisions, name: "by_record", keys: bson.D{{Key: "project_id", Value: 1}, {Key: "record_id", Value: 1}, {Key: "created_at", Value: 1}}},

@@ -60,7 +60,7 @@ func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.
 			return err
 		}
 		defer rows.Close()
-		var rs recordScanner
+		rs := s.scanner(ctx, tx)
 		for rows.Next() {
 			r, err := rs.scan(rows, false)
 			if err != nil {

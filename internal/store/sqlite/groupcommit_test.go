@@ -225,11 +225,11 @@ func (s *Store) writeRecordsTx(ctx context.Context, tx *sql.Tx, w domain.RecordW
 		w.Record.ProjectID).Scan(&rs.seq); err != nil {
 		return err
 	}
-	row, err := recordRow(rs)
+	row, err := recordRow(rs, batchEncoding{})
 	if err != nil {
 		return err
 	}
-	return s.execChunks(ctx, tx, insertRecordHead, 21, [][]any{row})
+	return s.execChunks(ctx, tx, insertRecordHead, 22, [][]any{row})
 }
 
 // TestGroupCommitFailingPart: a part that fails halfway (a constraint error

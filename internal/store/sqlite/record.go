@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 
@@ -41,14 +42,19 @@ import (
 const recordCols = `project_id, ` + changeCols
 
 // changeCols are recordCols without project_id, which Changes knows already.
-const changeCols = `id, seq, version, form_id, form_version, rev, deleted, data, created_by, device_id,
+// The data is in zdata or data (see record_data.go).
+const changeCols = `id, seq, version, form_id, form_version, rev, deleted, coalesce(zdata, data), created_by, device_id,
 	client_modified_at, created_at, updated_at, review_state, review_comment, conflicts, assigned_to,
 	shared, attachments`
 
-// scanRecord reads one row of recordCols.
-func scanRecord(sc scanner) (domain.Record, error) {
-	var rs recordScanner
-	return rs.scan(sc, true)
+// recordInsertCols are the columns recordRow gives values for, in its order.
+const recordInsertCols = `rk, project_id, id, seq, version, form_id, form_version, rev, deleted, data, created_by, device_id,
+	client_modified_at, created_at, updated_at, review_state, review_comment, conflicts, assigned_to,
+	shared, attachments, zdata`
+
+// scanner returns a recordScanner for the rows of a query in tx.
+func (s *Store) scanner(ctx context.Context, tx *sql.Tx) recordScanner {
+	return recordScanner{decode: func(v any) (json.RawMessage, error) { return s.decode(ctx, tx, v) }}
 }
 
 // recordScanner reads rows of recordCols or changeCols. One scanner serves a
@@ -59,6 +65,7 @@ type recordScanner struct {
 	conflicts, assigned, attach sql.NullString
 	cma, created, updated       sql.NullInt64
 	dest                        []any
+	decode                      func(any) (json.RawMessage, error) // the data, as Store.decode
 }
 
 // scan reads one row, of recordCols when withProject is set, else of changeCols
@@ -77,12 +84,14 @@ func (s *recordScanner) scan(sc scanner, withProject bool) (domain.Record, error
 		return domain.Record{}, err
 	}
 	r := s.r
-	r.Data = rawFromDriver(s.data)
+	var err error
+	if r.Data, err = s.decode(s.data); err != nil {
+		return domain.Record{}, err
+	}
 	s.data = nil
 	r.ClientModifiedAt = fromMS(s.cma)
 	r.CreatedAt = fromMS(s.created)
 	r.UpdatedAt = fromMS(s.updated)
-	var err error
 	if r.Conflicts, err = fromJSONText[domain.Conflict](s.conflicts); err != nil {
 		return domain.Record{}, err
 	}
@@ -95,34 +104,14 @@ func (s *recordScanner) scan(sc scanner, withProject bool) (domain.Record, error
 	return r, nil
 }
 
-// rawFromDriver is fromRawText for a TEXT column scanned into an any, as the
-// driver hands it over (a string).
-func rawFromDriver(v any) json.RawMessage {
-	switch v := v.(type) {
-	case string:
-		if v == "" {
-			return json.RawMessage{}
-		}
-		return json.RawMessage(v)
-	case []byte: // a BLOB; database/sql copied it for the any
-		return v
-	case nil:
-		return nil
-	}
-	// Not stored by this package (TEXT affinity makes numbers text): convert
-	// as a scan into sql.NullString would.
-	var ns sql.NullString
-	_ = ns.Scan(v)
-	return fromRawText(ns)
-}
-
 // GetRecord returns ErrNotFound for an unknown id.
 func (s *Store) GetRecord(ctx context.Context, projectID, id string) (domain.Record, error) {
 	var r domain.Record
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		var err error
-		r, err = scanRecord(tx.QueryRowContext(ctx,
-			`SELECT `+recordCols+` FROM records WHERE project_id = ? AND id = ?`, projectID, id))
+		rs := s.scanner(ctx, tx)
+		r, err = rs.scan(tx.QueryRowContext(ctx,
+			`SELECT `+recordCols+` FROM records WHERE project_id = ? AND id = ?`, projectID, id), true)
 		return err
 	})
 	return r, err
@@ -147,7 +136,7 @@ func (s *Store) GetRecords(ctx context.Context, projectID string, ids []string) 
 			if err != nil {
 				return err
 			}
-			var rs recordScanner
+			rs := s.scanner(ctx, tx)
 			for rows.Next() {
 				r, err := rs.scan(rows, true)
 				if err != nil {
@@ -193,38 +182,47 @@ type pendingRev struct {
 	v  *domain.Revision
 }
 
-// row is the revision's values for insertRevision and insertNewRevisionHead. Its
-// data is left to the record when the record ends the batch holding exactly it.
-func (p pendingRev) row() []any {
-	v, r := p.v, p.rs.final
-	data, inRecord := rawText(v.Data), false
-	if v.Rev == r.Rev && bytes.Equal(v.Data, r.Data) {
-		data, inRecord = nil, true
+// inRecord reports whether the revision's data is left to the record: the
+// record ends the batch holding exactly it.
+func (p pendingRev) inRecord() bool {
+	return p.v.Rev == p.rs.final.Rev && bytes.Equal(p.v.Data, p.rs.final.Data)
+}
+
+// row is the revision's values for insertRevision and insertNewRevisionHead.
+func (p pendingRev) row(enc batchEncoding) []any {
+	v := p.v
+	var text, blob any
+	inRecord := p.inRecord()
+	if !inRecord {
+		e := enc.revision(v)
+		text, blob = e.text, e.blob
 	}
-	return []any{p.rs.rk, v.Rev, v.Parent, v.Deleted, data, inRecord, v.FormVersion, ms(v.ClientModifiedAt),
-		v.CreatedBy, v.DeviceID, ms(v.CreatedAt)}
+	return []any{p.rs.rk, v.Rev, v.Parent, v.Deleted, text, inRecord, v.FormVersion, ms(v.ClientModifiedAt),
+		v.CreatedBy, v.DeviceID, ms(v.CreatedAt), blob}
 }
 
 // The statements of WriteRecords. Rows go in multi-row INSERTs of fixed sizes
 // (see execChunks), each prepared once per connection.
 const (
-	insertRecordHead = `INSERT OR FAIL INTO records (rk, ` + recordCols + `) VALUES `
+	insertRecordHead = `INSERT OR FAIL INTO records (` + recordInsertCols + `) VALUES `
 	// A new record has no revisions yet, and the batch's own duplicates are
 	// dropped before: nothing can collide, and OR FAIL spares SQLite the
 	// statement journal that a statement which may roll itself back needs.
 	insertNewRevisionHead = `INSERT OR FAIL INTO revisions (rk, rev, parent, deleted, data, data_in_record,
-		form_version, client_modified_at, created_by, device_id, created_at) VALUES `
+		form_version, client_modified_at, created_by, device_id, created_at, zdata) VALUES `
 	// An existing record may hold the revision already (a replay): keep it.
 	insertRevision = `INSERT OR IGNORE INTO revisions (rk, rev, parent, deleted, data, data_in_record,
-		form_version, client_modified_at, created_by, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	// Before a record row changes, the revision that reads its data from the row
-	// gets a copy of it.
-	detachRevisionData = `UPDATE revisions SET data = (SELECT data FROM records WHERE rk = ?1), data_in_record = 0
+		form_version, client_modified_at, created_by, device_id, created_at, zdata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// Before a record row's data changes, the revisions that read their data
+	// from the row get it (see detachData).
+	recordData         = `SELECT coalesce(zdata, data) FROM records WHERE rk = ?`
+	revisionExists     = `SELECT EXISTS (SELECT 1 FROM revisions WHERE rk = ? AND rev = ?)`
+	detachRevisionData = `UPDATE revisions SET data = ?2, zdata = ?3, data_in_record = 0
 		WHERE rk = ?1 AND data_in_record = 1`
 	updateRecord = `UPDATE records SET project_id = ?2, id = ?3, seq = ?4, version = ?5, form_id = ?6,
 		form_version = ?7, rev = ?8, deleted = ?9, data = ?10, created_by = ?11, device_id = ?12,
 		client_modified_at = ?13, created_at = ?14, updated_at = ?15, review_state = ?16, review_comment = ?17,
-		conflicts = ?18, assigned_to = ?19, shared = ?20, attachments = ?21
+		conflicts = ?18, assigned_to = ?19, shared = ?20, attachments = ?21, zdata = ?22
 		WHERE rk = ?1`
 	maxRK      = `SELECT coalesce(max(rk), 0) FROM records`
 	maxSeq     = `SELECT coalesce(max(seq), 0) FROM records WHERE project_id = ?`
@@ -247,6 +245,7 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 	}
 	seqs := make([]int64, len(writes))
 	versions := make([]int64, len(writes))
+	enc := s.encodeBatch(ctx, writes)
 	// Concurrent batches share one transaction and its fsync (groupcommit.go).
 	err := s.writeGrouped(ctx, len(writes), func(ctx context.Context, tx *sql.Tx) error {
 		clear(results) // a group that failed runs this again, alone
@@ -326,30 +325,32 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 
 		rows := make([][]any, 0, len(created))
 		for _, rs := range created {
-			row, err := recordRow(rs)
+			row, err := recordRow(rs, enc)
 			if err != nil {
 				return err
 			}
 			rows = append(rows, row)
 		}
-		if err := s.execChunks(ctx, tx, insertRecordHead, 21, rows); err != nil {
+		if err := s.execChunks(ctx, tx, insertRecordHead, 22, rows); err != nil {
 			return err
 		}
 		if len(updated) > 0 {
-			detach, err := s.stmt(ctx, tx, detachRevisionData)
-			if err != nil {
-				return err
-			}
 			upd, err := s.stmt(ctx, tx, updateRecord)
 			if err != nil {
 				return err
 			}
+			heads := map[*recordState]bool{}
+			for _, p := range oldRevs {
+				if p.inRecord() {
+					heads[p.rs] = true
+				}
+			}
 			for _, rs := range updated {
-				if _, err := detach.ExecContext(ctx, rs.rk); err != nil {
+				row, err := recordRow(rs, enc)
+				if err != nil {
 					return err
 				}
-				row, err := recordRow(rs)
-				if err != nil {
+				if err := s.detachData(ctx, tx, rs, row[9], row[21], heads[rs]); err != nil {
 					return err
 				}
 				if _, err := upd.ExecContext(ctx, row...); err != nil {
@@ -359,9 +360,9 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 		}
 		rows = rows[:0]
 		for _, p := range newRevs {
-			rows = append(rows, p.row())
+			rows = append(rows, p.row(enc))
 		}
-		if err := s.execChunks(ctx, tx, insertNewRevisionHead, 11, rows); err != nil {
+		if err := s.execChunks(ctx, tx, insertNewRevisionHead, 12, rows); err != nil {
 			return err
 		}
 		if len(oldRevs) > 0 {
@@ -370,7 +371,7 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 				return err
 			}
 			for _, p := range oldRevs {
-				if _, err := ins.ExecContext(ctx, p.row()...); err != nil {
+				if _, err := ins.ExecContext(ctx, p.row(enc)...); err != nil {
 					return err
 				}
 			}
@@ -443,7 +444,7 @@ func (s *Store) loadRecordStates(ctx context.Context, tx *sql.Tx, writes []domai
 }
 
 // recordRow is the rk and the recordCols values of a record's final state.
-func recordRow(rs *recordState) ([]any, error) {
+func recordRow(rs *recordState, enc batchEncoding) ([]any, error) {
 	r := rs.final
 	conflicts, err := jsonText(r.Conflicts)
 	if err != nil {
@@ -457,9 +458,68 @@ func recordRow(rs *recordState) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{rs.rk, r.ProjectID, r.ID, rs.seq, rs.version, r.FormID, r.FormVersion, r.Rev, r.Deleted, rawText(r.Data),
+	e := enc.record(r)
+	text, blob := e.text, e.blob
+	return []any{rs.rk, r.ProjectID, r.ID, rs.seq, rs.version, r.FormID, r.FormVersion, r.Rev, r.Deleted, text,
 		r.CreatedBy, r.DeviceID, ms(r.ClientModifiedAt), ms(r.CreatedAt), ms(r.UpdatedAt), r.ReviewState,
-		r.ReviewComment, conflicts, assigned, r.Shared, attach}, nil
+		r.ReviewComment, conflicts, assigned, r.Shared, attach, blob}, nil
+}
+
+// detachData gives the revisions that read their data from rs's row
+// (data_in_record) the data the row holds now, before the row changes to hold
+// text or blob (its new stored data). A row that keeps its data keeps them.
+//
+// The copy is a delta of the record's new data (see record_data.go) when the
+// revision of the record's final rev is inserted by this transaction holding
+// exactly that data (head: the batch has it, and it is not stored yet): it is
+// then a newer row whose data is never lost. Otherwise it is the data as the
+// row stored it.
+func (s *Store) detachData(ctx context.Context, tx *sql.Tx, rs *recordState, text, blob any, head bool) error {
+	st, err := s.stmt(ctx, tx, recordData)
+	if err != nil {
+		return err
+	}
+	var old any
+	if err := st.QueryRowContext(ctx, rs.rk).Scan(&old); err != nil {
+		return err
+	}
+	if sameStored(old, text) && blob == nil || sameStored(old, blob) && text == nil {
+		return nil
+	}
+	data, err := s.decode(ctx, tx, old)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(data, rs.final.Data) && (data == nil) == (rs.final.Data == nil) {
+		return nil // the same JSON, stored as an older release did
+	}
+	oldText, oldBlob := any(nil), any(nil)
+	if _, ok := old.([]byte); ok {
+		oldBlob = old
+	} else {
+		oldText = old
+	}
+	if head && old != nil {
+		st, err := s.stmt(ctx, tx, revisionExists)
+		if err != nil {
+			return err
+		}
+		var exists bool
+		if err := st.QueryRowContext(ctx, rs.rk, rs.final.Rev).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			if d, ok := encodeDelta(data, rs.final.Data, rs.final.Rev, storedLen(old)); ok {
+				oldText, oldBlob = nil, d
+			}
+		}
+	}
+	st, err = s.stmt(ctx, tx, detachRevisionData)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, rs.rk, oldText, oldBlob)
+	return err
 }
 
 // syncAssignees makes record_assignees equal to the final assigned_to of each
@@ -530,35 +590,58 @@ func (s *Store) execChunks(ctx context.Context, tx *sql.Tx, head string, ncol in
 	return nil
 }
 
-// revisionCols are the columns scanRevision reads, in its order.
-const revisionCols = `r.project_id, r.id, v.rev, v.parent, v.deleted,
-	CASE WHEN v.data_in_record = 1 THEN r.data ELSE v.data END, v.form_version, v.client_modified_at,
-	v.created_by, v.device_id, v.created_at`
+// revisionData is a revision's stored data (see record_data.go), in a query
+// that joins its record r to the revision v.
+const revisionData = `CASE WHEN v.data_in_record = 1 THEN coalesce(r.zdata, r.data) ELSE coalesce(v.zdata, v.data) END`
 
-func scanRevision(sc scanner) (domain.Revision, error) {
-	var (
-		v            domain.Revision
-		data         sql.NullString
-		cma, created sql.NullInt64
-	)
-	if err := sc.Scan(&v.ProjectID, &v.RecordID, &v.Rev, &v.Parent, &v.Deleted, &data, &v.FormVersion, &cma,
-		&v.CreatedBy, &v.DeviceID, &created); err != nil {
-		return domain.Revision{}, err
+// revisionCols are the columns scanRevision reads, in its order.
+const revisionCols = `r.project_id, r.id, v.rev, v.parent, v.deleted, ` + revisionData + `, v.form_version,
+	v.client_modified_at, v.created_by, v.device_id, v.created_at, v.rk`
+
+// scanRevision reads one row of revisionCols. Its Data is left to the caller,
+// who gets the stored data and the record's row key to decode it with
+// decodeRevisionData.
+func scanRevision(sc scanner) (v domain.Revision, stored any, rk int64, err error) {
+	var cma, created sql.NullInt64
+	if err := sc.Scan(&v.ProjectID, &v.RecordID, &v.Rev, &v.Parent, &v.Deleted, &stored, &v.FormVersion, &cma,
+		&v.CreatedBy, &v.DeviceID, &created, &rk); err != nil {
+		return domain.Revision{}, nil, 0, err
 	}
-	v.Data = fromRawText(data)
 	v.ClientModifiedAt = fromMS(cma)
 	v.CreatedAt = fromMS(created)
-	return v, nil
+	return v, stored, rk, nil
+}
+
+// storedRevisionData returns the stored data of the revision rev of the record
+// rk: the base of a delta.
+func storedRevisionData(ctx context.Context, tx *sql.Tx, rk int64, rev string) (any, error) {
+	var stored any
+	err := tx.QueryRowContext(ctx, `SELECT `+revisionData+` FROM revisions v JOIN records r ON r.rk = v.rk
+		WHERE v.rk = ? AND v.rev = ?`, rk, rev).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errors.New("no such revision")
+	}
+	return stored, err
 }
 
 // GetRevision returns one stored revision, ErrNotFound if unknown.
 func (s *Store) GetRevision(ctx context.Context, projectID, recordID, rev string) (domain.Revision, error) {
 	var v domain.Revision
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		var err error
-		v, err = scanRevision(tx.QueryRowContext(ctx, `SELECT `+revisionCols+`
+		var (
+			stored any
+			rk     int64
+			err    error
+		)
+		v, stored, rk, err = scanRevision(tx.QueryRowContext(ctx, `SELECT `+revisionCols+`
 			FROM records r JOIN revisions v ON v.rk = r.rk
 			WHERE r.project_id = ? AND r.id = ? AND v.rev = ?`, projectID, recordID, rev))
+		if err != nil {
+			return err
+		}
+		v.Data, err = decodeRevisionData(stored, func(rev string) (any, error) {
+			return storedRevisionData(ctx, tx, rk, rev)
+		}, func(v any) (json.RawMessage, error) { return s.decode(ctx, tx, v) })
 		return err
 	})
 	return v, err
@@ -576,14 +659,38 @@ func (s *Store) ListRevisions(ctx context.Context, projectID, recordID string) (
 			return err
 		}
 		defer rows.Close()
+		var (
+			stored = map[string]any{}
+			raw    []any
+			rk     int64
+		)
 		for rows.Next() {
-			v, err := scanRevision(rows)
+			v, data, k, err := scanRevision(rows)
 			if err != nil {
 				return err
 			}
 			out = append(out, v)
+			raw = append(raw, data)
+			stored[v.Rev], rk = data, k
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// The bases of deltas are revisions of the same record, read above.
+		base := func(rev string) (any, error) {
+			if v, ok := stored[rev]; ok {
+				return v, nil
+			}
+			return storedRevisionData(ctx, tx, rk, rev)
+		}
+		for i := range out {
+			var err error
+			if out[i].Data, err = decodeRevisionData(raw[i], base,
+				func(v any) (json.RawMessage, error) { return s.decode(ctx, tx, v) }); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return out, err
 }
@@ -632,7 +739,7 @@ func (s *Store) Changes(ctx context.Context, q domain.ChangesQuery) (domain.Chan
 			return err
 		}
 		defer rows.Close()
-		var rs recordScanner
+		rs := s.scanner(ctx, tx)
 		for rows.Next() {
 			r, err := rs.scan(rows, false)
 			if err != nil {
