@@ -37,7 +37,8 @@ func TestBrowserDesigner(t *testing.T) {
 
 	b.Fill("#form-id", "perception")
 	b.Fill("#version", "1")
-	b.Fill("#definition", designerBroken)
+	// A leading newline too: the text comes back exactly as pasted.
+	b.Fill("#definition", "\n"+designerBroken)
 	b.Submit("#upload")
 	if got := b.Text("#findings tbody tr th"); got != "/schema/properties/name/type" {
 		t.Errorf("finding's pointer = %q", got)
@@ -45,7 +46,7 @@ func TestBrowserDesigner(t *testing.T) {
 	if got := b.Text("#findings tbody tr td"); !strings.Contains(got, "must match at least one of the allowed forms") {
 		t.Errorf("finding's message = %q", got)
 	}
-	if got, _ := b.Eval(`document.querySelector("#definition").value`).(string); got != designerBroken {
+	if got, _ := b.Eval(`document.querySelector("#definition").value`).(string); got != "\n"+designerBroken {
 		t.Errorf("textarea after the refusal = %q, want the pasted text", got)
 	}
 	b.CheckAccessible()

@@ -100,7 +100,7 @@ func TestDesignerUploadFindings(t *testing.T) {
 	if len(got) != 1 || got[0][0] != "/schema/properties/name/type" || !strings.Contains(got[0][1], "must match") {
 		t.Errorf("findings = %q, want the pointer /schema/properties/name/type with its message", got)
 	}
-	if !strings.Contains(body, ">"+html.EscapeString(designerBroken)+"</textarea>") {
+	if !strings.Contains(body, ">\n"+html.EscapeString(designerBroken)+"</textarea>") {
 		t.Errorf("the pasted definition is not kept in the textarea")
 	}
 	if !strings.Contains(body, `value="perception"`) || !strings.Contains(body, `id="version" name="version" value="1"`) {
@@ -112,7 +112,7 @@ func TestDesignerUploadFindings(t *testing.T) {
 
 	// Not JSON at all: the parser's detail, the text kept.
 	resp, body = c.PostForm("/projects/safety/forms/upload", url.Values{"form": {"perception"}, "version": {"1"}, "definition": {`{"title": `}})
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `data-code="bad_json"`) || !strings.Contains(body, `{&#34;title&#34;: </textarea>`) {
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `data-code="bad_json"`) || !strings.Contains(body, ">\n{&#34;title&#34;: </textarea>") {
 		t.Errorf("bad JSON: %d, want 400 bad_json with the text kept", resp.StatusCode)
 	}
 	// Nothing filled in: 422, nothing stored.
@@ -146,6 +146,18 @@ func TestDesignerUploadFindings(t *testing.T) {
 	}
 	if !strings.Contains(body, "Asked once a quarter.") {
 		t.Errorf("the form's description is missing")
+	}
+
+	// Editing the draft: the upload page comes prefilled with its id,
+	// version and definition, pretty-printed in the designer's key order.
+	m := regexp.MustCompile(`href="([^"]+)" id="edit-as-new"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no link to edit the draft")
+	}
+	_, body = c.Get(html.UnescapeString(m[1]))
+	if !strings.Contains(body, `name="form" value="perception"`) || !strings.Contains(body, `name="version" value="1"`) ||
+		!strings.Contains(body, ">\n{\n  &#34;title&#34;: &#34;Safety perception&#34;,\n  &#34;description&#34;") {
+		t.Errorf("the edit page is not prefilled with the draft")
 	}
 }
 
@@ -303,5 +315,24 @@ func TestDesignerReadersSeeNoActions(t *testing.T) {
 	ana := env.SignIn(t, "ana", designerPassword)
 	if _, body := ana.Get("/projects/safety/forms"); !strings.Contains(body, `data-version="2"`) {
 		t.Errorf("an analyst does not see the draft")
+	}
+}
+
+// TestDesignerOpenRosaReasons: a published version ODK Collect cannot use
+// shows the generator's reasons (the publish answer's openrosa.reasons).
+func TestDesignerOpenRosaReasons(t *testing.T) {
+	env := designerEnv(t)
+	def := `{"title":"Mixed","schema":{"type":"object","properties":{"code":{"title":"Code","type":["string","integer"]}}}}`
+	if _, _, err := env.Forms.PutVersion(context.Background(), "safety", "mixed", "1", []byte(def)); err != nil {
+		t.Fatal(err)
+	}
+	c := env.SignIn(t, "dana", designerPassword)
+	resp, _ := c.PostForm("/projects/safety/forms/mixed/versions/1/publish", url.Values{})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("publish: %d", resp.StatusCode)
+	}
+	_, body := c.Get(resp.Header.Get("Location"))
+	if !regexp.MustCompile(`id="openrosa-reasons"><li>/code: a value of several types`).MatchString(body) {
+		t.Errorf("the OpenRosa reason about /code is missing")
 	}
 }

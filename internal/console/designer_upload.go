@@ -31,12 +31,13 @@ type designerUploadView struct {
 	MaxKiB int
 }
 
-// designerUploadPage shows the upload form. ?form= prefills the form id, and
-// ?from=<version> the definition of that version of it, pretty-printed, to
-// start a new version from.
+// designerUploadPage shows the upload form. ?form= and ?version= prefill the
+// form id and version, and ?from=<version> the definition of that version of
+// the form, pretty-printed, to start a new version from (or to edit a draft,
+// with ?version= the same).
 func (c *Console) designerUploadPage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	v := designerUploadView{Form: q.Get("form"), MaxKiB: forms.MaxDefinitionSize / 1024}
+	v := designerUploadView{Form: q.Get("form"), Version: q.Get("version"), MaxKiB: forms.MaxDefinitionSize / 1024}
 	if from := q.Get("from"); from != "" && v.Form != "" {
 		fv, err := c.cfg.Forms.Version(r.Context(), pageFrom(r.Context()).project, v.Form, from, false)
 		if err != nil {
