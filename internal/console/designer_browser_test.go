@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/fieldsync/fieldsync/internal/console/consoletest"
 )
 
@@ -20,6 +22,20 @@ func designerShot(t *testing.T, b *consoletest.Browser, name string) {
 		dir = t.TempDir()
 	}
 	b.Screenshot(filepath.Join(dir, name+".png"))
+}
+
+// designerValue is the value of the control of a CSS selector once the page
+// has loaded in full: Browser.Submit returns as soon as the new page has a
+// main element, which on a loaded machine can be before the parser reaches
+// the textarea further down.
+func designerValue(t *testing.T, b *consoletest.Browser, sel string) string {
+	t.Helper()
+	b.Do("wait for the page to load", chromedp.Poll[chromedp.Void](`document.readyState === "complete"`))
+	v, err := chromedp.Run(b.Ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("browser: value of %s: %v", sel, err)
+	}
+	return v
 }
 
 // TestBrowserDesigner is a designer's work in a real browser: paste a
@@ -46,7 +62,7 @@ func TestBrowserDesigner(t *testing.T) {
 	if got := b.Text("#findings tbody tr td"); !strings.Contains(got, "must match at least one of the allowed forms") {
 		t.Errorf("finding's message = %q", got)
 	}
-	if got, _ := b.Eval(`document.querySelector("#definition").value`).(string); got != "\n"+designerBroken {
+	if got := designerValue(t, b, "#definition"); got != "\n"+designerBroken {
 		t.Errorf("textarea after the refusal = %q, want the pasted text", got)
 	}
 	b.CheckAccessible()
@@ -73,7 +89,7 @@ func TestBrowserDesigner(t *testing.T) {
 
 	// A second version, started from the first.
 	b.Submit("#edit-as-new")
-	if got, _ := b.Eval(`document.querySelector("#definition").value`).(string); !strings.Contains(got, `"Safety perception"`) {
+	if got := designerValue(t, b, "#definition"); !strings.Contains(got, `"Safety perception"`) {
 		t.Errorf("new version not prefilled from version 1: %.80q", got)
 	}
 	b.Fill("#version", "2")
