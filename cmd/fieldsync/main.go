@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/net/netutil"
 
+	"github.com/fieldsync/fieldsync/internal/console"
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/httpapi"
@@ -310,6 +311,10 @@ func (m *Main) Run(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	// The web console (issue 17), at / beside the API, on the same services.
+	if _, err := console.Mount(console.Config{API: h, Identity: ids, Store: m.Store, Forms: fs, Records: recs, Media: med, Logger: m.Logger}); err != nil {
+		return fmt.Errorf("console: %w", err)
 	}
 	tlsCfg, redirect, err := m.tlsConfig()
 	if err != nil {

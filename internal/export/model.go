@@ -54,6 +54,10 @@ type Column struct {
 	// Title is the question's label: the schema title, else the name.
 	Title string
 	Kind  Kind
+	// Required is true when the schema lists the answer in its object's
+	// "required" (the latitude and longitude of a required geopoint too);
+	// the web console's preview and version comparison show it.
+	Required bool
 	// Choices are the codes of a choice question, in schema order, with
 	// their labels (oneOf titles, else ui.choices, else the code).
 	Choices []Choice
@@ -165,21 +169,29 @@ type builder struct {
 // the path within the table ("" at its root), ptr the JSON pointer from the
 // data root.
 func (b *builder) object(t *Table, n *node, s *object, name, ptr string, depth int) {
-	props, _ := b.resolve(s, 0).get("properties").(*object)
+	rs := b.resolve(s, 0)
+	props, _ := rs.get("properties").(*object)
 	if props == nil || depth > maxDepth {
 		return
+	}
+	required := map[string]bool{}
+	if rl, ok := rs.get("required").([]any); ok {
+		for _, k := range rl {
+			required[str(k)] = true
+		}
 	}
 	for i, key := range props.keys {
 		ps, _ := props.vals[i].(*object)
 		if ps == nil {
 			ps = &object{}
 		}
-		b.property(t, n, key, ps, join(name, key), ptr+"/"+escapePointer(key), depth+1)
+		b.property(t, n, key, ps, join(name, key), ptr+"/"+escapePointer(key), depth+1, required[key])
 	}
 }
 
-// property adds one property: a group, a repeat or a column.
-func (b *builder) property(t *Table, parent *node, key string, raw *object, name, ptr string, depth int) {
+// property adds one property: a group, a repeat or a column. req is whether
+// the enclosing object requires it.
+func (b *builder) property(t *Table, parent *node, key string, raw *object, name, ptr string, depth int, req bool) {
 	s := b.resolve(raw, 0)
 	title := str(raw.get("title"))
 	if title == "" {
@@ -195,6 +207,7 @@ func (b *builder) property(t *Table, parent *node, key string, raw *object, name
 		g := b.group(parent, key)
 		for _, part := range []string{"latitude", "longitude", "altitude", "accuracy"} {
 			c := b.column(t, g, part, join(name, part), ptr+"/"+part, title+" ("+part+")", KindNumber)
+			c.Required = req && (part == "latitude" || part == "longitude")
 			if part != "accuracy" {
 				c.geo = part
 			}
@@ -202,7 +215,7 @@ func (b *builder) property(t *Table, parent *node, key string, raw *object, name
 		return
 	case typ == "object" || hasProps:
 		if !hasProps {
-			b.column(t, parent, key, name, ptr, title, KindJSON)
+			b.column(t, parent, key, name, ptr, title, KindJSON).Required = req
 			return
 		}
 		g := b.group(parent, key)
@@ -220,12 +233,13 @@ func (b *builder) property(t *Table, parent *node, key string, raw *object, name
 	case typ == "array" || s.get("items") != nil:
 		items, _ := s.get("items").(*object)
 		if items == nil {
-			b.column(t, parent, key, name, ptr, title, KindChoices)
+			b.column(t, parent, key, name, ptr, title, KindChoices).Required = req
 			return
 		}
 		it := b.resolve(items, 0)
 		if _, ok := it.get("properties").(*object); ok || schemaType(it) == "object" {
 			c := b.column(t, parent, key, name, ptr, title, KindRepeat)
+			c.Required = req
 			full := name
 			if t.Name != "" {
 				full = t.Name + "/" + name
@@ -238,6 +252,7 @@ func (b *builder) property(t *Table, parent *node, key string, raw *object, name
 			return
 		}
 		c := b.column(t, parent, key, name, ptr, title, KindChoices)
+		c.Required = req
 		b.choices(c, it, ptr)
 		return
 	}
@@ -257,6 +272,7 @@ func (b *builder) property(t *Table, parent *node, key string, raw *object, name
 		kind = KindDateTime
 	}
 	c := b.column(t, parent, key, name, ptr, title, kind)
+	c.Required = req
 	if kind == KindChoice {
 		b.choices(c, s, ptr)
 	}

@@ -124,6 +124,8 @@ type Server struct {
 	handler http.Handler
 	metrics *httpMetrics
 	routes  []RouteInfo
+	// rules[i] is the Rule of routes[i], for RuleOf (the web console, issue 17).
+	rules []Rule
 }
 
 // RouteInfo describes one registered route: its method, its path template and
@@ -277,6 +279,7 @@ func (s *Server) handle(method, path string, rule Rule, h handlerFunc) {
 		inner.ServeHTTP(w, r)
 	})).Methods(method)
 	s.routes = append(s.routes, RouteInfo{Method: method, Path: path, Rule: rule.String()})
+	s.rules = append(s.rules, rule)
 }
 
 // pathVar returns a path variable of the matched route. One place, so that a

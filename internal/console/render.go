@@ -1,0 +1,177 @@
+package console
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/console/i18n"
+	"github.com/fieldsync/fieldsync/internal/domain"
+)
+
+// View is what every page template receives: the layout's data and the
+// page's own (Data).
+type View struct {
+	// Lang is the catalogue of the page's language (its Code and Dir go on the
+	// html element).
+	Lang *i18n.Lang
+	// Title is the page title, already translated.
+	Title string
+	// User is the signed-in username ("" on a public page); Admin its flag.
+	User  string
+	Admin bool
+	// Project and Role are the current project and the user's role in it
+	// (empty outside a project page).
+	Project string
+	Role    domain.Role
+	// CSRF is the token every POST form carries ({{template "csrf" $}}).
+	CSRF string
+	// Nav is the navigation the user may follow.
+	Nav []NavLink
+	// Flash is a one-line message after an action (already translated).
+	Flash string
+	// Data is the page's own data.
+	Data any
+}
+
+// NavLink is a NavItem resolved for one request.
+type NavLink struct {
+	Label   string
+	Href    string
+	Current bool
+}
+
+// loadAssets parses the templates: templates/layout.tmpl and
+// templates/partials/*.tmpl form the base, and every other
+// templates/<area>/<name>.tmpl is a page named "<area>/<name>", which defines
+// "content".
+func (c *Console) loadAssets() error {
+	funcs := template.FuncMap{
+		// T is replaced per request by the page language's (see render).
+		"T":     func(key string, args ...any) string { return key },
+		"asset": func(name string) string { return "/static/" + name + "?v=" + c.assetVersion },
+		"time":  formatTime,
+	}
+	h := sha256.New()
+	_ = fs.WalkDir(assets, "static", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := fs.ReadFile(assets, p)
+			h.Write(b)
+		}
+		return nil
+	})
+	c.assetVersion = hex.EncodeToString(h.Sum(nil))[:12]
+
+	base, err := template.New("layout.tmpl").Funcs(funcs).ParseFS(assets, "templates/layout.tmpl", "templates/partials/*.tmpl")
+	if err != nil {
+		return err
+	}
+	c.pages = map[string]*template.Template{}
+	err = fs.WalkDir(assets, "templates", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".tmpl") {
+			return err
+		}
+		dir := path.Dir(p)
+		if dir == "templates" || dir == "templates/partials" {
+			return nil
+		}
+		t, err := base.Clone()
+		if err != nil {
+			return err
+		}
+		if _, err := t.ParseFS(assets, p); err != nil {
+			return err
+		}
+		c.pages[strings.TrimSuffix(strings.TrimPrefix(p, "templates/"), ".tmpl")] = t
+		return nil
+	})
+	return err
+}
+
+// render writes page (a name like "manager/members") with status, titled by
+// the catalogue key title, with data as View.Data. The page is executed
+// into a buffer first, so a template error is an error page, not half a page.
+func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page, title string, data any) {
+	pc := pageFrom(r.Context())
+	lang := pc.lang
+	if lang == nil {
+		lang = c.cat.Match(r.Header.Get("Accept-Language"))
+	}
+	v := View{Lang: lang, Title: lang.T(title), Project: pc.project, Role: pc.role, Data: data}
+	if pc.sess != nil {
+		v.User, v.Admin = pc.sess.p.Username, pc.sess.p.Admin
+		v.CSRF = pc.sess.csrf
+		v.Nav = c.navFor(r, pc)
+	} else {
+		v.CSRF = csrfToken(w, r)
+	}
+	if msg := r.URL.Query().Get("msg"); msg != "" && lang.Has("flash."+msg) {
+		v.Flash = lang.T("flash." + msg)
+	}
+	t, ok := c.pages[page]
+	if !ok {
+		c.log.Error("console: no such page template", "page", page)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	t, err := t.Clone()
+	if err == nil {
+		t.Funcs(template.FuncMap{"T": lang.T})
+		var buf bytes.Buffer
+		if err = t.Execute(&buf, v); err == nil {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(status)
+			_, _ = w.Write(buf.Bytes())
+			return
+		}
+	}
+	c.log.Error("console: rendering a page failed", "page", page, "error", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+// navFor resolves the navigation for the user of pc: each link whose mirrored
+// API rule lets the user in (project links only inside a project).
+func (c *Console) navFor(r *http.Request, pc *pageCtx) []NavLink {
+	var out []NavLink
+	for _, n := range c.nav {
+		inProject := strings.Contains(n.Path, "{project}")
+		if inProject && pc.project == "" {
+			continue
+		}
+		m, p, _ := strings.Cut(n.Mirror, " ")
+		rule, ok := c.cfg.API.RuleOf(m, p)
+		if !ok {
+			continue
+		}
+		if _, err := c.cfg.API.Authorize(r.Context(), pc.sess.p, rule, pc.project); err != nil {
+			continue
+		}
+		href := strings.ReplaceAll(n.Path, "{project}", pc.project)
+		out = append(out, NavLink{Label: n.Label, Href: href, Current: r.URL.Path == href})
+	}
+	return out
+}
+
+// formatTime shows a time in UTC to the minute, unambiguous in any language.
+func formatTime(t any) string {
+	switch v := t.(type) {
+	case time.Time:
+		if v.IsZero() {
+			return ""
+		}
+		return v.UTC().Format("2006-01-02 15:04 UTC")
+	case *time.Time:
+		if v == nil {
+			return ""
+		}
+		return formatTime(*v)
+	}
+	return fmt.Sprint(t)
+}
