@@ -135,6 +135,7 @@ func (s *Store) commitGroups() {
 			tx.Rollback()
 		default:
 			s.runGroup(tx, parts)
+			s.poke() // a write committed: the WAL is checkpointed when writes pause
 		}
 		<-s.writeGate
 	}
