@@ -100,6 +100,11 @@ func Write(ctx context.Context, w io.Writer, m *Model, records iter.Seq2[domain.
 	default:
 		return 0, fmt.Errorf("export: unknown format %q", opt.Format)
 	}
+	return run(wr, records, opt)
+}
+
+// run feeds the records to a format's writer, and finishes it.
+func run(wr writer, records iter.Seq2[domain.Record, error], opt Options) (int64, error) {
 	defer wr.close()
 	var n int64
 	for rec, err := range records {
