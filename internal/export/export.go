@@ -76,8 +76,9 @@ type Options struct {
 const ProgressEvery = 1000
 
 // Write writes the records as one dataset in opt.Format, streaming: each
-// record is written (or, for csv.zip and xlsx, spooled to a temporary file)
-// as the iterator yields it, so memory holds one record whatever the count.
+// record is written (or, for csv.zip and the repeat groups of xlsx, spooled
+// to a temporary file) as the iterator yields it, so memory holds one record
+// whatever the count.
 // It stops at the iterator's first error, or the writer's, and returns it
 // with the number of records written.
 func Write(ctx context.Context, w io.Writer, m *Model, records iter.Seq2[domain.Record, error], opt Options) (int64, error) {
@@ -100,6 +101,11 @@ func Write(ctx context.Context, w io.Writer, m *Model, records iter.Seq2[domain.
 	default:
 		return 0, fmt.Errorf("export: unknown format %q", opt.Format)
 	}
+	return run(wr, records, opt)
+}
+
+// run feeds the records to a format's writer, and finishes it.
+func run(wr writer, records iter.Seq2[domain.Record, error], opt Options) (int64, error) {
 	defer wr.close()
 	var n int64
 	for rec, err := range records {
