@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -14,12 +15,14 @@ import (
 // flakyTransport is the link of a tablet on a bad 2G connection: it cuts a
 // share of requests for real, by closing the TCP connection under the HTTP
 // client, either in the middle of the request body (the server reads a short
-// body) or once the server has begun to answer (the server did the work; the
-// answer never arrives). The second is the case the server's idempotency is
-// for: the tablet retries a batch the server already applied.
+// body) or once the server's answer has arrived, before the client reads any
+// of it (the server did the work; the answer is lost). The second is the
+// case the server's idempotency is for: the tablet retries a batch the
+// server already applied.
 //
-// It wraps a shared *http.Transport, so the fleet's connections are pooled as
-// usual; a cut connection is simply not returned to the pool.
+// It wraps a shared *http.Transport whose connections it dials (dial), so
+// the fleet's connections are pooled as usual; a cut connection is simply
+// not returned to the pool.
 type flakyTransport struct {
 	base http.RoundTripper
 	p    float64 // share of requests cut
@@ -53,15 +56,19 @@ func (t *flakyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c := &cutConn{}
 	trace := &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) { c.set(info.Conn) },
-	}
-	if !midBody {
-		// The server has committed and begun its answer: cut before the
-		// client reads it.
-		trace.GotFirstResponseByte = func() {
-			t.beforeAnswer.Add(1)
-			c.cut()
-		}
+		GotConn: func(info httptrace.GotConnInfo) {
+			c.set(info.Conn)
+			if !midBody {
+				conn := info.Conn
+				if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+					conn = tc.NetConn() // under TLS
+				}
+				if fc, ok := conn.(*flakyConn); ok {
+					fc.cutAnswer.Store(true)
+					fc.onCut = func() { t.beforeAnswer.Add(1) }
+				}
+			}
+		},
 	}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 	if midBody {
@@ -77,6 +84,38 @@ func (t *flakyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// When the cut races with the read of the answer's first bytes, the
 	// error comes from reading the body instead.
 	return t.base.RoundTrip(req)
+}
+
+// dial is the DialContext of the wrapped transport: its connections can
+// lose an answer (flakyConn).
+func (t *flakyTransport) dial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &flakyConn{Conn: conn}, nil
+	}
+}
+
+// flakyConn is a connection whose next answer can be lost: once cutAnswer
+// is set (for the request now on it), the first bytes that arrive are
+// dropped and the connection is closed, as when a 2G link goes down while
+// the server answers.
+type flakyConn struct {
+	net.Conn
+	cutAnswer atomic.Bool
+	onCut     func() // set with cutAnswer, read after it
+}
+
+func (c *flakyConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.cutAnswer.CompareAndSwap(true, false) {
+		c.onCut()
+		_ = c.Conn.Close()
+		return 0, errFlakyCut
+	}
+	return n, err
 }
 
 // cutConn holds the connection a request got, to close it.

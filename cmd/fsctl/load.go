@@ -193,7 +193,8 @@ func loadSetup(ctx context.Context, s *session, cfg fleetConfig) error {
 		_, err := c.CreateProject(ctx, cfg.project, "fsctl load")
 		return err
 	})
-	if err != nil && !api.IsCode(err, api.CodeAlreadyExists) {
+	var p *api.Problem
+	if err != nil && !(errors.As(err, &p) && p.Status == http.StatusConflict) {
 		return fmt.Errorf("--setup: creating project %s: %w", cfg.project, err)
 	}
 	err = s.do(ctx, func(c *api.Client) error {
@@ -203,7 +204,6 @@ func loadSetup(ctx context.Context, s *session, cfg fleetConfig) error {
 	if err == nil {
 		return nil
 	}
-	var p *api.Problem
 	if !errors.As(err, &p) || p.Status != http.StatusNotFound {
 		return fmt.Errorf("--setup: %w", err)
 	}
@@ -250,6 +250,11 @@ func newFleet(e *env, s *session, cfg fleetConfig) *fleet {
 		shareCh: make(chan shareJob, 4*cfg.devices+64)}
 	if cfg.flaky > 0 {
 		f.flaky = &flakyTransport{base: tr, p: cfg.flaky, rng: rand.New(rand.NewPCG(cfg.seed, 7))}
+		dial := tr.DialContext
+		if dial == nil {
+			dial = (&net.Dialer{}).DialContext
+		}
+		tr.DialContext = f.flaky.dial(dial)
 		rt = f.flaky
 	}
 	f.hc = &http.Client{Transport: rt, Timeout: e.requestTimeout()}
