@@ -63,15 +63,15 @@ type fleet struct {
 // fleetStats are the figures of one tablet or analyst; each keeps its own,
 // without locks, and the run adds them up at the end.
 type fleetStats struct {
-	lat        map[string][]time.Duration // answered requests, by endpoint
-	statuses   map[string]int             // push results
-	errs       map[string]int             // failed tries, by kind
-	retries    int
-	pushed     int // items in answered pushes
-	pulled     int // records in the tablets' own pulls
-	failed     int // batches that did not get through at a sync
-	gaveUp     int // of them, those refused for good (not tried again)
-	firstErr   error
+	lat      map[string][]time.Duration // answered requests, by endpoint
+	statuses map[string]int             // push results
+	errs     map[string]int             // failed tries, by kind
+	retries  int
+	pushed   int // items in answered pushes
+	pulled   int // records in the tablets' own pulls
+	failed   int // batches that did not get through at a sync
+	gaveUp   int // of them, those refused for good (not tried again)
+	firstErr error
 }
 
 func newFleetStats() *fleetStats {
