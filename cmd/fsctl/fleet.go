@@ -272,6 +272,9 @@ func (d *fleetDevice) run(ctx context.Context) {
 			d.absorb(batch, fresh, res)
 		}
 		d.pull(ctx)
+		if len(d.outbox) == 0 && d.f.cfg.total > 0 && d.f.claimed.Load() >= d.f.cfg.total {
+			return // nothing left to send: no pause before finding that out
+		}
 		// A tablet's pace: a pause of half to one and a half times --pace.
 		if d.f.sleep(ctx, time.Duration((0.5+d.rng.Float64())*float64(pace))) != nil {
 			return

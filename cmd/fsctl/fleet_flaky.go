@@ -55,8 +55,16 @@ func (t *flakyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		midBody = false // nothing to cut in the middle of
 	}
 	c := &cutConn{}
+	first := true
 	trace := &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
+			// Only the first connection of the request is cut: net/http
+			// replays a GET whose reused connection broke on another one,
+			// and cutting each of those would close the whole pool.
+			if !first {
+				return
+			}
+			first = false
 			c.set(info.Conn)
 			if !midBody {
 				conn := info.Conn
