@@ -128,7 +128,8 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(out, "Enrolled %d virtual tablets in project %s in %s.\n", len(f.devices), cfg.project, time.Since(enrollStart).Round(time.Millisecond))
 
-	rss := &rssSampler{url: *metricsURL, hc: &http.Client{Timeout: 5 * time.Second, Transport: f.hc.Transport}}
+	// The metrics are read past --flaky: a cut sample would only be missing.
+	rss := &rssSampler{url: *metricsURL, hc: &http.Client{Timeout: 5 * time.Second, Transport: f.plainTransport()}}
 	if rss.url == "" {
 		rss.url = strings.TrimRight(s.cfg.Server, "/") + "/metrics"
 	}
@@ -261,16 +262,21 @@ func newFleet(e *env, s *session, cfg fleetConfig) *fleet {
 	return f
 }
 
+// plainTransport is the fleet's transport without the --flaky cuts.
+func (f *fleet) plainTransport() http.RoundTripper {
+	if f.flaky != nil {
+		return f.flaky.base
+	}
+	return f.hc.Transport
+}
+
 // enroll makes and enrolls the tablets, a few at a time; on failure the
 // tablets made so far are in f.devices, to be revoked.
 func (f *fleet) enroll(ctx context.Context) error {
 	stamp := f.e.clock().UTC().Format("2006-01-02T15:04:05Z")
 	// Enrollment goes through a transport no --flaky cuts: the run is about
 	// sync, and a lost enrollment answer spends the one-use code.
-	plain := &http.Client{Transport: f.hc.Transport, Timeout: f.hc.Timeout}
-	if f.flaky != nil {
-		plain.Transport = f.flaky.base
-	}
+	plain := &http.Client{Transport: f.plainTransport(), Timeout: f.hc.Timeout}
 	f.devices = make([]*fleetDevice, f.cfg.devices)
 	var next atomic.Int64
 	var mu sync.Mutex
