@@ -135,7 +135,7 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	}
 	sctx, stopSampling := context.WithCancel(ctx)
 	var sampling sync.WaitGroup
-	sampling.Go(func() { rss.run(sctx, 250*time.Millisecond) })
+	sampling.Go(func() { rss.run(sctx, time.Second) })
 
 	elapsed := f.run(ctx)
 	if err := ctx.Err(); err != nil {
