@@ -205,3 +205,14 @@ func TestFsctlLoadFleetCatchesLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestFsctlLoadFleetDuration: a run bounded by time instead of a total stops
+// on time and verifies what was acknowledged until then.
+func TestFsctlLoadFleetDuration(t *testing.T) {
+	st, _ := openSQLite(t)
+	c := newFleetCLI(t, st, nil)
+	code, rep, errOut := runFleet(t, c, "--devices", "2", "--batch", "5", "--total", "0", "--duration", "500ms", "--flaky", "0.1")
+	if code != 0 || !rep.OK || rep.Records == 0 || rep.Lost != 0 {
+		t.Errorf("exit %d, ok %v, %d records, %d lost: %s", code, rep.OK, rep.Records, rep.Lost, errOut)
+	}
+}
