@@ -250,7 +250,7 @@ func (d *fleetDevice) run(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
-		res, err := d.push(ctx, batch)
+		res, err := d.push(ctx, batch, fresh)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -339,8 +339,9 @@ func (d *fleetDevice) nextBatch(ctx context.Context) (batch []api.Submission, fr
 // push sends one batch, and sends it again, the same items, after a cut or
 // a server that asks to come back, as a tablet does: the server's
 // idempotency makes the repeat safe. It fails when the batch did not get
-// through (ctx ended, or too many tries, or a refusal).
-func (d *fleetDevice) push(ctx context.Context, batch []api.Submission) (api.PushResponse, error) {
+// through (ctx ended, or too many tries, or a refusal). The progress bar
+// counts the new records (the run's --total), not the edits.
+func (d *fleetDevice) push(ctx context.Context, batch []api.Submission, fresh int) (api.PushResponse, error) {
 	var res api.PushResponse
 	err := d.try(ctx, "push", func() error {
 		var err error
@@ -351,7 +352,7 @@ func (d *fleetDevice) push(ctx context.Context, batch []api.Submission) (api.Pus
 		return res, err
 	}
 	d.st.pushed += len(batch)
-	d.f.bar.add(len(batch))
+	d.f.bar.add(fresh)
 	return res, nil
 }
 
