@@ -10,15 +10,19 @@ func TestFsctlLoad(t *testing.T) {
 	c, dir := newSyncCLI(t)
 	samples := writeLines(t, filepath.Join(dir, "samples.ndjson"), `{"name": "Amina", "age": 30}`, "", `{"name": "Bello"}`)
 
-	// 250 submissions in pushes of 40 from 3 tablets: 6 full pushes and one of 10.
+	// 250 submissions of the sample data (edited with a member the form
+	// allows) in pushes of 40 from 3 tablets: 6 full pushes and one of 10.
 	out := c.must("", "load", "--project", "north", "--form", "visits", "--version", "1", "--sample", samples,
-		"--tablets", "3", "--batch", "40", "--total", "250", "--pull")
+		"--tablets", "3", "--batch", "40", "--total", "250", "--edits", "0", "--shared", "0")
 	for _, want := range []string{
-		"Enrolled 3 virtual tablets in project north.",
-		"Pushed 250 submissions in 7 pushes in ",
-		"Push latency: p50 ",
+		"Enrolled 3 virtual tablets in project north in ",
+		"Pushed 250 items in 7 pushes from 3 tablets in ",
+		"  push               7 requests, ms: p50 ",
+		"  pull               7 requests, ms: p50 ",
 		"Statuses: created 250, updated 0, unchanged 0, merged 0, conflict 0, rejected 0, forbidden 0.",
-		"Pulled 250 records in 1 page in ",
+		"Pulled 250 records in ",
+		"Verified 250 acknowledged records: 0 lost, 0 duplicated, 0 forked, 0 conflicts (0 not recorded): OK.",
+		"Server peak RSS: ",
 		"Revoked the 3 virtual tablets.",
 	} {
 		if !strings.Contains(out, want) {
@@ -36,7 +40,7 @@ func TestFsctlLoad(t *testing.T) {
 	bad := writeLines(t, filepath.Join(dir, "bad.ndjson"), `{"age": -1}`)
 	code, out, errOut := c.run("", "load", "--project", "north", "--form", "visits", "--version", "1", "--sample", bad,
 		"--tablets", "1", "--total", "5")
-	if code != 1 || !strings.Contains(out, "rejected 5") || !strings.Contains(errOut, "5 submissions did not go in as created") {
+	if code != 1 || !strings.Contains(out, "rejected 5") || !strings.Contains(errOut, "5 submissions did not go in (rejected 5, forbidden 0)") {
 		t.Errorf("load of bad samples: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if !strings.Contains(out, "Revoked the 1 virtual tablets.") {
@@ -54,8 +58,11 @@ func TestFsctlLoadUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"load", "--project", "north"}, exitUsage, "--form"},
-		{append(base[:len(base):len(base)], "--sample", samples, "--tablets", "0"), exitUsage, "--tablets"},
+		{[]string{"load", "--version", "1"}, exitUsage, "--project"},
+		{append(base[:len(base):len(base)], "--sample", samples, "--tablets", "0"), exitUsage, "--devices"},
+		{append(base[:len(base):len(base)], "--devices", "100001"), exitUsage, "--devices"},
+		{append(base[:len(base):len(base)], "--flaky", "0.9"), exitUsage, "--flaky"},
+		{append(base[:len(base):len(base)], "--shared", "-1"), exitUsage, "--shared"},
 		{append(base[:len(base):len(base)], "--sample", samples, "--batch", "1001"), exitUsage, "--batch"},
 		{append(base[:len(base):len(base)], "--sample", samples, "--total", "0"), exitUsage, "--total, --duration"},
 		{append(base[:len(base):len(base)], "--sample", notObject), exitError, "not a JSON object"},

@@ -27,7 +27,7 @@ func TestFsctlProgress(t *testing.T) {
 		{[]string{"push", outbox, "--project", "north", "--batch", "10"}, "pushing", "Pushed 30 items in 3 batches"},
 		{[]string{"push", "-", "--project", "north", "--batch", "10"}, "pushing", "Pushed 30 items in 3 batches"},
 		{[]string{"pull", "--project", "north", "--limit", "10", "--out", filepath.Join(dir, "records.ndjson")}, "pulling", ""},
-		{[]string{"load", "--project", "north", "--form", "visits", "--version", "1", "--sample", samples, "--tablets", "2", "--batch", "5", "--total", "20"}, "pushing", "Pushed 20 submissions"},
+		{[]string{"load", "--project", "north", "--form", "visits", "--version", "1", "--sample", samples, "--tablets", "2", "--batch", "5", "--total", "20", "--edits", "0", "--shared", "0"}, "pushing", "Pushed 20 items"},
 	}
 	stdin := strings.Join(lines, "\n")
 

@@ -107,9 +107,9 @@ func placeholders() []*placeholder {
 			},
 		},
 		{
-			re:   regexp.MustCompile(`--batch 1000 --total 100000`),
+			re:   regexp.MustCompile(`--devices 1000 --batch 50 --total 50000 --pace 60s`),
 			why:  "the load test's size, scaled down to keep the test short",
-			fill: func(*walk, []string) (string, error) { return "--batch 50 --total 200", nil },
+			fill: func(*walk, []string) (string, error) { return "--devices 4 --batch 50 --total 200 --pace 0s", nil },
 		},
 	}
 }
