@@ -51,6 +51,9 @@ type Config struct {
 	Forms   *forms.Service
 	Records *records.Service
 	Media   *media.Service
+	// Catalogue is the interface text; nil means the embedded catalogues
+	// (i18n.Default). Tests give their own to check a language.
+	Catalogue *i18n.Catalogue
 	// Logger receives internal errors; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -103,9 +106,12 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	cat, err := i18n.Default()
-	if err != nil {
-		return nil, err
+	cat := cfg.Catalogue
+	if cat == nil {
+		var err error
+		if cat, err = i18n.Default(); err != nil {
+			return nil, err
+		}
 	}
 	c := &Console{cfg: cfg, log: cfg.Logger, router: mux.NewRouter(), cat: cat, csrf: http.NewCrossOriginProtection()}
 	if err := c.loadAssets(); err != nil {
@@ -201,6 +207,9 @@ type pageCtx struct {
 	project string
 	role    domain.Role
 	lang    *i18n.Lang
+	// formError and formStatus are set by formFailed.
+	formError  *domain.Error
+	formStatus int
 }
 
 type pageCtxKey struct{}
@@ -234,6 +243,8 @@ func (c *Console) adapt(mirror string, h handlerFunc) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), pageCtxKey{}, pc))
 		err := func() error {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				// The API's cap on a body holds for forms too.
+				r.Body = http.MaxBytesReader(w, r.Body, httpapi.DefaultMaxBodyBytes)
 				if err := c.checkCSRF(r); err != nil {
 					return err
 				}
@@ -312,3 +323,6 @@ type errorView struct {
 	Title  string
 	Detail string
 }
+
+// pathVar is a path variable of the page's route.
+func pathVar(r *http.Request, name string) string { return mux.Vars(r)[name] }
