@@ -10,6 +10,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/console"
 	"github.com/fieldsync/fieldsync/internal/console/consoletest"
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/httpapi"
 )
 
 const password = "correct-horse-battery"
@@ -176,11 +177,18 @@ func TestSecurityHeadersAndCookies(t *testing.T) {
 		t.Error("the CSP allows inline scripts")
 	}
 
+	// An https public URL makes the cookies Secure even when a proxy sends
+	// Host: localhost.
+	envTLS := consoletest.Start(t, func(c *httpapi.Config) { c.PublicURL = "https://sync.example.org" })
+	envTLS.AddUser(t, "mia", password, "", "")
+
 	// Sign in through a request to a public host name (behind a TLS proxy).
 	for _, tc := range []struct {
+		env    *consoletest.Env
 		host   string
 		secure bool
-	}{{"127.0.0.1:8080", false}, {"localhost", false}, {"fieldsync.example.org", true}} {
+	}{{env, "127.0.0.1:8080", false}, {env, "localhost", false}, {env, "fieldsync.example.org", true}, {envTLS, "localhost:8080", true}} {
+		env := tc.env
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "/signin", nil)
 		req.Host = tc.host

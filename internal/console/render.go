@@ -115,7 +115,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 		v.CSRF = pc.sess.csrf
 		v.Nav = c.navFor(r, pc)
 	} else {
-		v.CSRF = csrfToken(w, r)
+		v.CSRF = c.csrfToken(w, r)
 	}
 	if msg := r.URL.Query().Get("msg"); msg != "" && lang.Has("flash."+msg) {
 		v.Flash = lang.T("flash." + msg)
