@@ -120,8 +120,11 @@ func New(cfg Config) (*Console, error) {
 	c.router.NotFoundHandler = c.adapt(MirrorPublic, func(w http.ResponseWriter, r *http.Request) error {
 		return &domain.Error{Kind: domain.KindNotFound, Code: "not_found", Title: "No such page"}
 	})
-	c.router.MethodNotAllowedHandler = c.adapt(MirrorPublic, func(w http.ResponseWriter, r *http.Request) error {
-		return &domain.Error{Kind: domain.KindBadRequest, Code: "method_not_allowed", Title: "Method not allowed"}
+	// Not through adapt: a wrong method does nothing, so it needs no CSRF
+	// check or session; and the domain has no kind for 405.
+	c.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.render(w, r, http.StatusMethodNotAllowed, "core/error", "core.error.title",
+			errorView{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Title: "Method not allowed"})
 	})
 	c.registerRoutes()
 	c.handler = c.securityHeaders(c.router)
@@ -182,6 +185,14 @@ func (c *Console) handle(method, path, mirror string, h handlerFunc) {
 	}
 	c.router.Handle(path, c.adapt(mirror, h)).Methods(method)
 	c.routes = append(c.routes, RouteInfo{Method: method, Path: path, Mirror: mirror})
+}
+
+// handleAsset registers a public GET route that needs no session and runs
+// no page machinery (static files): the browser fetches them beside every
+// page, and they must not check or refresh the session a second time.
+func (c *Console) handleAsset(path string, h http.Handler) {
+	c.router.Handle(path, h).Methods(http.MethodGet)
+	c.routes = append(c.routes, RouteInfo{Method: http.MethodGet, Path: path, Mirror: MirrorPublic})
 }
 
 // NavItem is a link of the navigation. It is shown to a user whom the rule

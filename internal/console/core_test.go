@@ -246,3 +246,23 @@ func TestSignInNextStaysOnSite(t *testing.T) {
 		}
 	}
 }
+
+// TestNotFoundAndMethod: an unknown page is the 404 error page, a known page
+// with another method the 405 one, both HTML with the security headers; an
+// unknown API path keeps the API's problem document.
+func TestNotFoundAndMethod(t *testing.T) {
+	env := consoletest.Start(t)
+	c := env.NewClient(t)
+	resp, body := c.Get("/no-such-page")
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `id="error"`) {
+		t.Errorf("unknown page: %d", resp.StatusCode)
+	}
+	resp, body = c.Do(http.MethodPut, "/signin", nil)
+	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(body, `data-code="method_not_allowed"`) {
+		t.Errorf("PUT /signin: %d", resp.StatusCode)
+	}
+	resp, _ = c.Get("/v1/no-such-route")
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("unknown API path: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
