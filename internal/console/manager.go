@@ -22,6 +22,8 @@ func (c *Console) registerManagerRoutes() {
 	// The confirmation page shows one device, a read of the device list.
 	c.handle(http.MethodGet, "/projects/{project}/devices/{device_id}/revoke", "GET /v1/projects/{project}/devices", c.revokeDevicePage)
 	c.handle(http.MethodPost, "/projects/{project}/devices/{device_id}/revoke", "DELETE /v1/projects/{project}/devices/{device_id}", c.revokeDevice)
+	// A fresh ODK Collect key for a device, shown as Collect's settings QR code.
+	c.handle(http.MethodPost, "/projects/{project}/devices/{device_id}/collect", "POST /v1/projects/{project}/devices/{device_id}/openrosa-key", c.collectKey)
 	c.addNav(NavItem{Label: "nav.devices", Path: "/projects/{project}/devices", Mirror: "GET /v1/projects/{project}/devices"})
 
 	// Users (manager_users.go): admins.

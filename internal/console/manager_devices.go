@@ -70,15 +70,51 @@ func (c *Console) createDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	png, err := qrcode.Encode(string(payload), qrcode.Medium, 320)
+	qr, err := qrDataURL(string(payload))
 	if err != nil {
-		return fmt.Errorf("console: making the QR code: %w", err)
+		return err
 	}
 	c.render(w, r, http.StatusCreated, "manager/enrolment", "manager.enrolment.title", enrolmentView{
-		DeviceID: d.ID, Name: d.Name, Code: code, Server: server, ExpiresAt: d.EnrollmentExpiresAt,
-		// A data: URL the server made itself, from bytes it encoded: safe.
-		QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
-	})
+		DeviceID: d.ID, Name: d.Name, Code: code, Server: server, ExpiresAt: d.EnrollmentExpiresAt, QR: qr})
+	return nil
+}
+
+// qrDataURL draws text as a QR code, a PNG data: URL for an img element
+// (the CSP allows data: images; nothing leaves the page).
+func qrDataURL(text string) (template.URL, error) {
+	png, err := qrcode.Encode(text, qrcode.Medium, 320)
+	if err != nil {
+		return "", fmt.Errorf("console: making the QR code: %w", err)
+	}
+	// A data: URL the server made itself, from bytes it encoded: safe.
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), nil
+}
+
+// collectView is the data of manager/collect.
+type collectView struct {
+	Device    domain.Device
+	ServerURL string
+	QR        template.URL
+}
+
+// collectKey makes a device's fresh ODK Collect key, as POST
+// /v1/projects/{project}/devices/{device_id}/openrosa-key (the same code),
+// and shows Collect's settings QR code; the earlier key stops working.
+func (c *Console) collectKey(w http.ResponseWriter, r *http.Request) error {
+	pc := pageFrom(r.Context())
+	out, err := c.cfg.API.CreateOpenRosaKey(r, principal(r), pc.project, pathVar(r, "device_id"))
+	if err != nil {
+		return c.formFailed(w, r, err, c.devicesPage)
+	}
+	d, err := c.projectDevice(r)
+	if err != nil {
+		return err
+	}
+	qr, err := qrDataURL(out.QR)
+	if err != nil {
+		return err
+	}
+	c.render(w, r, http.StatusCreated, "manager/collect", "manager.collect.title", collectView{Device: d, ServerURL: out.ServerURL, QR: qr})
 	return nil
 }
 

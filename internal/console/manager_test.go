@@ -131,6 +131,20 @@ func TestBrowserManager(t *testing.T) {
 	b.CheckAccessible()
 	shot(t, b, "devices")
 
+	// An ODK Collect key for the same device, as Collect's settings QR code.
+	b.Submit(row + " button.collect")
+	server := b.Text("#collect-server")
+	if w, _ := b.Eval(`document.querySelector("#collect-qr").naturalWidth`).(float64); w < 100 || !strings.Contains(server, "/v1/key/") {
+		t.Errorf("Collect page: QR width %v, server %q", w, server)
+	}
+	b.CheckAccessible()
+	if resp, err := http.Get(server + "/formList"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("the key's formList: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	b.Visit("/projects/safety/devices")
+
 	b.Submit(row + " a.revoke")
 	b.CheckAccessible()
 	b.Submit("#revoke-confirm")

@@ -7,13 +7,14 @@ var managerRoleRows = map[string][]string{
 	// Admins create projects, as POST /v1/projects.
 	"POST /projects": {roleAdmin},
 	// Members, roles and devices: the project's managers (and admins).
-	"GET /projects/{project}/members":                     {roleAdmin, roleManager},
-	"POST /projects/{project}/members":                    {roleAdmin, roleManager},
-	"POST /projects/{project}/members/{username}/remove":  {roleAdmin, roleManager},
-	"GET /projects/{project}/devices":                     {roleAdmin, roleManager},
-	"POST /projects/{project}/devices":                    {roleAdmin, roleManager},
-	"GET /projects/{project}/devices/{device_id}/revoke":  {roleAdmin, roleManager},
-	"POST /projects/{project}/devices/{device_id}/revoke": {roleAdmin, roleManager},
+	"GET /projects/{project}/members":                      {roleAdmin, roleManager},
+	"POST /projects/{project}/members":                     {roleAdmin, roleManager},
+	"POST /projects/{project}/members/{username}/remove":   {roleAdmin, roleManager},
+	"GET /projects/{project}/devices":                      {roleAdmin, roleManager},
+	"POST /projects/{project}/devices":                     {roleAdmin, roleManager},
+	"GET /projects/{project}/devices/{device_id}/revoke":   {roleAdmin, roleManager},
+	"POST /projects/{project}/devices/{device_id}/revoke":  {roleAdmin, roleManager},
+	"POST /projects/{project}/devices/{device_id}/collect": {roleAdmin, roleManager},
 	// Users and the audit log: admins only, as /v1/users and /v1/audit.
 	"GET /users":                      {roleAdmin},
 	"POST /users":                     {roleAdmin},
