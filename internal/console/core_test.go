@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/fieldsync/fieldsync/internal/console"
 	"github.com/fieldsync/fieldsync/internal/console/consoletest"
 	"github.com/fieldsync/fieldsync/internal/domain"
@@ -37,12 +39,24 @@ func TestBrowserSignInAndOut(t *testing.T) {
 	if got := b.Text("#signin-error"); !strings.Contains(got, "Wrong username or password") {
 		t.Errorf("wrong password: %q", got)
 	}
-	b.Fill("#password", password)
-	b.Submit("#signin")
+	// By keyboard only: the username has the focus; type, Tab, type, Enter.
+	b.Visit("/signin")
+	if got := b.Focused(); got != "username" {
+		t.Errorf("the sign-in page's focus is on %q, want the username", got)
+	}
+	b.Key("mia\t" + password)
+	b.Do("mark the page", chromedp.Evaluate[chromedp.Void](`document.documentElement.dataset.old = "1"`))
+	b.Key("\r")
+	b.Do("wait for the next page", chromedp.WaitNotPresent(chromedp.CSS(`html[data-old]`)), chromedp.WaitReady(chromedp.CSS("main")))
 	if got := b.Text("#whoami"); got != "Signed in as mia" {
 		t.Errorf("header: %q", got)
 	}
 	b.CheckAccessible()
+	// The first Tab stop skips the navigation.
+	b.Key("\t")
+	if got := b.Focused(); got != "A Skip to content" {
+		t.Errorf("the first Tab stop is %q, want the skip link", got)
+	}
 	if got := b.Text("#whoami"); got != "Signed in as mia" {
 		t.Errorf("header: %q", got)
 	}
