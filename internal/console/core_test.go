@@ -275,6 +275,9 @@ func TestNotFoundAndMethod(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(body, `data-code="method_not_allowed"`) {
 		t.Errorf("PUT /signin: %d", resp.StatusCode)
 	}
+	if resp, _ := c.Get("/healthz"); resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz with the console mounted: %d", resp.StatusCode)
+	}
 	resp, _ = c.Get("/v1/no-such-route")
 	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/problem+json" {
 		t.Errorf("unknown API path: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
