@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -51,5 +52,10 @@ func TestCatalogueComplete(t *testing.T) {
 	}
 	for _, r := range []string{"manager", "designer", "analyst", "enumerator"} {
 		check("role names", "role."+r)
+	}
+	// The error page names its status (core/error.tmpl): every status the
+	// API's problems have.
+	for _, status := range []int{400, 401, 403, 404, 405, 408, 409, 412, 413, 415, 422, 428, 429, 500, 503} {
+		check("error page", fmt.Sprintf("core.error.%d", status))
 	}
 }

@@ -51,6 +51,9 @@ type Config struct {
 	Forms   *forms.Service
 	Records *records.Service
 	Media   *media.Service
+	// Catalogue is the interface text; nil means the embedded catalogues
+	// (i18n.Default). Tests give their own to check a language.
+	Catalogue *i18n.Catalogue
 	// Logger receives internal errors; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -103,9 +106,12 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	cat, err := i18n.Default()
-	if err != nil {
-		return nil, err
+	cat := cfg.Catalogue
+	if cat == nil {
+		var err error
+		if cat, err = i18n.Default(); err != nil {
+			return nil, err
+		}
 	}
 	c := &Console{cfg: cfg, log: cfg.Logger, router: mux.NewRouter(), cat: cat, csrf: http.NewCrossOriginProtection()}
 	if err := c.loadAssets(); err != nil {
@@ -114,8 +120,11 @@ func New(cfg Config) (*Console, error) {
 	c.router.NotFoundHandler = c.adapt(MirrorPublic, func(w http.ResponseWriter, r *http.Request) error {
 		return &domain.Error{Kind: domain.KindNotFound, Code: "not_found", Title: "No such page"}
 	})
-	c.router.MethodNotAllowedHandler = c.adapt(MirrorPublic, func(w http.ResponseWriter, r *http.Request) error {
-		return &domain.Error{Kind: domain.KindBadRequest, Code: "method_not_allowed", Title: "Method not allowed"}
+	// Not through adapt: a wrong method does nothing, so it needs no CSRF
+	// check or session; and the domain has no kind for 405.
+	c.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.render(w, r, http.StatusMethodNotAllowed, "core/error", "core.error.title",
+			errorView{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Title: "Method not allowed"})
 	})
 	c.registerRoutes()
 	c.handler = c.securityHeaders(c.router)
@@ -178,6 +187,14 @@ func (c *Console) handle(method, path, mirror string, h handlerFunc) {
 	c.routes = append(c.routes, RouteInfo{Method: method, Path: path, Mirror: mirror})
 }
 
+// handleAsset registers a public GET route that needs no session and runs
+// no page machinery (static files): the browser fetches them beside every
+// page, and they must not check or refresh the session a second time.
+func (c *Console) handleAsset(path string, h http.Handler) {
+	c.router.Handle(path, h).Methods(http.MethodGet)
+	c.routes = append(c.routes, RouteInfo{Method: http.MethodGet, Path: path, Mirror: MirrorPublic})
+}
+
 // NavItem is a link of the navigation. It is shown to a user whom the rule
 // of its Mirror lets in (in the current project, for a project link).
 type NavItem struct {
@@ -201,6 +218,9 @@ type pageCtx struct {
 	project string
 	role    domain.Role
 	lang    *i18n.Lang
+	// formError and formStatus are set by formFailed.
+	formError  *domain.Error
+	formStatus int
 }
 
 type pageCtxKey struct{}
@@ -234,6 +254,8 @@ func (c *Console) adapt(mirror string, h handlerFunc) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), pageCtxKey{}, pc))
 		err := func() error {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				// The API's cap on a body holds for forms too.
+				r.Body = http.MaxBytesReader(w, r.Body, httpapi.DefaultMaxBodyBytes)
 				if err := c.checkCSRF(r); err != nil {
 					return err
 				}
@@ -312,3 +334,6 @@ type errorView struct {
 	Title  string
 	Detail string
 }
+
+// pathVar is a path variable of the page's route.
+func pathVar(r *http.Request, name string) string { return mux.Vars(r)[name] }

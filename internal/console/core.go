@@ -24,13 +24,12 @@ func (c *Console) registerCoreRoutes() {
 	c.handle(http.MethodGet, "/projects/{project}", "GET /v1/projects/{project}/forms", c.projectPage)
 	static, _ := fs.Sub(assets, "static")
 	files := http.StripPrefix("/static/", http.FileServerFS(static))
-	c.handle(http.MethodGet, "/static/{file}", MirrorPublic, func(w http.ResponseWriter, r *http.Request) error {
+	c.handleAsset("/static/{file}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The URL carries the files' hash (asset), so a browser on a slow
 		// link may keep them a day without asking.
 		w.Header().Set("Cache-Control", "public, max-age=86400")
 		files.ServeHTTP(w, r)
-		return nil
-	})
+	}))
 	c.addNav(NavItem{Label: "nav.home", Path: "/", Mirror: MirrorSignedIn})
 }
 

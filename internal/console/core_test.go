@@ -7,9 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/fieldsync/fieldsync/internal/console"
 	"github.com/fieldsync/fieldsync/internal/console/consoletest"
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/httpapi"
 )
 
 const password = "correct-horse-battery"
@@ -36,12 +39,24 @@ func TestBrowserSignInAndOut(t *testing.T) {
 	if got := b.Text("#signin-error"); !strings.Contains(got, "Wrong username or password") {
 		t.Errorf("wrong password: %q", got)
 	}
-	b.Fill("#password", password)
-	b.Submit("#signin")
+	// By keyboard only: the username has the focus; type, Tab, type, Enter.
+	b.Visit("/signin")
+	if got := b.Focused(); got != "username" {
+		t.Errorf("the sign-in page's focus is on %q, want the username", got)
+	}
+	b.Key("mia\t" + password)
+	b.Do("mark the page", chromedp.Evaluate[chromedp.Void](`document.documentElement.dataset.old = "1"`))
+	b.Key("\r")
+	b.Do("wait for the next page", chromedp.WaitNotPresent(chromedp.CSS(`html[data-old]`)), chromedp.WaitReady(chromedp.CSS("main")))
 	if got := b.Text("#whoami"); got != "Signed in as mia" {
 		t.Errorf("header: %q", got)
 	}
 	b.CheckAccessible()
+	// The first Tab stop skips the navigation.
+	b.Key("\t")
+	if got := b.Focused(); got != "A Skip to content" {
+		t.Errorf("the first Tab stop is %q, want the skip link", got)
+	}
 	if got := b.Text("#whoami"); got != "Signed in as mia" {
 		t.Errorf("header: %q", got)
 	}
@@ -176,11 +191,18 @@ func TestSecurityHeadersAndCookies(t *testing.T) {
 		t.Error("the CSP allows inline scripts")
 	}
 
+	// An https public URL makes the cookies Secure even when a proxy sends
+	// Host: localhost.
+	envTLS := consoletest.Start(t, func(c *httpapi.Config) { c.PublicURL = "https://sync.example.org" })
+	envTLS.AddUser(t, "mia", password, "", "")
+
 	// Sign in through a request to a public host name (behind a TLS proxy).
 	for _, tc := range []struct {
+		env    *consoletest.Env
 		host   string
 		secure bool
-	}{{"127.0.0.1:8080", false}, {"localhost", false}, {"fieldsync.example.org", true}} {
+	}{{env, "127.0.0.1:8080", false}, {env, "localhost", false}, {env, "fieldsync.example.org", true}, {envTLS, "localhost:8080", true}} {
+		env := tc.env
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "/signin", nil)
 		req.Host = tc.host
@@ -236,5 +258,28 @@ func TestSignInNextStaysOnSite(t *testing.T) {
 		if got := resp.Header.Get("Location"); got != want {
 			t.Errorf("next %q: redirect to %q, want %q", next, got, want)
 		}
+	}
+}
+
+// TestNotFoundAndMethod: an unknown page is the 404 error page, a known page
+// with another method the 405 one, both HTML with the security headers; an
+// unknown API path keeps the API's problem document.
+func TestNotFoundAndMethod(t *testing.T) {
+	env := consoletest.Start(t)
+	c := env.NewClient(t)
+	resp, body := c.Get("/no-such-page")
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `id="error"`) {
+		t.Errorf("unknown page: %d", resp.StatusCode)
+	}
+	resp, body = c.Do(http.MethodPut, "/signin", nil)
+	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(body, `data-code="method_not_allowed"`) {
+		t.Errorf("PUT /signin: %d", resp.StatusCode)
+	}
+	if resp, _ := c.Get("/healthz"); resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz with the console mounted: %d", resp.StatusCode)
+	}
+	resp, _ = c.Get("/v1/no-such-route")
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("unknown API path: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/console/i18n"
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/httpapi"
 )
 
 // View is what every page template receives: the layout's data and the
@@ -37,6 +38,10 @@ type View struct {
 	Nav []NavLink
 	// Flash is a one-line message after an action (already translated).
 	Flash string
+	// Error is a form's refusal by the service (see formFailed), shown above
+	// the page; Findings are its details.
+	Error    string
+	Findings []domain.Finding
 	// Data is the page's own data.
 	Data any
 }
@@ -110,10 +115,17 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 		v.CSRF = pc.sess.csrf
 		v.Nav = c.navFor(r, pc)
 	} else {
-		v.CSRF = csrfToken(w, r)
+		v.CSRF = c.csrfToken(w, r)
 	}
 	if msg := r.URL.Query().Get("msg"); msg != "" && lang.Has("flash."+msg) {
 		v.Flash = lang.T("flash." + msg)
+	}
+	if pc.formError != nil {
+		v.Error, v.Findings = pc.formError.Title, pc.formError.Findings
+		if pc.formError.Detail != "" {
+			v.Error += ": " + pc.formError.Detail
+		}
+		status = pc.formStatus
 	}
 	t, ok := c.pages[page]
 	if !ok {
@@ -174,4 +186,28 @@ func formatTime(t any) string {
 		return formatTime(*v)
 	}
 	return fmt.Sprint(t)
+}
+
+// formFailed shows a service's refusal of what a form sent (a 400, 409 or
+// 422, or a 404 of a thing the form named: an unknown user, device, member)
+// above the page reshow renders, with the refusal's status, so the user can
+// correct the form. Any other error (403, 404 project_not_found, a failure)
+// is returned, for the error page.
+func (c *Console) formFailed(w http.ResponseWriter, r *http.Request, err error, reshow handlerFunc) error {
+	p, _, internal := httpapi.ProblemFor(err)
+	if internal || p.Code == "forbidden" || p.Code == "project_not_found" {
+		return err
+	}
+	switch p.Status {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity:
+	default:
+		return err
+	}
+	e := &domain.Error{Title: p.Title, Detail: p.Detail}
+	if de, ok := domain.AsError(err); ok {
+		e.Findings = de.Findings
+	}
+	pc := pageFrom(r.Context())
+	pc.formError, pc.formStatus = e, p.Status
+	return reshow(w, r)
 }

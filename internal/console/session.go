@@ -44,9 +44,10 @@ type session struct {
 // secure reports whether cookies must be Secure: always, except on a plain
 // HTTP request to a loopback address (a developer's machine, the tests),
 // where a browser would drop a Secure cookie. Behind a TLS-terminating proxy
-// the request is plain HTTP to a public name, so the cookies are Secure.
-func secure(r *http.Request) bool {
-	if r.TLS != nil {
+// the request is plain HTTP to a public name, so the cookies are Secure; and
+// with an https public URL they are, whatever Host the proxy sends on.
+func (c *Console) secure(r *http.Request) bool {
+	if r.TLS != nil || strings.HasPrefix(c.cfg.API.BaseURL(r), "https://") {
 		return true
 	}
 	host := r.Host
@@ -63,8 +64,8 @@ func secure(r *http.Request) bool {
 // cookieName prefixes name with __Host- on Secure cookies: the browser then
 // refuses it unless it is Secure, host-only and for path /, so a sibling
 // subdomain cannot plant one.
-func cookieName(r *http.Request, name string) string {
-	if secure(r) {
+func (c *Console) cookieName(r *http.Request, name string) string {
+	if c.secure(r) {
 		return "__Host-" + name
 	}
 	return name
@@ -76,16 +77,16 @@ const (
 	csrfCookie    = "fs_csrf"
 )
 
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	// No Max-Age: the cookie ends with the browser, which matters on a
 	// shared office computer; the session itself ends at the identity
 	// service's RefreshTTL at the latest.
-	http.SetCookie(w, &http.Cookie{Name: cookieName(r, name), Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: c.cookieName(r, name), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: c.secure(r), SameSite: http.SameSiteLaxMode})
 }
 
-func readCookie(r *http.Request, name string) string {
-	ck, err := r.Cookie(cookieName(r, name))
+func (c *Console) readCookie(r *http.Request, name string) string {
+	ck, err := r.Cookie(c.cookieName(r, name))
 	if err != nil {
 		return ""
 	}
@@ -101,14 +102,14 @@ func randomToken() string {
 
 // csrfToken returns the request's CSRF token, setting a new csrf cookie when
 // it has none.
-func csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if t := readCookie(r, csrfCookie); len(t) == 43 {
+func (c *Console) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if t := c.readCookie(r, csrfCookie); len(t) == 43 {
 		return t
 	}
 	t := randomToken()
-	setCookie(w, r, csrfCookie, t, 0)
+	c.setCookie(w, r, csrfCookie, t, 0)
 	// Later reads in this request see it too.
-	r.AddCookie(&http.Cookie{Name: cookieName(r, csrfCookie), Value: t})
+	r.AddCookie(&http.Cookie{Name: c.cookieName(r, csrfCookie), Value: t})
 	return t
 }
 
@@ -124,7 +125,7 @@ func (c *Console) checkCSRF(r *http.Request) error {
 	if err := c.csrf.Check(r); err != nil {
 		return errCSRF()
 	}
-	want := readCookie(r, csrfCookie)
+	want := c.readCookie(r, csrfCookie)
 	got := r.PostFormValue(csrfField)
 	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
 		return errCSRF()
@@ -137,7 +138,7 @@ func (c *Console) checkCSRF(r *http.Request) error {
 // service refuses (signed out, revoked, disabled user, expired) is cleared.
 // Only a failure to check (store down) is an error.
 func (c *Console) loadSession(w http.ResponseWriter, r *http.Request) (*session, error) {
-	raw := readCookie(r, sessionCookie)
+	raw := c.readCookie(r, sessionCookie)
 	if raw == "" {
 		return nil, nil
 	}
@@ -161,7 +162,7 @@ func (c *Console) loadSession(w http.ResponseWriter, r *http.Request) (*session,
 			return nil, nil
 		}
 		refresh, access = pair.RefreshToken, pair.AccessToken
-		setCookie(w, r, sessionCookie, refresh+"~"+access, 0)
+		c.setCookie(w, r, sessionCookie, refresh+"~"+access, 0)
 		if p, err = c.cfg.Identity.Authenticate(ctx, access); err != nil {
 			if retryable(err) {
 				return nil, err
@@ -175,32 +176,32 @@ func (c *Console) loadSession(w http.ResponseWriter, r *http.Request) (*session,
 		c.clearSession(w, r)
 		return nil, nil
 	}
-	return &session{p: p, refresh: refresh, csrf: csrfToken(w, r)}, nil
+	return &session{p: p, refresh: refresh, csrf: c.csrfToken(w, r)}, nil
 }
 
 // startSession signs the user in: it keeps the pair in the session cookie and
 // renews the CSRF token.
 func (c *Console) startSession(w http.ResponseWriter, r *http.Request, pair identity.TokenPair) {
-	setCookie(w, r, sessionCookie, pair.RefreshToken+"~"+pair.AccessToken, 0)
-	setCookie(w, r, csrfCookie, randomToken(), 0)
+	c.setCookie(w, r, sessionCookie, pair.RefreshToken+"~"+pair.AccessToken, 0)
+	c.setCookie(w, r, csrfCookie, randomToken(), 0)
 }
 
 // endSession revokes the session's token family (every copy of the session
 // ends, on every instance) and clears the cookies.
 func (c *Console) endSession(w http.ResponseWriter, r *http.Request) error {
-	raw := readCookie(r, sessionCookie)
+	raw := c.readCookie(r, sessionCookie)
 	if refresh, _, ok := strings.Cut(raw, "~"); ok {
 		if err := c.cfg.Identity.Revoke(context.WithoutCancel(r.Context()), refresh); err != nil {
 			return err
 		}
 	}
 	c.clearSession(w, r)
-	setCookie(w, r, csrfCookie, "", -1)
+	c.setCookie(w, r, csrfCookie, "", -1)
 	return nil
 }
 
 func (c *Console) clearSession(w http.ResponseWriter, r *http.Request) {
-	setCookie(w, r, sessionCookie, "", -1)
+	c.setCookie(w, r, sessionCookie, "", -1)
 }
 
 // retryable reports whether an identity failure is the server's (store down,

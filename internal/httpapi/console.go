@@ -103,3 +103,8 @@ func (s *Server) ClientIP(r *http.Request) string { return s.clientIP(r) }
 func ProblemFor(err error) (p api.Problem, retryAfter time.Duration, internal bool) {
 	return problemFor(err)
 }
+
+// BaseURL is the URL clients reach the server at: FIELDSYNC_PUBLIC_URL, or
+// the request's scheme and host. The console puts it in the enrolment QR
+// code, as fsctl does.
+func (s *Server) BaseURL(r *http.Request) string { return s.baseURL(r) }

@@ -395,14 +395,25 @@ func submissionReadError(err error) error {
 // the server URL and the Collect settings QR payload.
 func (s *Server) handleCreateOpenRosaKey(w http.ResponseWriter, r *http.Request) error {
 	p, _ := PrincipalFrom(r.Context())
-	project := pathVar(r, "project")
+	out, err := s.CreateOpenRosaKey(r, p, pathVar(r, "project"), pathVar(r, "device_id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, out)
+}
+
+// CreateOpenRosaKey makes a device's fresh ODK Collect key as p (the
+// identity service checks p and audits it) and returns the server URL that
+// holds it and the Collect settings QR payload; r gives the server's base
+// URL. The API route above and the web console's device page both call it.
+func (s *Server) CreateOpenRosaKey(r *http.Request, p domain.Principal, project, deviceID string) (api.OpenRosaKeyResponse, error) {
 	base := s.baseURL(r)
 	// The URL is made with a placeholder first, so the audit event never
 	// sees the key.
 	template := base + "/v1/key/{key}/projects/" + url.PathEscape(project) + "/openrosa"
-	key, d, err := s.identity.CreateOpenRosaKey(r.Context(), p, project, pathVar(r, "device_id"), template)
+	key, d, err := s.identity.CreateOpenRosaKey(r.Context(), p, project, deviceID, template)
 	if err != nil {
-		return err
+		return api.OpenRosaKeyResponse{}, err
 	}
 	serverURL := strings.Replace(template, "{key}", key, 1)
 	name := project
@@ -411,10 +422,9 @@ func (s *Server) handleCreateOpenRosaKey(w http.ResponseWriter, r *http.Request)
 	}
 	qr, err := openrosa.SettingsPayload(serverURL, name+" ("+d.Name+")")
 	if err != nil {
-		return err
+		return api.OpenRosaKeyResponse{}, err
 	}
-	out := api.OpenRosaKeyResponse{DeviceID: d.ID, ServerURL: serverURL, QR: qr}
-	return writeJSON(w, http.StatusCreated, out)
+	return api.OpenRosaKeyResponse{DeviceID: d.ID, ServerURL: serverURL, QR: qr}, nil
 }
 
 // openRosaInfo is the openrosa member of a publish answer.

@@ -242,3 +242,18 @@ func (b *Browser) CheckAccessible() {
 		b.t.Errorf("accessibility problems on %s:\n%s", b.Path(), problems)
 	}
 }
+
+// Key types keys into whatever has the focus ("\t" is Tab, "\r" Enter), as
+// a keyboard user would.
+func (b *Browser) Key(keys string) {
+	b.t.Helper()
+	b.Do("keys", chromedp.KeyEvent(keys))
+}
+
+// Focused describes the element with the keyboard focus: its id, or its
+// tag and text.
+func (b *Browser) Focused() string {
+	b.t.Helper()
+	s, _ := b.Eval(`(() => { const e = document.activeElement; return e ? (e.id || (e.tagName + " " + e.textContent.trim())) : ""; })()`).(string)
+	return s
+}

@@ -49,8 +49,10 @@ type Env struct {
 	Admin domain.Principal
 }
 
-// Start runs a server for the test and stops it when the test ends.
-func Start(t testing.TB) *Env {
+// Start runs a server for the test and stops it when the test ends. opts
+// change the API server's configuration before it is built (a PublicURL,
+// a clock).
+func Start(t testing.TB, opts ...func(*httpapi.Config)) *Env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.OpenConfig(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "fieldsync.db")})
@@ -68,7 +70,11 @@ func Start(t testing.TB) *Env {
 	fs := forms.NewService(forms.ServiceConfig{Store: st, Audit: st, Logger: log})
 	recs := records.New(records.Config{Store: st, Forms: records.FormsOf(fs), Logger: log})
 	med := media.New(media.Config{Store: st, Records: recs, Logger: log})
-	api, err := httpapi.New(httpapi.Config{Store: st, Logger: log, Authenticator: ids, Identity: ids, Forms: fs, Records: recs, Media: med})
+	cfg := httpapi.Config{Store: st, Logger: log, Authenticator: ids, Identity: ids, Forms: fs, Records: recs, Media: med}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	api, err := httpapi.New(cfg)
 	if err != nil {
 		t.Fatalf("httpapi: %v", err)
 	}
