@@ -29,6 +29,8 @@ type quarantineEntry struct {
 	// Error is a catalogue key for the correction box (the text was not JSON).
 	Error string
 	State string
+	// Device is the name of the tablet that sent it ("" for none).
+	Device string
 }
 
 // quarantineView is the data of analyst/quarantine.
@@ -73,8 +75,16 @@ func (c *Console) renderQuarantine(w http.ResponseWriter, r *http.Request, statu
 		}
 		v.Next = nq.Encode()
 	}
+	devs := make([]domain.Record, len(items))
+	for i, it := range items {
+		devs[i].DeviceID = it.DeviceID
+	}
+	names, err := c.cfg.Records.DeviceNames(ctx, c.recordsCaller(r), project, devs)
+	if err != nil {
+		return err
+	}
 	for _, it := range items {
-		e := quarantineEntry{Item: it, Findings: it.Errors, State: it.State()}
+		e := quarantineEntry{Item: it, Findings: it.Errors, State: it.State(), Device: names[it.DeviceID]}
 		e.Data = submittedData(it.Submission)
 		if lr := it.LastReapply; lr != nil && !lr.Applied {
 			if len(lr.Errors) > 0 {
