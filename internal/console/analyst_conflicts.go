@@ -25,13 +25,13 @@ type conflictSide struct {
 
 // conflictView is one clash.
 type conflictView struct {
-	Index           int
-	Pointer, Title  string
-	Whole           bool
-	Base, Current   string
-	CurrentIsASide  bool
-	Sides           []conflictSide
-	EditValue       string
+	Index          int
+	Pointer, Title string
+	Whole          bool
+	Base, Current  string
+	CurrentIsASide bool
+	Sides          []conflictSide
+	EditValue      string
 }
 
 // conflictsView is the data of analyst/conflicts.

@@ -2,7 +2,7 @@ package console
 
 import (
 	"context"
-		"net/http"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -214,4 +214,3 @@ func (c *Console) analystAssign(w http.ResponseWriter, r *http.Request) error {
 	http.Redirect(w, r, "/projects/"+project+"/data/records/"+url.PathEscape(id)+"?msg=assigned", http.StatusSeeOther)
 	return nil
 }
-
