@@ -172,16 +172,19 @@ func niceStep(x float64) float64 {
 // five across the view, labelled in degrees.
 func (p plateCarree) graticule() []gridLine {
 	step := niceStep(math.Max(p.maxLon-p.minLon, p.maxLat-p.minLat) / 5)
+	// Whole multiples of the step, counted (not summed, which drifts), and
+	// labelled with the step's decimals.
+	prec := max(0, int(-math.Floor(math.Log10(step))))
 	var out []gridLine
-	for lon := math.Ceil(p.minLon/step) * step; lon <= p.maxLon; lon += step {
-		x, _ := p.xy(lon, 0)
+	for k := math.Ceil(p.minLon / step); k*step <= p.maxLon; k++ {
+		x, _ := p.xy(k*step, 0)
 		out = append(out, gridLine{X1: f1(x), Y1: f1(p.offY), X2: f1(x), Y2: f1(p.offY + (p.maxLat-p.minLat)*p.scale),
-			LX: f1(x + 3), LY: f1(p.offY + 12), Label: degrees(lon, "E", "W")})
+			LX: f1(x + 3), LY: f1(p.offY + 12), Label: degrees(k*step, prec, "E", "W")})
 	}
-	for lat := math.Ceil(p.minLat/step) * step; lat <= p.maxLat; lat += step {
-		_, y := p.xy(0, lat)
+	for k := math.Ceil(p.minLat / step); k*step <= p.maxLat; k++ {
+		_, y := p.xy(0, k*step)
 		out = append(out, gridLine{X1: f1(p.offX), Y1: f1(y), X2: f1(p.offX + (p.maxLon-p.minLon)*p.scale), Y2: f1(y),
-			LX: f1(p.offX + 3), LY: f1(y - 3), Label: degrees(lat, "N", "S")})
+			LX: f1(p.offX + 3), LY: f1(y - 3), Label: degrees(k*step, prec, "N", "S")})
 	}
 	return out
 }
@@ -195,7 +198,7 @@ func (p plateCarree) scaleBar() (x1, x2, y, label string) {
 	if kmPerUnit <= 0 {
 		kmPerUnit = 111.32 / p.scale
 	}
-	km := niceStep(kmPerUnit * mapWidth / 5)
+	km := niceStep(kmPerUnit * mapWidth / 8)
 	length := km / kmPerUnit
 	label = fmt.Sprintf("%g km", km)
 	if km < 1 {
@@ -204,12 +207,16 @@ func (p plateCarree) scaleBar() (x1, x2, y, label string) {
 	return f1(mapPad), f1(mapPad + length), f1(mapHeight - mapPad/2), label
 }
 
-func degrees(v float64, pos, neg string) string {
+// degrees labels a graticule line: 1.25°S, 36.8°E.
+func degrees(v float64, prec int, pos, neg string) string {
 	h := pos
 	if v < 0 {
 		v, h = -v, neg
 	}
-	return strconv.FormatFloat(v, 'f', -1, 64) + "°" + h
+	if v == 0 {
+		h = ""
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64) + "°" + h
 }
 
 // f1 is a coordinate with one decimal, as SVG attributes want it.

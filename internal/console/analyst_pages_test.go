@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 )
@@ -145,6 +146,26 @@ func TestAnalystPages(t *testing.T) {
 	_, body = c.Get("/projects/safety/data/forms/household")
 	if !strings.Contains(body, "Dandora") {
 		t.Error("the corrected item is not in the table")
+	}
+
+	// Dismissal needs a reason (the service's rule, shown as its error).
+	e.push(t, e.tablets[0], sub(5, `{"village":"Test interview","age":999}`, time.Now()))
+	_, body = c.Get("/projects/safety/data/quarantine")
+	qid = regexp.MustCompile(`id="q-([0-9a-f]+)"`).FindStringSubmatch(body)
+	if qid == nil {
+		t.Fatal("the second bad item is not in the quarantine")
+	}
+	resp, body = c.PostForm("/projects/safety/data/quarantine/"+qid[1]+"/dismiss", url.Values{"reason": {"  "}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "invalid_dismissal") {
+		t.Errorf("dismiss without a reason: %d", resp.StatusCode)
+	}
+	resp, _ = c.PostForm("/projects/safety/data/quarantine/"+qid[1]+"/dismiss", url.Values{"reason": {"a test interview"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("dismiss: %d", resp.StatusCode)
+	}
+	_, body = c.Get("/projects/safety/data/quarantine?state=dismissed")
+	if !strings.Contains(body, "a test interview") || strings.Contains(body, `class="reapply"`) {
+		t.Error("dismissed list: no reason, or still a re-apply form")
 	}
 
 	// Every export format downloads, through the API's export.
