@@ -77,6 +77,20 @@ func TestAnalystPages(t *testing.T) {
 		t.Error("record page: no diff of age 35 → 43")
 	}
 
+	// Two revisions of one's choosing: the first against the current one.
+	revs := regexp.MustCompile(`name="a" value="([^"]+)"`).FindAllStringSubmatch(body, -1)
+	if len(revs) != 4 {
+		t.Fatalf("history: %d revisions, want 4 (created, edited, the clashing edit, the merge)", len(revs))
+	}
+	_, body = c.Get("/projects/safety/data/records/" + recordID(1) + "?a=" + url.QueryEscape(revs[0][1]) + "&b=" + url.QueryEscape(revs[3][1]))
+	if !regexp.MustCompile(`(?s)id="diff".*<del>34</del>.*<ins>43</ins>`).MatchString(body) {
+		t.Error("diff of the first and last revisions: no age 34 → 43")
+	}
+	resp, _ = c.Get("/projects/safety/data/records/" + recordID(1) + "?a=1-nope&b=" + url.QueryEscape(revs[3][1]))
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("diff with an unknown revision: %d", resp.StatusCode)
+	}
+
 	// Review with a comment: the thread and the state show it.
 	resp, _ = c.PostForm("/projects/safety/data/records/"+recordID(1)+"/review", url.Values{"review_state": {"has_issues"}, "comment": {"Age differs between visits"}})
 	if resp.StatusCode != http.StatusSeeOther {
