@@ -53,7 +53,7 @@ func (c *Console) analystConflicts(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	form, model, err := c.formModel(ctx, project, rec.FormID, nil)
+	form, model, lb, err := c.formModel(r, project, rec.FormID)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (c *Console) analystConflicts(w http.ResponseWriter, r *http.Request) error
 		text := func(raw json.RawMessage) string {
 			val := decodeData(raw)
 			if col := cols[cf.Path]; col != nil {
-				return cellText(col, val, val != nil)
+				return cellText(lb, col, val, val != nil)
 			}
 			return jsonIf(val, val != nil)
 		}
@@ -85,7 +85,7 @@ func (c *Console) analystConflicts(w http.ResponseWriter, r *http.Request) error
 		curRaw, _ := json.Marshal(cur)
 		cv := conflictView{Index: i, Pointer: cf.Path, Title: cf.Path, Whole: cf.Path == "", Base: text(cf.Base), EditValue: indentJSON(curRaw)}
 		if col := cols[cf.Path]; col != nil {
-			cv.Title = col.Title
+			cv.Title = lb.title(col)
 		}
 		if cv.Whole {
 			cv.Current = "" // the record's answers are on its page

@@ -16,7 +16,7 @@ import (
 )
 
 // surveyDefinition is a small household survey (shared, so both tablets may
-// edit a record): text, a choice with labels,
+// edit a record; labels in English and French): text, a choice with labels,
 // a multiple choice, a number and a geopoint, in that order.
 const surveyDefinition = `{
   "title": "Household safety",
@@ -34,7 +34,11 @@ const surveyDefinition = `{
     },
     "required": ["village"]
   },
-  "ui": {"choices": {"/threats": {"gbv": "Gender-based violence", "theft": "Theft", "flood": "Flood"}}}
+  "ui": {
+    "language": "en",
+    "choices": {"/threats": {"gbv": "Gender-based violence", "theft": "Theft", "flood": "Flood"}},
+    "translations": {"fr": {"labels": {"/feels_safe": "Se sent en sécurité la nuit"}, "choices": {"/feels_safe": {"no": "Non"}, "/threats": {"theft": "Vol"}}}}
+  }
 }`
 
 // analystEnv is a project "safety" with the published form "household", an

@@ -67,7 +67,7 @@ func (c *Console) analystMap(w http.ResponseWriter, r *http.Request) error {
 	if err := c.cfg.Records.CheckQuery(ctx, q); err != nil {
 		return err
 	}
-	form, model, err := c.formModel(ctx, project, formID, nil)
+	form, model, _, err := c.formModel(r, project, formID)
 	if err != nil {
 		return err
 	}

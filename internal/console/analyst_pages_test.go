@@ -77,6 +77,19 @@ func TestAnalystPages(t *testing.T) {
 		t.Error("record page: no diff of age 35 → 43")
 	}
 
+	// The answers in the form's other language.
+	_, body = c.Get("/projects/safety/data/records/" + recordID(1) + "?lang=fr")
+	for _, want := range []string{"<dt>Se sent en sécurité la nuit</dt>", ">Non</dd>", "Vol, Gender-based violence", `<option value="fr" selected>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("record in French lacks %q", want)
+		}
+	}
+	_, frTable := c.Get("/projects/safety/data/forms/household?lang=fr")
+	if !strings.Contains(frTable, "Se sent en sécurité la nuit") || !strings.Contains(frTable, "?lang=fr") {
+		t.Error("table in French: no French title, or record links without the language")
+	}
+	_, body = c.Get("/projects/safety/data/records/" + recordID(1))
+
 	// Two revisions of one's choosing: the first against the current one.
 	revs := regexp.MustCompile(`name="a" value="([^"]+)"`).FindAllStringSubmatch(body, -1)
 	if len(revs) != 4 {

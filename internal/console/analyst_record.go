@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"sort"
@@ -43,17 +42,18 @@ type recordView struct {
 	Assigned     string
 	CanReview    bool
 	CanResolve   bool
+	Labels       *labels
 }
 
 // loadRecord reads a record with its history and its form's model, as the
 // caller may see it (records.Service.Get: 404 record_not_found otherwise).
-func (c *Console) loadRecord(ctx context.Context, caller records.Caller, project, id string) (domain.Record, []domain.Revision, *export.Model, domain.Form, error) {
-	rec, revs, err := c.cfg.Records.Get(ctx, caller, project, id, true)
+func (c *Console) loadRecord(r *http.Request, caller records.Caller, project, id string) (domain.Record, []domain.Revision, *export.Model, *labels, domain.Form, error) {
+	rec, revs, err := c.cfg.Records.Get(r.Context(), caller, project, id, true)
 	if err != nil {
-		return rec, nil, nil, domain.Form{}, err
+		return rec, nil, nil, nil, domain.Form{}, err
 	}
-	form, model, err := c.formModel(ctx, project, rec.FormID, nil)
-	return rec, revs, model, form, err
+	form, model, lb, err := c.formModel(r, project, rec.FormID)
+	return rec, revs, model, lb, form, err
 }
 
 // analystRecord is a record's page: its answers in the form's order with
@@ -63,7 +63,7 @@ func (c *Console) analystRecord(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	caller := c.recordsCaller(r)
 	project, id := pageFrom(ctx).project, mux.Vars(r)["id"]
-	rec, revs, model, form, err := c.loadRecord(ctx, caller, project, id)
+	rec, revs, model, lb, form, err := c.loadRecord(r, caller, project, id)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (c *Console) analystRecord(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := recordView{Record: rec, FormTitle: form.Title, DeviceName: names[rec.DeviceID], Answers: answers(model.Main, decodeData(rec.Data)),
+	v := recordView{Record: rec, FormTitle: form.Title, DeviceName: names[rec.DeviceID], Answers: answers(lb, model.Main, decodeData(rec.Data)), Labels: lb,
 		Thread: thread, ReviewStates: records.ReviewStates, Assigned: strings.Join(rec.AssignedTo, ", "),
 		CanReview: c.may(r, mirrorPatch), CanResolve: c.may(r, mirrorResolve)}
 	byRev := map[string]domain.Revision{}
@@ -99,7 +99,7 @@ func (c *Console) analystRecord(w http.ResponseWriter, r *http.Request) error {
 	}
 	if okA && okB {
 		v.Diffed = true
-		v.Diff = diffData(model.Main, decodeData(a.Data), decodeData(b.Data))
+		v.Diff = diffData(lb, model.Main, decodeData(a.Data), decodeData(b.Data))
 	}
 	c.render(w, r, http.StatusOK, "analyst/record", "analyst.record.title", v)
 	return nil
@@ -108,7 +108,7 @@ func (c *Console) analystRecord(w http.ResponseWriter, r *http.Request) error {
 // diffData lists the fields that differ between two versions of a record's
 // data: every leaf (an array is one value, as the merge sees it), titled by
 // the form's question where the pointer is a column, in pointer order.
-func diffData(t *export.Table, a, b any) []fieldChange {
+func diffData(lb *labels, t *export.Table, a, b any) []fieldChange {
 	fa, fb := map[string]any{}, map[string]any{}
 	flatten(a, "", fa)
 	flatten(b, "", fb)
@@ -132,8 +132,8 @@ func diffData(t *export.Table, a, b any) []fieldChange {
 		}
 		ch := fieldChange{Pointer: k, Title: k}
 		if col := cols[k]; col != nil {
-			ch.Title = col.Title
-			ch.Before, ch.After = cellText(col, va, inA), cellText(col, vb, inB)
+			ch.Title = lb.title(col)
+			ch.Before, ch.After = cellText(lb, col, va, inA), cellText(lb, col, vb, inB)
 		} else {
 			ch.Before, ch.After = jsonIf(va, inA), jsonIf(vb, inB)
 		}

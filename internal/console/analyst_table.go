@@ -38,14 +38,17 @@ const submissionsPage = 50
 
 // recordFilter is the filter of the submissions table, as the records
 // listing's query parameters (review_state, device, version, since, until).
+// Lang is the form language of the answers (not a filter: the export
+// does not take it).
 type recordFilter struct {
 	ReviewState, Device, Version, Since, Until string
+	Lang                                       string
 }
 
 // query is the filter Query is the filter as the URL query of the listing and the export.
 func (f recordFilter) Query() url.Values {
 	q := url.Values{}
-	for k, v := range map[string]string{"review_state": f.ReviewState, "device": f.Device, "version": f.Version, "since": f.Since, "until": f.Until} {
+	for k, v := range map[string]string{"review_state": f.ReviewState, "device": f.Device, "version": f.Version, "since": f.Since, "until": f.Until, "lang": f.Lang} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -57,7 +60,7 @@ func (f recordFilter) Query() url.Values {
 // the API (a date is midnight UTC; since is inclusive, until exclusive).
 func parseFilter(r *http.Request, project, form string) (recordFilter, domain.RecordQuery, error) {
 	v := r.URL.Query()
-	f := recordFilter{ReviewState: v.Get("review_state"), Device: v.Get("device"), Version: v.Get("version"), Since: v.Get("since"), Until: v.Get("until")}
+	f := recordFilter{ReviewState: v.Get("review_state"), Device: v.Get("device"), Version: v.Get("version"), Since: v.Get("since"), Until: v.Get("until"), Lang: v.Get("lang")}
 	q := domain.RecordQuery{ProjectID: project, FormID: form}
 	if f.ReviewState != "" {
 		q.ReviewStates = []string{f.ReviewState}
@@ -108,6 +111,7 @@ type submissionsView struct {
 	Next, Query  string
 	First        bool
 	Formats      []string
+	Labels       *labels
 }
 
 // analystSubmissions is a form's submissions table: a page of the records
@@ -125,7 +129,7 @@ func (c *Console) analystSubmissions(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	form, model, err := c.formModel(ctx, project, formID, nil)
+	form, model, lb, err := c.formModel(r, project, formID)
 	if err != nil {
 		return err
 	}
@@ -134,7 +138,7 @@ func (c *Console) analystSubmissions(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	v := submissionsView{Form: form, Filter: filter, ReviewStates: records.ReviewStates, Devices: devices,
-		First: cursor == "", Query: filter.Query().Encode(), Formats: export.Formats}
+		First: cursor == "", Query: filter.Query().Encode(), Formats: export.Formats, Labels: lb}
 	for _, fv := range form.Versions {
 		if fv.State == domain.VersionPublished {
 			v.Versions = append(v.Versions, fv.Version)
@@ -146,7 +150,7 @@ func (c *Console) analystSubmissions(w http.ResponseWriter, r *http.Request) err
 			break
 		}
 		cols = append(cols, col)
-		v.Titles = append(v.Titles, col.Title)
+		v.Titles = append(v.Titles, lb.title(col))
 	}
 	for _, rec := range page.Records {
 		data := decodeData(rec.Data)
@@ -157,7 +161,7 @@ func (c *Console) analystSubmissions(w http.ResponseWriter, r *http.Request) err
 		}
 		for _, col := range cols {
 			val, ok := lookup(data, col.Pointer)
-			row.Cells = append(row.Cells, cellText(col, val, ok))
+			row.Cells = append(row.Cells, cellText(lb, col, val, ok))
 		}
 		v.Rows = append(v.Rows, row)
 	}
@@ -180,8 +184,9 @@ func (c *Console) analystExport(w http.ResponseWriter, r *http.Request) error {
 	for k, vs := range q {
 		// The download form sends its empty filters and unticked options
 		// too; the API route reads an empty value as none already, but an
-		// empty format or flag is simply left out.
-		if len(vs) == 1 && vs[0] == "" {
+		// empty format or flag is simply left out. The form language is the
+		// page's, not the export's (labels=true writes the form's own).
+		if (len(vs) == 1 && vs[0] == "") || k == "lang" {
 			q.Del(k)
 		}
 	}
