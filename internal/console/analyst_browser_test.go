@@ -1,0 +1,116 @@
+package console_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// screenshotDir is where the README's screenshots are kept.
+const screenshotDir = "../../docs/screenshots/"
+
+// TestBrowserAnalyst: an analyst signs in, opens the data of the project,
+// sees the records pushed through the API in the table and filters them by
+// device, opens a record, resolves its conflict, corrects and re-applies a
+// quarantined item, downloads exports with the session, and sees the map.
+// An enumerator then sees none of it.
+func TestBrowserAnalyst(t *testing.T) {
+	e := startAnalystEnv(t)
+	e.seed(t)
+	e.AddUser(t, "erin", analystPassword, "safety", "enumerator")
+	b := e.NewBrowser(t)
+
+	b.SignIn("alice", analystPassword)
+	b.Visit("/projects/safety")
+	b.Submit(`header nav a[href="/projects/safety/data"]`)
+	b.Submit(`#data-forms a[href="/projects/safety/data/forms/household"]`)
+	table := b.Text("#submissions tbody")
+	for _, want := range []string{"Kibera", "Mathare", "Korogocho", "Theft, Gender-based violence", "Tablet North", "⚠ 1 to resolve"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	b.CheckAccessible()
+	b.Screenshot(screenshotDir + "analyst-submissions.png")
+
+	// Filter by the south tablet (the last to write record 1, Kibera, too).
+	b.Fill("#f-device", e.tablets[1].id)
+	b.Submit("#apply-filters")
+	if got := b.Text("#submissions tbody"); !strings.Contains(got, "Korogocho") || strings.Contains(got, "Mathare") {
+		t.Errorf("filtered by device: %q", got)
+	}
+	b.Submit("#clear-filters")
+
+	// The record, then its conflict.
+	b.Submit(`#submissions tr[data-id="` + recordID(1) + `"] th a`)
+	if got := b.Text("#answers"); !strings.Contains(got, "Feels safe at night") || !strings.Contains(got, "No") {
+		t.Errorf("answers: %q", got)
+	}
+	if got := b.Text("#diff"); !strings.Contains(got, "Age of the respondent") {
+		t.Errorf("diff: %q", got)
+	}
+	b.CheckAccessible()
+	b.Screenshot(screenshotDir + "analyst-record.png")
+	b.Submit("#conflicts-link")
+	if got := b.Text("#conflict-0"); !strings.Contains(got, "Tablet North") || !strings.Contains(got, "Tablet South") {
+		t.Errorf("conflict sides: %q", got)
+	}
+	b.CheckAccessible()
+	b.Screenshot(screenshotDir + "analyst-conflict.png")
+	b.Click(`#conflict-0 input[name="pick-0"][value^="v"]`)
+	b.Submit("#resolve")
+	if got := b.Text(".flash"); !strings.Contains(got, "resolved") {
+		t.Errorf("after resolve: %q", got)
+	}
+	if got := b.Text("#record-facts"); !strings.Contains(got, "none") {
+		t.Errorf("conflicts left after resolve: %q", got)
+	}
+
+	// The quarantine: correct the age and re-apply.
+	b.Submit(`header nav a[href="/projects/safety/data/quarantine"]`)
+	if got := b.Text(".quarantine-item"); !strings.Contains(got, "must be <= 120") {
+		t.Errorf("quarantine item: %q", got)
+	}
+	b.CheckAccessible()
+	b.Screenshot(screenshotDir + "analyst-quarantine.png")
+	b.Fill(".quarantine-item textarea", `{"village": "Dandora", "age": 43}`)
+	b.Submit(".quarantine-item form.reapply button")
+	if got := b.Text(".flash"); !strings.Contains(got, "applied") || b.Exists(".quarantine-item") {
+		t.Errorf("after re-apply: %q", got)
+	}
+
+	// Downloads with the browser's session: the bytes arrive.
+	b.Visit("/projects/safety/data/forms/household")
+	for _, f := range []string{"csv", "xlsx"} {
+		got, _ := b.Eval(`(() => {
+  const x = new XMLHttpRequest();
+  x.open("GET", "/projects/safety/data/forms/household/export?format=` + f + `&labels=true", false);
+  x.send();
+  return x.status + " " + x.getResponseHeader("Content-Disposition") + " " + (x.responseText.length > 100);
+})()`).(string)
+		if got != `200 attachment; filename="household.`+f+`" true` {
+			t.Errorf("download %s: %q", f, got)
+		}
+	}
+	if !b.Exists(`#downloads button[value="csv.zip"]`) || !b.Exists(`#downloads button[value="geojson"]`) {
+		t.Error("a download button is missing")
+	}
+
+	// The map.
+	b.Submit(`#form-title a`)
+	if n, _ := b.Eval(`document.querySelectorAll("#map circle").length`).(float64); n != 2 {
+		t.Errorf("map: %v points, want 2 (two records have no location)", n)
+	}
+	b.CheckAccessible()
+	b.Screenshot(screenshotDir + "analyst-map.png")
+
+	// An enumerator sees no data.
+	b.Submit("#signout")
+	b.SignIn("erin", analystPassword)
+	b.Visit("/projects/safety/data/forms/household")
+	if got := b.Eval(`document.querySelector("#error").dataset.code`); got != "forbidden" {
+		t.Errorf("enumerator on the table: %v", got)
+	}
+	if strings.Contains(b.Text("main"), "Kibera") {
+		t.Error("the enumerator sees a record")
+	}
+}
