@@ -105,8 +105,10 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {
 	// clear it when the export ends.
 	defer func() { _ = dw.rc.SetWriteDeadline(time.Time{}) }()
 	if opt.Format == export.FormatXLSX || opt.Format == export.FormatCSVZip {
-		// These are spooled whole before their first byte: send the status
-		// and headers now, so the client knows the export is under way.
+		// Their bytes may come late (a csv.zip's repeat tables and an xlsx's
+		// repeat sheets are spooled to temporary files and copied in at the
+		// end): send the status and headers now, so the client knows the
+		// export is under way.
 		w.WriteHeader(http.StatusOK)
 		if err := dw.rc.Flush(); err == nil {
 			dw.started = true // a later failure aborts the connection
