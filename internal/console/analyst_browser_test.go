@@ -5,9 +5,6 @@ import (
 	"testing"
 )
 
-// screenshotDir is where the README's screenshots are kept.
-const screenshotDir = "../../docs/screenshots/"
-
 // TestBrowserAnalyst: an analyst signs in, opens the data of the project,
 // sees the records pushed through the API in the table and filters them by
 // device, opens a record, resolves its conflict, corrects and re-applies a
@@ -30,7 +27,7 @@ func TestBrowserAnalyst(t *testing.T) {
 		}
 	}
 	b.CheckAccessible()
-	b.Screenshot(screenshotDir + "analyst-submissions.png")
+	shot(t, b, "analyst-submissions")
 
 	// Filter by the south tablet (the last to write record 1, Kibera, too).
 	b.Fill("#f-device", e.tablets[1].id)
@@ -49,13 +46,13 @@ func TestBrowserAnalyst(t *testing.T) {
 		t.Errorf("diff: %q", got)
 	}
 	b.CheckAccessible()
-	b.Screenshot(screenshotDir + "analyst-record.png")
+	shot(t, b, "analyst-record")
 	b.Submit("#conflicts-link")
 	if got := b.Text("#conflict-0"); !strings.Contains(got, "Tablet North") || !strings.Contains(got, "Tablet South") {
 		t.Errorf("conflict sides: %q", got)
 	}
 	b.CheckAccessible()
-	b.Screenshot(screenshotDir + "analyst-conflict.png")
+	shot(t, b, "analyst-conflict")
 	b.Click(`#conflict-0 input[name="pick-0"][value^="v"]`)
 	b.Submit("#resolve")
 	if got := b.Text(".flash"); !strings.Contains(got, "resolved") {
@@ -71,7 +68,7 @@ func TestBrowserAnalyst(t *testing.T) {
 		t.Errorf("quarantine item: %q", got)
 	}
 	b.CheckAccessible()
-	b.Screenshot(screenshotDir + "analyst-quarantine.png")
+	shot(t, b, "analyst-quarantine")
 	b.Fill(".quarantine-item textarea", `{"village": "Dandora", "age": 43}`)
 	b.Submit(".quarantine-item form.reapply button")
 	if got := b.Text(".flash"); !strings.Contains(got, "applied") || b.Exists(".quarantine-item") {
@@ -101,7 +98,7 @@ func TestBrowserAnalyst(t *testing.T) {
 		t.Errorf("map: %v points, want 2 (two records have no location)", n)
 	}
 	b.CheckAccessible()
-	b.Screenshot(screenshotDir + "analyst-map.png")
+	shot(t, b, "analyst-map")
 
 	// An enumerator sees no data.
 	b.Submit("#signout")

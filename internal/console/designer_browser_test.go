@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,11 +16,7 @@ import (
 // else in the test's temporary directory.
 func designerShot(t *testing.T, b *consoletest.Browser, name string) {
 	t.Helper()
-	dir := os.Getenv("FIELDSYNC_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	b.Screenshot(filepath.Join(dir, name+".png"))
+	shot(t, b, name)
 }
 
 // designerValue is the value of the control of a CSS selector once the page
