@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
