@@ -196,6 +196,33 @@ func (r *rssSampler) result() (int64, error) {
 	return int64(r.peak), nil
 }
 
+// dirSizeAtRest is dirSize once the server has emptied its SQLite WAL, which
+// it does a second after writes pause (a burst of pushes leaves up to ~40 MB
+// there, which the data directory does not keep): it waits for no "-wal" file
+// over 256 KiB, at most wait, then measures.
+func dirSizeAtRest(dir string, wait time.Duration) (int64, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		busy := false
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !strings.HasSuffix(path, "-wal") {
+				return err
+			}
+			if info, err := d.Info(); err == nil && info.Size() > 256<<10 {
+				busy = true
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		if !busy || time.Now().After(deadline) {
+			return dirSize(dir)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // dirSize is the bytes of the regular files under dir: what the server's
 // data directory takes on disk, WAL and all.
 func dirSize(dir string) (int64, error) {

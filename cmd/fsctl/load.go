@@ -156,7 +156,7 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "fsctl load: no server RSS from %s: %v\n", rss.url, err)
 	}
 	if *dataDir != "" {
-		after, err := dirSize(*dataDir)
+		after, err := dirSizeAtRest(*dataDir, 10*time.Second)
 		if err != nil {
 			return fmt.Errorf("--data-dir: %w", err)
 		}
