@@ -113,7 +113,7 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	f := newFleet(e, s, cfg)
 	var before int64
 	if *dataDir != "" {
-		if before, err = dirSize(*dataDir); err != nil {
+		if before, err = dirSizeAtRest(*dataDir, 10*time.Second); err != nil {
 			return fmt.Errorf("--data-dir: %w", err)
 		}
 	}
