@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/export"
@@ -107,10 +108,12 @@ type Server struct {
 	readyTimeout time.Duration
 	// metricsElsewhere is Config.MetricsElsewhere.
 	metricsElsewhere bool
-	records          *records.Service
-	identity         *identity.Service
-	forms            *forms.Service
-	media            *media.Service
+	// pushSlots bounds the items pushes work on at once (pushItemsInFlight).
+	pushSlots *semaphore.Weighted
+	records   *records.Service
+	identity  *identity.Service
+	forms     *forms.Service
+	media     *media.Service
 	// trustedProxies is Config.TrustedProxies.
 	trustedProxies []netip.Prefix
 	// exportAttachments is Config.ExportAttachments.
@@ -152,6 +155,7 @@ func New(cfg Config) (*Server, error) {
 		auth:             cfg.Authenticator,
 		readyTimeout:     cfg.ReadyTimeout,
 		metricsElsewhere: cfg.MetricsElsewhere,
+		pushSlots:        semaphore.NewWeighted(pushItemsInFlight),
 		records:          cfg.Records,
 		identity:         cfg.Identity,
 		forms:            cfg.Forms,
