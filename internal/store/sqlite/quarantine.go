@@ -192,7 +192,12 @@ func (s *Store) ResolveQuarantine(ctx context.Context, projectID string, recordI
 		return dbErr(ctx, err)
 	}
 	var open bool
-	if err := st.QueryRowContext(ctx, projectID).Scan(&open); err != nil || !open {
+	t0 := time.Now()
+	err = st.QueryRowContext(ctx, projectID).Scan(&open)
+	if s.observe != nil {
+		s.observed("ResolveQuarantine", t0) // as read would have
+	}
+	if err != nil || !open {
 		return dbErr(ctx, err)
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
