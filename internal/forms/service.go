@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/audit"
@@ -48,7 +49,54 @@ type Service struct {
 	// published caches published versions by project/form/version: they are
 	// immutable, so an entry is never stale. Push looks a version up per batch.
 	published sync.Map // versionKey → domain.FormVersion (with Definition, for Cache.Get)
+
+	// forms caches the forms Lookup reads, for at most FormStateTTL, so that
+	// a push does not read its form (and all its versions) from the store for
+	// its open/closed state. formGen counts this instance's changes of forms
+	// (close, reopen, upload, publish): an entry read before the latest change
+	// is not used, so here a change is seen at once; FormStateTTL bounds how
+	// long another instance's change takes to be seen.
+	forms   sync.Map // [2]string{project, form} → cachedForm
+	formGen atomic.Uint64
 }
+
+// FormStateTTL bounds how long a form read by Lookup is reused: a form closed
+// on another instance (another server on the same MongoDB database, another
+// process on the same SQLite file) refuses new records there within this
+// time; on the instance that closed it, at once. It is the same kind of
+// window as a push that read the form just before the close and commits just
+// after it, only longer; one second keeps it short for a person closing a
+// form and takes the form read off almost every push under load.
+const FormStateTTL = time.Second
+
+type cachedForm struct {
+	form  domain.Form
+	gen   uint64
+	until time.Time
+}
+
+// form returns the form, from s.forms when it was read less than FormStateTTL
+// ago and not changed on this instance since.
+func (s *Service) form(ctx context.Context, projectID, formID string) (domain.Form, error) {
+	key := [2]string{projectID, formID}
+	now := s.now()
+	gen := s.formGen.Load()
+	if v, ok := s.forms.Load(key); ok {
+		if e := v.(cachedForm); e.gen == gen && now.Before(e.until) {
+			return e.form, nil
+		}
+	}
+	f, err := s.store.GetForm(ctx, projectID, formID)
+	if err != nil {
+		return domain.Form{}, err
+	}
+	s.forms.Store(key, cachedForm{form: f, gen: gen, until: now.Add(FormStateTTL)})
+	return f, nil
+}
+
+// changed makes this instance's cached forms stale; called after every change
+// of a form is stored, so that a Lookup that starts later reads it.
+func (s *Service) changed() { s.formGen.Add(1) }
 
 type versionKey struct{ project, form, version string }
 
@@ -139,6 +187,7 @@ func (s *Service) PutVersion(ctx context.Context, projectID, formID, version str
 		Definition: def.Source, CreatedAt: now, UpdatedAt: now,
 	}
 	created, err := s.store.PutFormVersion(ctx, fv)
+	s.changed()
 	if errors.Is(err, domain.ErrStale) {
 		return domain.FormVersion{}, false, versionPublished(err)
 	}
@@ -161,6 +210,7 @@ func (s *Service) Publish(ctx context.Context, projectID, formID, version string
 		return domain.FormVersion{}, err
 	}
 	fv, err := s.store.PublishFormVersion(ctx, projectID, formID, version, s.clock())
+	s.changed()
 	if errors.Is(err, domain.ErrNotFound) {
 		return domain.FormVersion{}, s.notFound(ctx, projectID, formID, version, false)
 	}
@@ -180,7 +230,8 @@ func (s *Service) Publish(ctx context.Context, projectID, formID, version string
 	return out, err
 }
 
-// Close stops new records of a form; edits of existing ones still sync.
+// Close stops new records of a form; edits of existing ones still sync. This
+// instance refuses new records at once, others within FormStateTTL.
 // Closing a closed form answers it unchanged. Returns invalid_id (422) or
 // form_not_found (404).
 func (s *Service) Close(ctx context.Context, projectID, formID string) (domain.Form, error) {
@@ -213,6 +264,7 @@ func (s *Service) setState(ctx context.Context, projectID, formID, state string)
 	} else {
 		err = s.store.ReopenForm(ctx, projectID, formID, s.clock())
 	}
+	s.changed()
 	if errors.Is(err, domain.ErrNotFound) {
 		return domain.Form{}, formNotFound(formID)
 	}
@@ -289,11 +341,12 @@ func (s *Service) Version(ctx context.Context, projectID, formID, version string
 	return fv, err
 }
 
-// Lookup returns a form (for its open/closed state, read fresh), one of its
-// versions and the version's compiled schema. Returns domain.ErrNotFound for
-// an unknown form or version.
+// Lookup returns a form (for its open/closed state: as changed on this
+// instance, or on another at most FormStateTTL ago), one of its versions and
+// the version's compiled schema. Returns domain.ErrNotFound for an unknown
+// form or version.
 func (s *Service) Lookup(ctx context.Context, projectID, formID, version string) (domain.Form, domain.FormVersion, *Definition, error) {
-	form, err := s.store.GetForm(ctx, projectID, formID)
+	form, err := s.form(ctx, projectID, formID)
 	if err != nil {
 		return domain.Form{}, domain.FormVersion{}, nil, err
 	}

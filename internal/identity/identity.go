@@ -207,7 +207,12 @@ type Service struct {
 	keys   *keyRing
 	allow  *allowCache
 	parser *jwt.Parser
-	basic  *basicCache // basic.go: verified Basic credentials
+	// verified remembers verified access tokens (tokencache.go).
+	verified *tokenCache
+	// onTokenVerify is called before each signature verification of an access
+	// token; tests count them.
+	onTokenVerify func()
+	basic         *basicCache // basic.go: verified Basic credentials
 }
 
 // New checks cfg, fills its defaults, and makes sure the store holds a signing key
@@ -289,6 +294,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		loginGuard:     newLoginGuard(cfg.Throttle),
 		enrollThrottle: newThrottle(cfg.Throttle.AddrFailures, cfg.Throttle.Window, cfg.Throttle.MaxKeys),
 		allow:          newAllowCache(),
+		verified:       newTokenCache(),
 		basic:          newBasicCache(),
 	}
 	if cfg.hashParams != nil {

@@ -440,21 +440,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (domain.Princi
 	if token == "" || len(token) > maxTokenLength {
 		return domain.Principal{}, errInvalidToken(errors.New("empty or oversized token"))
 	}
-	var claims accessClaims
-	_, err := s.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
-		// WithValidMethods already refused anything else; this keeps the key type
-		// tied to the algorithm even if the options change.
-		if _, ok := t.Method.(*jwt.SigningMethodEd25519); !ok {
-			return nil, fmt.Errorf("unexpected method %v", t.Header["alg"])
-		}
-		kid, ok := t.Header["kid"].(string)
-		if !ok || kid == "" {
-			return nil, errNoKid
-		}
-		return s.keys.verifier(ctx, kid)
-	})
+	claims, err := s.verifyAccess(ctx, token)
 	if err != nil {
-		return domain.Principal{}, errInvalidToken(err)
+		return domain.Principal{}, err
 	}
 	if claims.ID == "" || claims.Subject == "" || claims.IssuedAt == nil || claims.Session == "" {
 		return domain.Principal{}, errInvalidToken(errors.New("missing jti, sub, iat or sid"))
@@ -482,4 +470,44 @@ func (s *Service) Authenticate(ctx context.Context, token string) (domain.Princi
 		return domain.Principal{}, err
 	}
 	return p, nil
+}
+
+// verifyAccess checks token's signature and registered claims (issuer,
+// audience, expiry, not-before) and returns its claims. A token verified
+// before is answered from s.verified (tokencache.go) until it expires, after
+// checking that its key still verifies; what follows in Authenticate (the
+// subject and the family) is checked on every call either way.
+func (s *Service) verifyAccess(ctx context.Context, token string) (accessClaims, error) {
+	key := sha256.Sum256([]byte(token))
+	now := s.now()
+	if v, ok := s.verified.get(key, now); ok {
+		if _, err := s.keys.verifier(ctx, v.kid); err != nil {
+			return accessClaims{}, errInvalidToken(err)
+		}
+		return v.claims, nil
+	}
+	if s.onTokenVerify != nil {
+		s.onTokenVerify()
+	}
+	var claims accessClaims
+	var kid string
+	_, err := s.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		// WithValidMethods already refused anything else; this keeps the key type
+		// tied to the algorithm even if the options change.
+		if _, ok := t.Method.(*jwt.SigningMethodEd25519); !ok {
+			return nil, fmt.Errorf("unexpected method %v", t.Header["alg"])
+		}
+		var ok bool
+		kid, ok = t.Header["kid"].(string)
+		if !ok || kid == "" {
+			return nil, errNoKid
+		}
+		return s.keys.verifier(ctx, kid)
+	})
+	if err != nil {
+		return accessClaims{}, errInvalidToken(err)
+	}
+	// WithExpirationRequired: a verified token has an expiry.
+	s.verified.put(key, verifiedToken{claims: claims, kid: kid, until: claims.ExpiresAt.Add(clockLeeway)}, now)
+	return claims, nil
 }

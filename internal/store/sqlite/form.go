@@ -200,17 +200,37 @@ func listVersions(ctx context.Context, tx *sql.Tx, projectID, formID string) (ma
 // GetForm returns a form with its versions (without definitions) in creation
 // order. Returns ErrNotFound for an unknown form.
 func (s *Store) GetForm(ctx context.Context, projectID, formID string) (domain.Form, error) {
+	// Prepared once, before the transaction (see readStmt): a push reads its
+	// form, and parsing these two statements cost more than running them.
+	formSt, err := s.readStmt(ctx, `SELECT `+formCols+` FROM forms WHERE project_id = ? AND id = ?`)
+	if err != nil {
+		return domain.Form{}, dbErr(ctx, err)
+	}
+	versionsSt, err := s.readStmt(ctx, `SELECT `+versionCols+` FROM form_versions WHERE project_id = ? AND form_id = ?
+		ORDER BY created_at, rowid`)
+	if err != nil {
+		return domain.Form{}, dbErr(ctx, err)
+	}
 	var f domain.Form
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err = s.read(ctx, func(tx *sql.Tx) error {
 		var err error
-		f, err = scanForm(tx.QueryRowContext(ctx, `SELECT `+formCols+` FROM forms WHERE project_id = ? AND id = ?`,
-			projectID, formID))
+		f, err = scanForm(tx.StmtContext(ctx, formSt).QueryRowContext(ctx, projectID, formID))
 		if err != nil {
 			return err
 		}
-		vs, err := listVersions(ctx, tx, projectID, formID)
-		f.Versions = vs[formID]
-		return err
+		rows, err := tx.StmtContext(ctx, versionsSt).QueryContext(ctx, projectID, formID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v, err := scanVersion(rows, false)
+			if err != nil {
+				return err
+			}
+			f.Versions = append(f.Versions, v)
+		}
+		return rows.Err()
 	})
 	if err != nil {
 		return domain.Form{}, err

@@ -123,20 +123,35 @@ func (s *Store) GetRecords(ctx context.Context, projectID string, ids []string) 
 	if len(ids) == 0 {
 		return out, nil
 	}
+	// The statements are prepared once per size (parsing one cost as much as
+	// the read itself on a 1-item push), before the transaction: see readStmt.
+	type chunk struct {
+		st  *sql.Stmt
+		ids []string
+	}
+	var chunks []chunk
+	for rest := ids; len(rest) > 0; {
+		n := chunkSize(len(rest), inSizes)
+		st, err := s.readStmt(ctx, `SELECT `+recordCols+` FROM records
+			WHERE project_id = ? AND id IN (`+placeholders(n)+`)`)
+		if err != nil {
+			return nil, dbErr(ctx, err)
+		}
+		chunks = append(chunks, chunk{st, rest[:n]})
+		rest = rest[n:]
+	}
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		// Chunks keep the statement under SQLite's limit on parameters.
-		for chunk := range slices.Chunk(ids, 500) {
-			args := make([]any, 0, len(chunk)+1)
-			args = append(args, projectID)
-			for _, id := range chunk {
+		rs := s.scanner(ctx, tx)
+		args := make([]any, 0, inSizes[0]+1)
+		for _, c := range chunks {
+			args = append(args[:0], projectID)
+			for _, id := range c.ids {
 				args = append(args, id)
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT `+recordCols+` FROM records
-				WHERE project_id = ? AND id IN (`+placeholders(len(chunk))+`)`, args...)
+			rows, err := tx.StmtContext(ctx, c.st).QueryContext(ctx, args...)
 			if err != nil {
 				return err
 			}
-			rs := s.scanner(ctx, tx)
 			for rows.Next() {
 				r, err := rs.scan(rows, true)
 				if err != nil {
