@@ -58,14 +58,18 @@ func NewServer(tb testing.TB) *Server {
 // URI is the server's connection string (with no database name).
 func (s *Server) URI() string { return "mongodb://" + s.proxy.addr() + "/" }
 
-// Stop stops FerretDB: its listener closes and its connections end (the ones
-// in the middle of a command after up to three seconds, FerretDB's grace).
-// Stop returns once FerretDB has stopped; it does nothing when stopped.
+// Stop stops FerretDB as a crash stops a mongod: the clients' connections are
+// cut first (a command in flight gets no answer; see serializer.setDown), then
+// FerretDB stops. Stop returns once FerretDB has stopped; it does nothing when
+// stopped.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cancel == nil {
 		return
+	}
+	if s.proxy != nil {
+		s.proxy.setDown(true)
 	}
 	s.cancel()
 	select {
@@ -87,6 +91,7 @@ func (s *Server) Start() {
 	if err := s.startLocked(); err != nil {
 		s.tb.Fatalf("mongotest: restart FerretDB on %s: %v", s.addr, err)
 	}
+	s.proxy.setDown(false)
 }
 
 func (s *Server) start() error {

@@ -36,6 +36,47 @@ type serializer struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // by collection name: held from a modifying request to its reply
 	cut   map[string]int         // "db.collection" → active FailInserts on it
+	down  bool                   // Server.Stop: connections are refused (setDown)
+	live  map[net.Conn]struct{}  // the connections served, both sides
+}
+
+// setDown cuts every connection served and refuses new ones while down is
+// set. Server.Stop sets it before it stops FerretDB, so that the clients see
+// what a mongod's crash shows them (connections dropping, a command in flight
+// without an answer) rather than what FerretDB answers commands in flight
+// when it is stopped: InternalError "context canceled", which no MongoDB
+// sends.
+func (p *serializer) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for c := range p.live {
+			_ = c.Close()
+		}
+	}
+}
+
+// track registers the connections of one client while it is served; it
+// reports false when the proxy is down (the caller closes them).
+func (p *serializer) track(conns ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down {
+		return false
+	}
+	for _, c := range conns {
+		p.live[c] = struct{}{}
+	}
+	return true
+}
+
+func (p *serializer) untrack(conns ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range conns {
+		delete(p.live, c)
+	}
 }
 
 // lock returns the lock of a collection name (of any database: coarser than
@@ -58,7 +99,8 @@ func startSerializer(upstream string) (*serializer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &serializer{ln: ln, upstream: upstream, locks: map[string]*sync.Mutex{}, cut: map[string]int{}}
+	p := &serializer{ln: ln, upstream: upstream, locks: map[string]*sync.Mutex{}, cut: map[string]int{},
+		live: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -128,6 +170,10 @@ func (p *serializer) serve(client net.Conn) {
 		return
 	}
 	defer up.Close()
+	if !p.track(client, up) {
+		return
+	}
+	defer p.untrack(client, up)
 	c := &conn{p: p}
 	defer c.release(0, true)
 
