@@ -144,9 +144,11 @@ func TestFsctlLoadFleetMongo(t *testing.T) {
 	code, rep, errOut := runFleet(t, c, "--devices", "2", "--batch", "5", "--total", "20",
 		"--flaky", "0.3", "--edits", "0.6", "--shared", "0.5")
 	t.Logf("%+v %+v", rep.Statuses, rep.Latency)
-	// Too few requests to be sure every kind of cut and status happens:
-	// what must hold is that nothing is lost, doubled or left unrecorded.
-	if code != 0 || !rep.OK || rep.Records != 20 || rep.Retries == 0 || rep.Conflicts+rep.Statuses[api.PushMerged] == 0 {
+	// Too few requests to be sure a cut, a retry or a conflict happens (the
+	// dice are shared by the tablets, whose requests interleave as they
+	// may: a run in CI had no retry): what must hold is that nothing is
+	// lost, doubled or left unrecorded. TestFsctlLoadFleet checks the cuts.
+	if code != 0 || !rep.OK || rep.Records != 20 || rep.Lost+rep.Duplicated+rep.Forked+rep.ConflictsUnrecorded != 0 {
 		t.Errorf("exit %d, ok %v, %d records, %d retries, %d conflicts: %s %v", code, rep.OK, rep.Records, rep.Retries, rep.Conflicts, errOut, rep.Examples)
 	}
 }
