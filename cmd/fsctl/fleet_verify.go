@@ -196,49 +196,32 @@ func (r *rssSampler) result() (int64, error) {
 	return int64(r.peak), nil
 }
 
-// dirSizeAtRest is dirSize once the server has emptied its SQLite WAL, which
-// it does a second after writes pause (a burst of pushes leaves up to ~40 MB
-// there, which the data directory does not keep): it waits for no "-wal" file
-// over 256 KiB, at most wait, then measures.
+// dirSizeAtRest is the bytes of the regular files under dir (what the
+// server's data directory takes on disk, WAL and all) once the server has
+// emptied its SQLite WAL, which it does a second after writes pause (a burst
+// of pushes leaves up to ~40 MB there, which the data directory does not
+// keep): it waits for no "-wal" file over 256 KiB, at most wait, then answers.
 func dirSizeAtRest(dir string, wait time.Duration) (int64, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		busy := false
+		var n, wal int64
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || !strings.HasSuffix(path, "-wal") {
+			if err != nil || !d.Type().IsRegular() {
 				return err
 			}
-			if info, err := d.Info(); err == nil && info.Size() > 256<<10 {
-				busy = true
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, err
-		}
-		if !busy || time.Now().After(deadline) {
-			return dirSize(dir)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// dirSize is the bytes of the regular files under dir: what the server's
-// data directory takes on disk, WAL and all.
-func dirSize(dir string) (int64, error) {
-	var n int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
 			info, err := d.Info()
 			if err != nil {
 				return err
 			}
 			n += info.Size()
+			if strings.HasSuffix(path, "-wal") {
+				wal = max(wal, info.Size())
+			}
+			return nil
+		})
+		if err != nil || wal <= 256<<10 || time.Now().After(deadline) {
+			return n, err
 		}
-		return nil
-	})
-	return n, err
+		time.Sleep(100 * time.Millisecond)
+	}
 }
