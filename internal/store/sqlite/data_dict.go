@@ -242,7 +242,7 @@ func (s *Store) loadOrMakeDict(ctx context.Context, k formKey, writes []domain.R
 
 // dictByID returns the dictionary id, reading it with tx when this process has
 // not used it yet.
-func (s *Store) dictByID(ctx context.Context, tx *sql.Tx, id int64) (*s2.Dict, error) {
+func (s *Store) dictByID(ctx context.Context, tx querier, id int64) (*s2.Dict, error) {
 	c := &s.dicts
 	c.mu.Lock()
 	d := c.byID[id]
@@ -269,9 +269,16 @@ func (s *Store) dictByID(ctx context.Context, tx *sql.Tx, id int64) (*s2.Dict, e
 	return d, nil
 }
 
+// querier reads one row: a transaction, or the pool for a read that is one
+// statement (a snapshot by itself).
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // decode is decodeData for every stored form but deltas, reading dictionaries
-// with tx.
-func (s *Store) decode(ctx context.Context, tx *sql.Tx, v any) (json.RawMessage, error) {
+// with tx. (A dictionary row is never changed or removed once a record names
+// it, so any snapshot that holds the record holds its dictionary.)
+func (s *Store) decode(ctx context.Context, tx querier, v any) (json.RawMessage, error) {
 	b, ok := v.([]byte)
 	if !ok || len(b) == 0 || b[0] != dataDict {
 		return decodeData(v)

@@ -186,8 +186,20 @@ func (s *Store) runGroup(tx *sql.Tx, parts []*groupPart) {
 		broken error        // the transaction can no longer commit
 		rest   []*groupPart // not run when it broke
 	)
+	// SAVEPOINT and RELEASE run once a part: prepared once, not parsed anew.
+	savepoint, err := s.stmt(ctx, tx, `SAVEPOINT part`)
+	if err != nil {
+		broken, rest = err, live
+	}
+	release, err := s.stmt(ctx, tx, `RELEASE part`)
+	if err != nil {
+		broken, rest = err, live
+	}
 	for i, p := range live {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT part`); err != nil {
+		if broken != nil {
+			break
+		}
+		if _, err := savepoint.ExecContext(ctx); err != nil {
 			broken, rest = err, live[i:]
 			break
 		}
@@ -201,7 +213,7 @@ func (s *Store) runGroup(tx *sql.Tx, parts []*groupPart) {
 			}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE part`); err != nil {
+		if _, err := release.ExecContext(ctx); err != nil {
 			broken, rest = err, live[i:]
 			break
 		}

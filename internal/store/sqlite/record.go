@@ -9,6 +9,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 )
@@ -53,7 +54,7 @@ const recordInsertCols = `rk, project_id, id, seq, version, form_id, form_versio
 	shared, attachments, zdata`
 
 // scanner returns a recordScanner for the rows of a query in tx.
-func (s *Store) scanner(ctx context.Context, tx *sql.Tx) recordScanner {
+func (s *Store) scanner(ctx context.Context, tx querier) recordScanner {
 	return recordScanner{decode: func(v any) (json.RawMessage, error) { return s.decode(ctx, tx, v) }}
 }
 
@@ -140,27 +141,22 @@ func (s *Store) GetRecords(ctx context.Context, projectID string, ids []string) 
 		chunks = append(chunks, chunk{st, rest[:n]})
 		rest = rest[n:]
 	}
+	// A push of a few items (the common case: a tablet syncing one new
+	// interview) reads with one statement, which sees one snapshot by
+	// itself: it runs without the BEGIN and ROLLBACK around it, statements
+	// SQLite would parse anew each time.
+	if len(chunks) == 1 {
+		if s.observe != nil {
+			defer s.observed("GetRecords", time.Now())
+		}
+		if err := s.readRecordChunk(ctx, s.db, chunks[0].st, projectID, chunks[0].ids, out); err != nil {
+			return nil, dbErr(ctx, err)
+		}
+		return out, nil
+	}
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		rs := s.scanner(ctx, tx)
-		args := make([]any, 0, inSizes[0]+1)
 		for _, c := range chunks {
-			args = append(args[:0], projectID)
-			for _, id := range c.ids {
-				args = append(args, id)
-			}
-			rows, err := tx.StmtContext(ctx, c.st).QueryContext(ctx, args...)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				r, err := rs.scan(rows, true)
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				out[r.ID] = r
-			}
-			if err := rows.Close(); err != nil {
+			if err := s.readRecordChunk(ctx, tx, tx.StmtContext(ctx, c.st), projectID, c.ids, out); err != nil {
 				return err
 			}
 		}
@@ -170,6 +166,30 @@ func (s *Store) GetRecords(ctx context.Context, projectID string, ids []string) 
 		return nil, err
 	}
 	return out, nil
+}
+
+// readRecordChunk reads the records ids of project with st (a prepared
+// GetRecords statement for len(ids) ids) into out; q reads dictionaries.
+func (s *Store) readRecordChunk(ctx context.Context, q querier, st *sql.Stmt, projectID string, ids []string, out map[string]domain.Record) error {
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, projectID)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	rs := s.scanner(ctx, q)
+	for rows.Next() {
+		r, err := rs.scan(rows, true)
+		if err != nil {
+			return err
+		}
+		out[r.ID] = r
+	}
+	return rows.Close()
 }
 
 // recordState is what WriteRecords knows of one record while it decides a batch.
@@ -586,7 +606,7 @@ func chunkSize(n int, sizes []int) int {
 // chunks of rowSizes rows.
 func (s *Store) execChunks(ctx context.Context, tx *sql.Tx, head string, ncol int, rows [][]any) error {
 	tuple := "(" + placeholders(ncol) + ")"
-	args := make([]any, 0, rowSizes[0]*ncol)
+	args := make([]any, 0, min(len(rows), rowSizes[0])*ncol)
 	for len(rows) > 0 {
 		n := chunkSize(len(rows), rowSizes)
 		st, err := s.stmt(ctx, tx, head+strings.TrimSuffix(strings.Repeat(tuple+", ", n), ", "))
