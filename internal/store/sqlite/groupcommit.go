@@ -66,7 +66,38 @@ type groupQueue struct {
 	waiting []*groupPart
 	running bool         // a committer goroutine drains waiting
 	commits atomic.Int64 // group transactions committed, for the tests
+
+	// counters is what the parts of the write transaction counters.tx have
+	// read and written of the row keys and seqs, so that each part of a
+	// group does not read max(rk) and max(seq) again. Only the goroutine
+	// holding the write gate touches it.
+	counters txCounters
 }
+
+// txCounters are the largest record row key and each project's largest seq in
+// the write transaction tx, as its parts so far left them. They are valid only
+// inside tx (which holds SQLite's write lock, so nothing else writes
+// meanwhile); a part that fails and is rolled back to its savepoint drops
+// them, as its own writes were undone.
+type txCounters struct {
+	tx     *sql.Tx // kept, so a later transaction cannot reuse its address
+	haveRK bool
+	lastRK int64
+	seq    map[string]int64
+}
+
+// countersOf returns the counters of tx, empty when tx is not the transaction
+// they were kept for.
+func (g *groupQueue) countersOf(tx *sql.Tx) *txCounters {
+	if g.counters.tx != tx {
+		g.counters = txCounters{tx: tx, seq: map[string]int64{}}
+	}
+	return &g.counters
+}
+
+// dropCounters forgets the counters (a part was rolled back, or its
+// transaction ended).
+func (g *groupQueue) dropCounters() { g.counters = txCounters{} }
 
 // writeGrouped runs fn as part of a group transaction (see above) and returns
 // once that transaction committed or fn's part failed. weight is the number
@@ -135,6 +166,7 @@ func (s *Store) commitGroups() {
 			tx.Rollback()
 		default:
 			s.runGroup(tx, parts)
+			s.group.dropCounters()
 			s.poke() // a write committed: the WAL is checkpointed when writes pause
 		}
 		<-s.writeGate
@@ -205,6 +237,7 @@ func (s *Store) runGroup(tx *sql.Tx, parts []*groupPart) {
 		}
 		if err := p.run(tx); err != nil {
 			p.finish(err)
+			s.group.dropCounters()
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO part; RELEASE part`); err != nil {
 				// SQLite rolled the transaction back (a full disk, say):
 				// the parts written before are gone with it.
@@ -240,6 +273,7 @@ func (s *Store) runGroup(tx *sql.Tx, parts []*groupPart) {
 // runAlone runs one part in a transaction of its own. The caller holds the
 // write gate.
 func (s *Store) runAlone(p *groupPart) error {
+	defer s.group.dropCounters()
 	tx, err := s.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		return dbErr(p.ctx, err)

@@ -229,7 +229,65 @@ func (s *Store) writeRecordsTx(ctx context.Context, tx *sql.Tx, w domain.RecordW
 	if err != nil {
 		return err
 	}
+	// WriteRecords' parts keep the transaction's counters; a part that
+	// writes records otherwise must drop them (no such part exists outside
+	// these tests).
+	s.group.dropCounters()
 	return s.execChunks(ctx, tx, insertRecordHead, 22, [][]any{row})
+}
+
+// TestGroupCommitCounters: the parts of one group take row keys and seqs on
+// from the parts before them (kept in memory for the transaction, not read
+// again): every project's seqs run on without a gap or a repeat, in queue
+// order, and a failed part in the middle costs no seq.
+func TestGroupCommitCounters(t *testing.T) {
+	s := openGroupTest(t)
+	ctx := t.Context()
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	mustApply(t, "first", writeNow(ctx, s, []domain.RecordWrite{benchWrite("p", 0, at)}))
+	release := holdGate(s)
+	var (
+		writes [][]domain.RecordWrite
+		outs   []<-chan writeResult
+		failed <-chan error
+	)
+	for i := range 8 {
+		if i == 4 { // a part that writes a record, then fails
+			failed = goPart(s, func(ctx context.Context, tx *sql.Tx) error {
+				if err := s.writeRecordsTx(ctx, tx, benchWrite("p", 100, at)); err != nil {
+					return err
+				}
+				return errors.New("this part fails after its write")
+			})
+			waitQueued(t, s, len(outs)+1)
+		}
+		project := []string{"p", "q"}[i%2]
+		w := []domain.RecordWrite{benchWrite(project, 1+2*i, at), benchWrite(project, 2+2*i, at)}
+		writes = append(writes, w)
+		outs = append(outs, goWrite(ctx, s, w))
+		n := len(outs)
+		if failed != nil {
+			n++
+		}
+		waitQueued(t, s, n)
+	}
+	release()
+	if err := <-failed; err == nil {
+		t.Fatal("the failing part succeeded")
+	}
+	want := map[string]int64{"p": 1, "q": 0}
+	for i, out := range outs {
+		mustApply(t, fmt.Sprint("write ", i), <-out)
+		for _, w := range writes[i] {
+			p := w.Record.ProjectID
+			want[p]++
+			if w.Record.Seq != want[p] {
+				t.Errorf("write %d, record %s: seq %d, want %d", i, w.Record.ID, w.Record.Seq, want[p])
+			}
+			mustHold(t, s, w, w.Record.Rev)
+		}
+	}
+	mustHold(t, s, benchWrite("p", 100, at), "")
 }
 
 // TestGroupCommitFailingPart: a part that fails halfway (a constraint error

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -288,14 +289,18 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 		if err != nil {
 			return err
 		}
-		st, err := s.stmt(ctx, tx, maxRK)
-		if err != nil {
-			return err
+		ctrs := s.group.countersOf(tx)
+		if !ctrs.haveRK {
+			st, err := s.stmt(ctx, tx, maxRK)
+			if err != nil {
+				return err
+			}
+			if err := st.QueryRowContext(ctx).Scan(&ctrs.lastRK); err != nil {
+				return err
+			}
+			ctrs.haveRK = true
 		}
-		var lastRK int64
-		if err := st.QueryRowContext(ctx).Scan(&lastRK); err != nil {
-			return err
-		}
+		lastRK := ctrs.lastRK
 		lastSeq := map[string]int64{}
 		var (
 			created, updated []*recordState
@@ -318,6 +323,9 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 				continue
 			}
 			seq, ok := lastSeq[w.Record.ProjectID]
+			if !ok {
+				seq, ok = ctrs.seq[w.Record.ProjectID]
+			}
 			if !ok {
 				st, err := s.stmt(ctx, tx, maxSeq)
 				if err != nil {
@@ -411,7 +419,13 @@ func (s *Store) WriteRecords(ctx context.Context, writes []domain.RecordWrite) (
 				}
 			}
 		}
-		return syncAssignees(ctx, tx, append(created, updated...))
+		if err := syncAssignees(ctx, tx, append(created, updated...)); err != nil {
+			return err
+		}
+		// The part is written: the group's next parts go on from here.
+		ctrs.lastRK = lastRK
+		maps.Copy(ctrs.seq, lastSeq)
+		return nil
 	})
 	if err != nil {
 		return nil, err
