@@ -17,6 +17,9 @@ var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// pushWaiting is the items of pushes waiting for their turn (see
+	// pushItemsInFlight): above zero for long, the server is saturated.
+	pushWaiting prometheus.Gauge
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -30,12 +33,19 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 			Help:    "Time to answer HTTP requests, by route template and method.",
 			Buckets: durationBuckets,
 		}, []string{"route", "method"}),
+		pushWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "fieldsync_push_items_waiting",
+			Help: "Items of pushes that wait, their bodies read, for their turn to be validated and written (the server works on at most 1,000 pushed items at once).",
+		}),
 	}
 	var err error
 	if m.requests, err = register(reg, m.requests); err != nil {
 		return nil, err
 	}
 	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.pushWaiting, err = register(reg, m.pushWaiting); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -26,8 +26,9 @@ type pushEnvelope struct {
 // form, validation state and record, several times its JSON: unbounded, 100
 // tablets sending 500 items at once took the server to 600 MB. 1,000 items
 // keep the 1,000-tablet fleet near 100 MB and still let a group commit gather a thousand
-// one-item pushes. A push larger than the bound takes it whole.
-const pushItemsInFlight = 1000
+// one-item pushes. It is records.MaxPushItems, so the largest push fits; a
+// larger one is refused (413 too_many_items) without waiting.
+const pushItemsInFlight = records.MaxPushItems
 
 // handlePush is POST /v1/projects/{project}/sync/push. Each item is decoded on
 // its own (strictly: an unknown field is a finding), so a malformed item is
@@ -54,8 +55,14 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A push waits its turn here, its body read (a slow link holds no slot),
 	// while pushItemsInFlight items are being worked on.
-	slots := min(int64(len(raws)), pushItemsInFlight)
-	if err := s.pushSlots.Acquire(r.Context(), slots); err != nil {
+	slots := int64(len(raws))
+	if slots > pushItemsInFlight {
+		slots = 0 // PushRaw refuses it at once (413 too_many_items): no need to wait
+	}
+	s.metrics.pushWaiting.Add(float64(slots))
+	err = s.pushSlots.Acquire(r.Context(), slots)
+	s.metrics.pushWaiting.Sub(float64(slots))
+	if err != nil {
 		return err
 	}
 	defer s.pushSlots.Release(slots)
