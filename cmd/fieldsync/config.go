@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/console"
 	"github.com/fieldsync/fieldsync/internal/httpapi"
 	"github.com/fieldsync/fieldsync/internal/identity"
 )
@@ -70,6 +71,11 @@ type Config struct {
 	// RedirectAddr, with TLS on, is where plain HTTP is answered with a
 	// redirect to HTTPS (and, with ACMEDomain, the CA's challenges).
 	RedirectAddr string
+	// MapTiles is the XYZ tile URL template of the console's map and
+	// MapTilesAttribution the provider's credit (console.MapTiles); empty
+	// draws the map without tiles, offline.
+	MapTiles            string
+	MapTilesAttribution string
 }
 
 // flagHelp is returned for -h: print usage and exit 0.
@@ -137,6 +143,8 @@ func settings(c *Config) []setting {
 		{"FIELDSYNC_ACME_EMAIL", "acme-email", "", "contact address given to Let's Encrypt, which warns it of certificate problems (with acme-domain)", str(&c.ACMEEmail)},
 		{"FIELDSYNC_HTTP_REDIRECT_ADDR", "http-redirect-addr", "", "with TLS on: address to answer plain HTTP on, with a redirect to HTTPS (for example :80)", str(&c.RedirectAddr)},
 		{"FIELDSYNC_PPROF", "pprof", "off", `"on" serves Go's CPU, heap, allocation, mutex and block profiles under /debug/pprof/ on metrics-addr (which must be set, so profiles are never public)`, str(&c.Pprof)},
+		{"FIELDSYNC_MAP_TILES", "map-tiles", "", "XYZ tile URL template for the web console's map, such as https://tile.example.org/{z}/{x}/{y}.png (https, or http for a tile server on this machine); analysts' browsers then fetch tiles from that host, without a referrer (default: the map is drawn without tiles and works offline)", str(&c.MapTiles)},
+		{"FIELDSYNC_MAP_TILES_ATTRIBUTION", "map-tiles-attribution", "", "the credit the tile provider requires, shown under the map (such as \"© OpenStreetMap contributors\"); required with map-tiles", str(&c.MapTilesAttribution)},
 		{"FIELDSYNC_VALIDATION_FAST_PATH", "validation-fast-path", "on", `"off" validates every record with the JSON Schema library alone: same verdicts, slower pushes (a way around a suspected fast-path bug)`, str(&c.ValidationFastPath)},
 	}
 }
@@ -247,6 +255,9 @@ func (c Config) Validate() error {
 	if c.MaxConnections < 16 {
 		errs = append(errs, errors.New("max-connections must be at least 16"))
 	}
+	if err := c.validateMapTiles(); err != nil {
+		errs = append(errs, err)
+	}
 	switch {
 	case c.SecretKey != "" && c.SecretKeyFile != "":
 		errs = append(errs, errors.New("secret-key and secret-key-file are both set: give one"))
@@ -262,6 +273,29 @@ func (c Config) Validate() error {
 			"keep it apart from database backups, and set FIELDSYNC_SECRET_KEY_FILE=/path/to/secret-key"))
 	}
 	return errors.Join(errs...)
+}
+
+// validateMapTiles checks the console's tile layer at start-up: a template
+// the map page can use and name in its CSP (console.TileOrigin), and the
+// credit tile providers require with it.
+func (c Config) validateMapTiles() error {
+	switch {
+	case c.MapTiles != "":
+		if _, err := console.TileOrigin(c.MapTiles); err != nil {
+			return fmt.Errorf("map-tiles: %w", err)
+		}
+		if strings.TrimSpace(c.MapTilesAttribution) == "" {
+			return errors.New("map-tiles needs map-tiles-attribution: the credit text the tile provider requires (for OpenStreetMap's tiles, \"© OpenStreetMap contributors\"), shown under the map")
+		}
+	case c.MapTilesAttribution != "":
+		return errors.New("map-tiles-attribution is set but map-tiles is not: set both, or neither")
+	}
+	return nil
+}
+
+// consoleMapTiles is the console's tile layer from the settings.
+func (m *Main) consoleMapTiles() console.MapTiles {
+	return console.MapTiles{URL: m.Config.MapTiles, Attribution: strings.TrimSpace(m.Config.MapTilesAttribution)}
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/console"
 	"github.com/fieldsync/fieldsync/internal/identity"
 )
 
@@ -62,6 +63,11 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		{"pprof word", nil, map[string]string{"FIELDSYNC_PPROF": "yes"}, `pprof: "yes" is neither on nor off`},
 		{"trusted proxies", nil, map[string]string{"FIELDSYNC_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, `trusted-proxies: trusted proxy "proxy.internal" is not an IP address or CIDR prefix`},
 		{"trusted proxy prefix", []string{"-trusted-proxies", "10.0.0.0/40"}, nil, "trusted-proxies"},
+		{"map tiles over http", nil, map[string]string{"FIELDSYNC_MAP_TILES": "http://tile.example.org/{z}/{x}/{y}.png", "FIELDSYNC_MAP_TILES_ATTRIBUTION": "© OSM"}, `map-tiles: the tile URL "http://tile.example.org/{z}/{x}/{y}.png" must be https`},
+		{"map tiles without {y}", []string{"-map-tiles", "https://tile.example.org/{z}/{x}.png", "-map-tiles-attribution", "© OSM"}, nil, "must contain {z}, {x} and {y}"},
+		{"map tiles with {s}", []string{"-map-tiles", "https://{s}.tile.example.org/{z}/{x}/{y}.png", "-map-tiles-attribution", "© OSM"}, nil, "placeholder other than {z}, {x} and {y}"},
+		{"map tiles without credit", []string{"-map-tiles", "https://tile.example.org/{z}/{x}/{y}.png"}, nil, "map-tiles needs map-tiles-attribution"},
+		{"map tiles credit alone", nil, map[string]string{"FIELDSYNC_MAP_TILES_ATTRIBUTION": "© OSM"}, "map-tiles-attribution is set but map-tiles is not"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig(tc.args, env(tc.env), io.Discard)
@@ -170,5 +176,38 @@ func TestTrustedProxies(t *testing.T) {
 	c, err = ParseConfig(nil, env(map[string]string{"FIELDSYNC_TRUSTED_PROXIES": " 172.16.0.0/12 , ::1"}), io.Discard)
 	if err != nil || c.TrustedProxies != " 172.16.0.0/12 , ::1" {
 		t.Fatalf("env: %q %v", c.TrustedProxies, err)
+	}
+}
+
+// TestMapTiles: none by default; a template and its credit, from the
+// environment or flags, reach the console (loopback http allowed).
+func TestMapTiles(t *testing.T) {
+	c, err := ParseConfig(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := (&Main{Config: c}).consoleMapTiles(); got != (console.MapTiles{}) {
+		t.Errorf("default: %+v, want no tiles", got)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want console.MapTiles
+	}{
+		{"env", nil, map[string]string{"FIELDSYNC_MAP_TILES": "https://tile.example.org/{z}/{x}/{y}.png", "FIELDSYNC_MAP_TILES_ATTRIBUTION": " © OpenStreetMap contributors "},
+			console.MapTiles{URL: "https://tile.example.org/{z}/{x}/{y}.png", Attribution: "© OpenStreetMap contributors"}},
+		{"flags, loopback http", []string{"-map-tiles", "http://127.0.0.1:8081/osm/{z}/{x}/{y}.png", "-map-tiles-attribution", "© OSM"}, nil,
+			console.MapTiles{URL: "http://127.0.0.1:8081/osm/{z}/{x}/{y}.png", Attribution: "© OSM"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig(tc.args, env(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := (&Main{Config: c}).consoleMapTiles(); got != tc.want {
+				t.Errorf("console tiles %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

@@ -313,7 +313,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	// The web console (issue 17), at / beside the API, on the same services.
-	if _, err := console.Mount(console.Config{API: h, Identity: ids, Store: m.Store, Forms: fs, Records: recs, Media: med, Logger: m.Logger}); err != nil {
+	if _, err := console.Mount(console.Config{API: h, Identity: ids, Store: m.Store, Forms: fs, Records: recs, Media: med, Logger: m.Logger, MapTiles: m.consoleMapTiles()}); err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
 	tlsCfg, redirect, err := m.tlsConfig()

@@ -67,6 +67,10 @@ func TestBrowserAnalyst(t *testing.T) {
 	if got := b.Text(".quarantine-item"); !strings.Contains(got, "must be <= 120") {
 		t.Errorf("quarantine item: %q", got)
 	}
+	// The version to re-apply against: the submitted one unless changed.
+	if got := b.Eval(`document.querySelector(".quarantine-item select[name=form_version]").value`); got != "1" {
+		t.Errorf("re-apply version: %v, want the submitted 1", got)
+	}
 	b.CheckAccessible()
 	shot(t, b, "analyst-quarantine")
 	b.Fill(".quarantine-item textarea", `{"village": "Dandora", "age": 43}`)

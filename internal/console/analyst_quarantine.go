@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -31,6 +32,16 @@ type quarantineEntry struct {
 	State string
 	// Device is the name of the tablet that sent it ("" for none).
 	Device string
+	// Versions are the choices of the form version to re-apply against:
+	// the form's published versions (what a push may name), and the
+	// submitted version in any case, chosen by default.
+	Versions []versionOption
+}
+
+// versionOption is one choice of the re-apply form's version select.
+type versionOption struct {
+	Value             string
+	Submitted, Chosen bool
 }
 
 // quarantineView is the data of analyst/quarantine.
@@ -50,12 +61,13 @@ type quarantineView struct {
 // its data and re-apply it, and a form to dismiss it with a reason. Those
 // two show only to whom their API routes let in (designers read).
 func (c *Console) analystQuarantine(w http.ResponseWriter, r *http.Request) error {
-	return c.renderQuarantine(w, r, http.StatusOK, "", "", "")
+	return c.renderQuarantine(w, r, http.StatusOK, "", "", "", "")
 }
 
 // renderQuarantine renders the quarantine page; keptID's box holds kept (the
-// text a refused re-apply sent) with the message errKey.
-func (c *Console) renderQuarantine(w http.ResponseWriter, r *http.Request, status int, keptID, kept, errKey string) error {
+// text a refused re-apply sent) with the message errKey, and its version
+// select keptVersion.
+func (c *Console) renderQuarantine(w http.ResponseWriter, r *http.Request, status int, keptID, kept, keptVersion, errKey string) error {
 	ctx := r.Context()
 	project := pageFrom(ctx).project
 	q := r.URL.Query()
@@ -83,9 +95,11 @@ func (c *Console) renderQuarantine(w http.ResponseWriter, r *http.Request, statu
 	if err != nil {
 		return err
 	}
+	published := map[string][]string{} // by form, read once a page
 	for _, it := range items {
 		e := quarantineEntry{Item: it, Findings: it.Errors, State: it.State(), Device: names[it.DeviceID]}
 		e.Data = submittedData(it.Submission)
+		version := it.FormVersion
 		if lr := it.LastReapply; lr != nil && !lr.Applied {
 			if len(lr.Errors) > 0 {
 				e.Findings = lr.Errors
@@ -93,14 +107,60 @@ func (c *Console) renderQuarantine(w http.ResponseWriter, r *http.Request, statu
 			if len(lr.Data) > 0 {
 				e.Data = indentJSON(lr.Data)
 			}
+			version = lr.FormVersion
 		}
 		if it.ID == keptID {
-			e.Data, e.Error = kept, errKey
+			e.Data, e.Error, version = kept, errKey, keptVersion
+		}
+		if v.CanDecide && e.State == domain.QuarantineOpen {
+			vs, ok := published[it.FormID]
+			if !ok {
+				if vs, err = c.publishedVersions(r, project, it.FormID); err != nil {
+					return err
+				}
+				published[it.FormID] = vs
+			}
+			e.Versions = versionOptions(vs, it.FormVersion, version)
 		}
 		v.Items = append(v.Items, e)
 	}
 	c.render(w, r, status, "analyst/quarantine", "analyst.quarantine.title", v)
 	return nil
+}
+
+// publishedVersions lists the published versions of a form, the ones a push
+// (and so a re-apply) may name; none for a form the project does not have.
+func (c *Console) publishedVersions(r *http.Request, project, formID string) ([]string, error) {
+	form, err := c.cfg.Store.GetForm(r.Context(), project, formID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, fv := range form.Versions {
+		if fv.State == domain.VersionPublished {
+			out = append(out, fv.Version)
+		}
+	}
+	return out, nil
+}
+
+// versionOptions are the choices of an entry's version select: the submitted
+// version (even when it is no published one, so re-applying as it was stays
+// possible), then the published ones in the order they were made; chosen is the last one tried when it is
+// among them, else the submitted one.
+func versionOptions(published []string, submitted, chosen string) []versionOption {
+	out := []versionOption{{Value: submitted, Submitted: true}}
+	for _, v := range published {
+		if v != submitted {
+			out = append(out, versionOption{Value: v})
+		}
+	}
+	i := slices.IndexFunc(out, func(o versionOption) bool { return o.Value == chosen })
+	out[max(i, 0)].Chosen = true
+	return out
 }
 
 // submittedData is the data member of a quarantined submission, indented;
@@ -130,13 +190,17 @@ func (c *Console) analystReapply(w http.ResponseWriter, r *http.Request) error {
 		return domain.Invalid("invalid_reapply", "data is required",
 			[]domain.Finding{{Path: "/data", Keyword: "required", Message: "send the corrected data (the form's box)"}})
 	}
+	// The version select: "" (an older page without it) keeps the
+	// submitted version, as the API's absent form_version does; a version
+	// the form lacks is the service's to refuse, with its finding.
+	version := strings.TrimSpace(r.PostForm.Get("form_version"))
 	raw := json.RawMessage(strings.TrimSpace(text[0]))
 	var probe any
 	if err := json.Unmarshal(raw, &probe); err != nil {
 		// Shown on the same page, the text kept as typed.
-		return c.renderQuarantine(w, r, http.StatusUnprocessableEntity, id, text[0], "analyst.quarantine.not_json")
+		return c.renderQuarantine(w, r, http.StatusUnprocessableEntity, id, text[0], version, "analyst.quarantine.not_json")
 	}
-	res, _, err := c.cfg.Records.ReapplyQuarantine(r.Context(), c.recordsCaller(r), project, id, records.Reapply{Data: raw})
+	res, _, err := c.cfg.Records.ReapplyQuarantine(r.Context(), c.recordsCaller(r), project, id, records.Reapply{Data: raw, FormVersion: version})
 	if err != nil {
 		return err
 	}

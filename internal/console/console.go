@@ -51,6 +51,10 @@ type Config struct {
 	Forms   *forms.Service
 	Records *records.Service
 	Media   *media.Service
+	// MapTiles is the tile layer of the analysts' map (FIELDSYNC_MAP_TILES);
+	// the zero value draws the map without tiles, offline. New refuses a
+	// URL TileOrigin refuses.
+	MapTiles MapTiles
 	// Catalogue is the interface text; nil means the embedded catalogues
 	// (i18n.Default). Tests give their own to check a language.
 	Catalogue *i18n.Catalogue
@@ -71,6 +75,10 @@ type Console struct {
 	nav     []NavItem
 	csrf    *http.CrossOriginProtection
 	handler http.Handler
+	// tiles is Config.MapTiles; tileOrigin its URL's origin, which the map
+	// page's CSP lets images in from ("" without tiles).
+	tiles      MapTiles
+	tileOrigin string
 	// assetVersion is a hash of the static files, put into their URLs so a
 	// browser may cache them for long and still gets new ones on upgrade.
 	assetVersion string
@@ -113,7 +121,14 @@ func New(cfg Config) (*Console, error) {
 			return nil, err
 		}
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger, router: mux.NewRouter(), cat: cat, csrf: http.NewCrossOriginProtection()}
+	c := &Console{cfg: cfg, log: cfg.Logger, router: mux.NewRouter(), cat: cat, csrf: http.NewCrossOriginProtection(), tiles: cfg.MapTiles}
+	if cfg.MapTiles.URL != "" {
+		origin, err := TileOrigin(cfg.MapTiles.URL)
+		if err != nil {
+			return nil, fmt.Errorf("console: map tiles: %w", err)
+		}
+		c.tileOrigin = origin
+	}
 	if err := c.loadAssets(); err != nil {
 		return nil, err
 	}
@@ -309,9 +324,26 @@ func (c *Console) securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// ContentSecurityPolicy is the policy of every console answer.
-const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// ContentSecurityPolicy is the policy of every console answer, except the
+// map page when a tile layer is configured (ContentSecurityPolicyFor).
+const ContentSecurityPolicy = cspHead + cspImg + cspTail
+
+// The parts of the policy around its img-src.
+const (
+	cspHead = "default-src 'none'; script-src 'self'; style-src 'self'; "
+	cspImg  = "img-src 'self' data:"
+	cspTail = "; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+// ContentSecurityPolicyFor is ContentSecurityPolicy with images also allowed
+// from tileOrigin (an origin TileOrigin returned), and nothing else more; ""
+// gives ContentSecurityPolicy itself.
+func ContentSecurityPolicyFor(tileOrigin string) string {
+	if tileOrigin == "" {
+		return ContentSecurityPolicy
+	}
+	return cspHead + cspImg + " " + tileOrigin + cspTail
+}
 
 // renderError shows err as an error page with the API's status and code for
 // it. An unexpected error is logged and shown as a plain internal error.

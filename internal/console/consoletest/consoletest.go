@@ -54,6 +54,13 @@ type Env struct {
 // a clock).
 func Start(t testing.TB, opts ...func(*httpapi.Config)) *Env {
 	t.Helper()
+	return StartConsole(t, nil, opts...)
+}
+
+// StartConsole is Start with the console's configuration changed by cons
+// (a map tile layer, say) before the console is built; nil changes nothing.
+func StartConsole(t testing.TB, cons func(*console.Config), opts ...func(*httpapi.Config)) *Env {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.OpenConfig(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "fieldsync.db")})
 	if err != nil {
@@ -78,7 +85,11 @@ func Start(t testing.TB, opts ...func(*httpapi.Config)) *Env {
 	if err != nil {
 		t.Fatalf("httpapi: %v", err)
 	}
-	con, err := console.Mount(console.Config{API: api, Identity: ids, Store: st, Forms: fs, Records: recs, Media: med, Logger: log})
+	ccfg := console.Config{API: api, Identity: ids, Store: st, Forms: fs, Records: recs, Media: med, Logger: log}
+	if cons != nil {
+		cons(&ccfg)
+	}
+	con, err := console.Mount(ccfg)
 	if err != nil {
 		t.Fatalf("console: %v", err)
 	}
