@@ -44,6 +44,11 @@ type View struct {
 	Findings []domain.Finding
 	// Data is the page's own data.
 	Data any
+	// Languages are the console's languages, for the language selector;
+	// Here is the page to come back to after choosing one ("" after a POST,
+	// whose URL a GET cannot repeat: the selector then goes home).
+	Languages []*i18n.Lang
+	Here      string
 }
 
 // NavLink is a NavItem resolved for one request.
@@ -107,9 +112,12 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	pc := pageFrom(r.Context())
 	lang := pc.lang
 	if lang == nil {
-		lang = c.cat.Match(r.Header.Get("Accept-Language"))
+		lang = c.langFor(r)
 	}
-	v := View{Lang: lang, Title: lang.T(title), Project: pc.project, Role: pc.role, Data: data}
+	v := View{Lang: lang, Title: lang.T(title), Project: pc.project, Role: pc.role, Data: data, Languages: c.languages()}
+	if r.Method == http.MethodGet {
+		v.Here = r.URL.RequestURI()
+	}
 	if pc.sess != nil {
 		v.User, v.Admin = pc.sess.p.Username, pc.sess.p.Admin
 		v.CSRF = pc.sess.csrf
