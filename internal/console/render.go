@@ -143,7 +143,11 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	t, err := t.Clone()
 	if err == nil {
-		t.Funcs(template.FuncMap{"T": lang.T})
+		funcs := template.FuncMap{"T": lang.T}
+		if lang.Dir == "rtl" {
+			funcs["time"] = isolatedTime
+		}
+		t.Funcs(funcs)
 		var buf bytes.Buffer
 		if err = t.Execute(&buf, v); err == nil {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -177,6 +181,18 @@ func (c *Console) navFor(r *http.Request, pc *pageCtx) []NavLink {
 		out = append(out, NavLink{Label: n.Label, Href: href, Current: r.URL.Path == href})
 	}
 	return out
+}
+
+// isolatedTime is formatTime for a right-to-left page: the time between
+// Unicode's left-to-right isolate marks (U+2066, U+2069), so that
+// "2026-03-01 08:00 UTC" reads as written inside Arabic text, in a table
+// cell, or as an argument of a message, instead of being reordered by the
+// text around it.
+func isolatedTime(t any) string {
+	if s := formatTime(t); s != "" {
+		return "\u2066" + s + "\u2069"
+	}
+	return ""
 }
 
 // formatTime shows a time in UTC to the minute, unambiguous in any language.
