@@ -165,6 +165,7 @@ func (c *Console) registerRoutes() {
 	c.registerManagerRoutes()  // manager_*.go
 	c.registerDesignerRoutes() // designer_*.go
 	c.registerAnalystRoutes()  // analyst_*.go
+	c.registerLanguageRoutes() // language.go: the language selector
 }
 
 // ServeHTTP implements http.Handler.
@@ -265,7 +266,7 @@ func (c *Console) adapt(mirror string, h handlerFunc) http.Handler {
 		rule, _ = c.cfg.API.RuleOf(m, p)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pc := &pageCtx{lang: c.cat.Match(r.Header.Get("Accept-Language"))}
+		pc := &pageCtx{lang: c.langFor(r)}
 		r = r.WithContext(context.WithValue(r.Context(), pageCtxKey{}, pc))
 		err := func() error {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -112,7 +112,7 @@ func TestBrowserDesigner(t *testing.T) {
 	if !b.Exists("#form-perception") {
 		t.Error("the analyst does not see the form")
 	}
-	for _, sel := range []string{"#upload-link", "form[method=post] button:not(#signout)", "#new-version-perception"} {
+	for _, sel := range []string{"#upload-link", "main form[method=post] button", "#new-version-perception"} {
 		if b.Exists(sel) {
 			t.Errorf("the analyst sees a designer action (%s)", sel)
 		}

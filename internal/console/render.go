@@ -44,6 +44,11 @@ type View struct {
 	Findings []domain.Finding
 	// Data is the page's own data.
 	Data any
+	// Languages are the console's languages, for the language selector;
+	// Here is the page to come back to after choosing one ("" after a POST,
+	// whose URL a GET cannot repeat: the selector then goes home).
+	Languages []*i18n.Lang
+	Here      string
 }
 
 // NavLink is a NavItem resolved for one request.
@@ -107,9 +112,12 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	pc := pageFrom(r.Context())
 	lang := pc.lang
 	if lang == nil {
-		lang = c.cat.Match(r.Header.Get("Accept-Language"))
+		lang = c.langFor(r)
 	}
-	v := View{Lang: lang, Title: lang.T(title), Project: pc.project, Role: pc.role, Data: data}
+	v := View{Lang: lang, Title: lang.T(title), Project: pc.project, Role: pc.role, Data: data, Languages: c.languages()}
+	if r.Method == http.MethodGet {
+		v.Here = r.URL.RequestURI()
+	}
 	if pc.sess != nil {
 		v.User, v.Admin = pc.sess.p.Username, pc.sess.p.Admin
 		v.CSRF = pc.sess.csrf
@@ -135,7 +143,11 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	t, err := t.Clone()
 	if err == nil {
-		t.Funcs(template.FuncMap{"T": lang.T})
+		funcs := template.FuncMap{"T": lang.T}
+		if lang.Dir == "rtl" {
+			funcs["time"] = isolatedTime
+		}
+		t.Funcs(funcs)
 		var buf bytes.Buffer
 		if err = t.Execute(&buf, v); err == nil {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -169,6 +181,18 @@ func (c *Console) navFor(r *http.Request, pc *pageCtx) []NavLink {
 		out = append(out, NavLink{Label: n.Label, Href: href, Current: r.URL.Path == href})
 	}
 	return out
+}
+
+// isolatedTime is formatTime for a right-to-left page: the time between
+// Unicode's left-to-right isolate marks (U+2066, U+2069), so that
+// "2026-03-01 08:00 UTC" reads as written inside Arabic text, in a table
+// cell, or as an argument of a message, instead of being reordered by the
+// text around it.
+func isolatedTime(t any) string {
+	if s := formatTime(t); s != "" {
+		return "\u2066" + s + "\u2069"
+	}
+	return ""
 }
 
 // formatTime shows a time in UTC to the minute, unambiguous in any language.
