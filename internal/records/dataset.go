@@ -157,13 +157,13 @@ func orderName(descending bool) string {
 const exportPage = 500
 
 // Records yields every record q selects (q.After and q.Limit are ignored), in
-// receive order (newest first when q.Descending), one store page at a time: memory holds two pages whatever
-// the count, and no store read stays open between pages. The next page is
-// read while the caller handles the current one (on two cores the store's
-// read and the caller's formatting overlap instead of taking turns). It
-// stops at the first error, which it yields; a cancelled ctx, or a caller
-// that stops ranging, stops the reads at the next page. Call CheckQuery
-// first for a query a client chose.
+// receive order (newest first when q.Descending), one store page at a time:
+// memory holds two pages whatever the count, and no store read stays open
+// between pages. The next page is read while the caller handles the current
+// one (on two cores the store's read and the caller's formatting overlap
+// instead of taking turns). It stops at the first error, which it yields; a
+// cancelled ctx, or a caller that stops ranging, stops the reads at the next
+// page. Call CheckQuery first for a query a client chose.
 func (s *Service) Records(ctx context.Context, q domain.RecordQuery) iter.Seq2[domain.Record, error] {
 	return func(yield func(domain.Record, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)

@@ -16,9 +16,11 @@ const defaultQueryLimit = 1000
 // record_id) order, a range of the index records.by_form_created (see
 // ensureIndexes); newest first (q.Descending), the same range walked
 // backwards: a sort whose every key is reversed, after equality on the
-// index's prefix (project_id, form_id), is the index read in reverse, so the
-// descending order needs no index of its own and no in-memory sort. Records whose write is pending are settled first, as
-// GetRecords does, so a page never shows a state the feed does not announce.
+// index's prefix (project_id, form_id), is the index read in reverse
+// (MongoDB manual, "Use Indexes to Sort Query Results"), so the descending
+// order needs no index of its own and no in-memory sort. Records whose write
+// is pending are settled first, as GetRecords does, so a page never shows a
+// state the feed does not announce.
 // The filter names project_id, so on a sharded cluster the query goes to the
 // shards that hold the project.
 func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.RecordQueryPage, error) {
