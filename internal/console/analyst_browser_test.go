@@ -37,6 +37,20 @@ func TestBrowserAnalyst(t *testing.T) {
 	}
 	b.Submit("#clear-filters")
 
+	// Newest first unless asked, said in words; the sort control switches.
+	if got := b.Text("#sort-note"); !strings.Contains(got, "newest first") {
+		t.Errorf("sort note: %q", got)
+	}
+	if got := b.Text("#submissions tbody tr:first-child"); !strings.Contains(got, "Korogocho") {
+		t.Errorf("newest first: the first row is %q", got)
+	}
+	b.Fill("#f-order", "asc")
+	b.Submit("#apply-filters")
+	if got := b.Text("#submissions tbody tr:first-child"); !strings.Contains(got, "Kibera") || !strings.Contains(b.Text("#sort-note"), "oldest first") {
+		t.Errorf("oldest first: the first row is %q", got)
+	}
+	b.CheckAccessible()
+
 	// The record, then its conflict.
 	b.Submit(`#submissions tr[data-id="` + recordID(1) + `"] th a`)
 	if got := b.Text("#answers"); !strings.Contains(got, "Feels safe at night") || !strings.Contains(got, "No") {

@@ -90,6 +90,39 @@ func parseFilter(r *http.Request, project, form string) (recordFilter, domain.Re
 	return f, q, nil
 }
 
+// submissionsOrder reads the table's order parameter, the records listing's
+// (records.ParseOrder: asc or desc), except that the table shows the newest
+// first when the page names none: analysts look for the latest submissions.
+func submissionsOrder(r *http.Request) (descending bool, err error) {
+	o := r.URL.Query().Get("order")
+	if o == "" {
+		return true, nil
+	}
+	return records.ParseOrder(o)
+}
+
+// withOrder is "?" and the filter's query with the order (and the cursor,
+// when not ""): the links of the table's pages, which keep both.
+func (f recordFilter) withOrder(descending bool, cursor string) string {
+	q := f.Query()
+	q.Set("order", records.OrderAsc)
+	if descending {
+		q.Set("order", records.OrderDesc)
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	return "?" + q.Encode()
+}
+
+// linkQuery is "?" and q encoded, or "" for no parameter.
+func linkQuery(q url.Values) string {
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
 // submissionRow is one row of the submissions table.
 type submissionRow struct {
 	ID, Version, CreatedBy, Device, ReviewState string
@@ -108,20 +141,33 @@ type submissionsView struct {
 	ReviewStates []string
 	Versions     []string
 	Devices      []domain.Device
-	Next, Query  string
-	First        bool
-	Formats      []string
-	Labels       *labels
+	// Next, Query (the filters, for the map), FirstQuery (the first page:
+	// filters and order), FlipQuery (the same filters in the other order)
+	// and ClearQuery (no filter, the same order) are the query parts of the
+	// page's links, each "?…" or "": with the "?" inside the value,
+	// html/template leaves a query's "=" and "&" as they are (after a
+	// literal "?" it would escape them, and the link would lose them).
+	Next, Query                       string
+	FirstQuery, FlipQuery, ClearQuery string
+	First                             bool
+	// Descending is the order shown: newest first.
+	Descending bool
+	Formats    []string
+	Labels     *labels
 }
 
 // analystSubmissions is a form's submissions table: a page of the records
-// listing (records.Service.FormRecords, the same filters and cursor), in
-// receive order, the first answer columns in the form's order.
+// listing (records.Service.FormRecords, the same filters, order and cursor),
+// by receive date, newest first unless the page asks for the oldest, the
+// first answer columns in the form's order.
 func (c *Console) analystSubmissions(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	project, formID := pageFrom(ctx).project, mux.Vars(r)["form"]
 	filter, q, err := parseFilter(r, project, formID)
 	if err != nil {
+		return err
+	}
+	if q.Descending, err = submissionsOrder(r); err != nil {
 		return err
 	}
 	cursor := r.URL.Query().Get("cursor")
@@ -138,7 +184,11 @@ func (c *Console) analystSubmissions(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	v := submissionsView{Form: form, Filter: filter, ReviewStates: records.ReviewStates, Devices: devices,
-		First: cursor == "", Query: filter.Query().Encode(), Formats: export.Formats, Labels: lb}
+		First: cursor == "", Query: linkQuery(filter.Query()), Formats: export.Formats, Labels: lb,
+		Descending: q.Descending, FirstQuery: filter.withOrder(q.Descending, ""), FlipQuery: filter.withOrder(!q.Descending, "")}
+	if !q.Descending {
+		v.ClearQuery = recordFilter{}.withOrder(false, "")
+	}
 	for _, fv := range form.Versions {
 		if fv.State == domain.VersionPublished {
 			v.Versions = append(v.Versions, fv.Version)
@@ -166,9 +216,7 @@ func (c *Console) analystSubmissions(w http.ResponseWriter, r *http.Request) err
 		v.Rows = append(v.Rows, row)
 	}
 	if page.Next != "" {
-		nq := filter.Query()
-		nq.Set("cursor", page.Next)
-		v.Next = nq.Encode()
+		v.Next = filter.withOrder(q.Descending, page.Next)
 	}
 	c.render(w, r, http.StatusOK, "analyst/submissions", "analyst.submissions.title", v)
 	return nil

@@ -12,7 +12,9 @@ import (
 // sees every record that existed when it started exactly once, in whatever
 // state it has when its page is read, however many edits land meanwhile.
 // (Ordering by the changes feed would move an edited record behind the cursor
-// and list it twice.)
+// and list it twice.) Descending reverses that order, newest first, with the
+// same guarantee: the key is the same, only the direction of the walk
+// changes.
 //
 // Since and Until bound CreatedAt, the server receive time of the record's
 // first revision (ODK Central's "submission date"), not the time of its latest
@@ -30,13 +32,24 @@ type RecordQuery struct {
 	Devices      []string
 	// IncludeDeleted lists tombstones too (the listing does, exports do not).
 	IncludeDeleted bool
-	// After is the position to continue after; the zero cursor is the start.
+	// Descending lists the records newest first: (CreatedAt, ID) descending,
+	// the exact reverse of the ascending order (records received in the same
+	// millisecond in descending id order). After is then the position to
+	// continue *before*: the following page holds the records that come
+	// before it in the ascending order. (The analysts' table shows the
+	// latest submissions first.)
+	Descending bool
+	// After is the position to continue after, in the direction of the
+	// query; the zero cursor is the start (the oldest record, or the newest
+	// when Descending).
 	After RecordCursor
 	// Limit caps the page; 0 means the store's default (1000).
 	Limit int
 }
 
-// RecordCursor is a position in the (CreatedAt, ID) order of RecordQuery.
+// RecordCursor is a position in the (CreatedAt, ID) order of RecordQuery. It
+// names a record, not a direction: a caller that hands cursors out keeps the
+// direction beside it (records.EncodeRecordCursor does).
 type RecordCursor struct {
 	CreatedAt time.Time
 	ID        string
@@ -58,7 +71,8 @@ type RecordQueryPage struct {
 // DatasetStore reads records for analysis.
 type DatasetStore interface {
 	// QueryRecords returns one page of the records q selects, in (CreatedAt,
-	// ID) order after q.After. Each page is one short read, so a caller that
+	// ID) order after q.After, or in the reverse order before q.After when
+	// q.Descending. Each page is one short read, so a caller that
 	// streams millions of records holds no read open between pages, and a
 	// cancelled ctx stops it at the next page (ErrUnavailable wrapping the
 	// context's error, like every store call).

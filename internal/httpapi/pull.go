@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/records"
 )
 
 // handlePull is GET /v1/projects/{project}/sync/pull?since=&limit=. It is the
@@ -33,11 +34,15 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) error {
 }
 
 // handleFormRecords is GET /v1/projects/{project}/forms/{form}/records: one
-// form's records in receive order (records.Service.FormRecords), with the
-// dataset filters of parseRecordQuery, and next only when more records follow.
+// form's records in receive order (records.Service.FormRecords), oldest first
+// or, with order=desc, newest first (records.ParseOrder), with the dataset
+// filters of parseRecordQuery, and next only when more records follow.
 func (s *Server) handleFormRecords(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseRecordQuery(r, "cursor", "limit")
+	q, err := parseRecordQuery(r, "cursor", "limit", "order")
 	if err != nil {
+		return err
+	}
+	if q.Descending, err = records.ParseOrder(r.URL.Query().Get("order")); err != nil {
 		return err
 	}
 	limit, err := queryLimit(r)

@@ -15,31 +15,64 @@ import (
 // ReviewStates are the review states of protocol.md §3, in workflow order.
 var ReviewStates = []string{domain.ReviewReceived, domain.ReviewApproved, domain.ReviewHasIssues, domain.ReviewRejected}
 
-// Listing cursors: "r1", the receive time in Unix milliseconds (8 bytes) and
-// the record id, base64url. Unlike a feed cursor ("c1", see EncodeCursor) it
-// names a place in the receive order of one form's records (domain.RecordQuery).
+// Listing cursors: "r1" (oldest first) or "d1" (newest first), then the
+// receive time in Unix milliseconds (8 bytes) and the record id, base64url.
+// Unlike a feed cursor ("c1", see EncodeCursor) it names a place in the
+// receive order of one form's records (domain.RecordQuery), and the direction
+// it was handed out for: the same position continues differently in the two
+// orders, so a cursor used with the other order is refused rather than
+// answered with a page that skips or repeats records. ("r1" is the cursor of
+// the listing before it had an order: those stay valid.)
 
-// EncodeRecordCursor makes the opaque cursor of a position of a RecordQuery.
-func EncodeRecordCursor(c domain.RecordCursor) string {
+// Orders of the records listing (its order parameter).
+const (
+	// OrderAsc is oldest first, the listing's default: a script that mirrors
+	// the data reads new records at the end.
+	OrderAsc = "asc"
+	// OrderDesc is newest first, as the console's table shows them.
+	OrderDesc = "desc"
+)
+
+// ParseOrder reads the records listing's order parameter: "" or OrderAsc is
+// ascending, OrderDesc descending (domain.RecordQuery.Descending); anything
+// else answers 400 invalid_order.
+func ParseOrder(s string) (descending bool, err error) {
+	switch s {
+	case "", OrderAsc:
+		return false, nil
+	case OrderDesc:
+		return true, nil
+	}
+	return false, &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_order", Title: "Unknown order",
+		Detail: fmt.Sprintf("order=%q: use %s (oldest first, the default) or %s (newest first)", s, OrderAsc, OrderDesc)}
+}
+
+// EncodeRecordCursor makes the opaque cursor of a position of a RecordQuery
+// in the given direction (RecordQuery.Descending).
+func EncodeRecordCursor(c domain.RecordCursor, descending bool) string {
 	b := make([]byte, 10, 10+len(c.ID))
 	b[0], b[1] = 'r', '1'
+	if descending {
+		b[0] = 'd'
+	}
 	binary.BigEndian.PutUint64(b[2:], uint64(c.CreatedAt.UnixMilli()))
 	b = append(b, c.ID...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// DecodeRecordCursor reads a cursor made by EncodeRecordCursor; "" is the
-// start. Anything else answers 400 invalid_cursor.
-func DecodeRecordCursor(s string) (domain.RecordCursor, error) {
+// DecodeRecordCursor reads a cursor made by EncodeRecordCursor: its position
+// and direction; "" is the start (of either direction, reported ascending).
+// Anything else answers 400 invalid_cursor.
+func DecodeRecordCursor(s string) (c domain.RecordCursor, descending bool, err error) {
 	if s == "" {
-		return domain.RecordCursor{}, nil
+		return domain.RecordCursor{}, false, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 11 || b[0] != 'r' || b[1] != '1' || b[2]&0x80 != 0 {
-		return domain.RecordCursor{}, &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_cursor", Title: "The cursor is not one this server handed out",
+	if err != nil || len(b) < 11 || (b[0] != 'r' && b[0] != 'd') || b[1] != '1' || b[2]&0x80 != 0 {
+		return domain.RecordCursor{}, false, &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_cursor", Title: "The cursor is not one this server handed out",
 			Detail: "pass the value of \"next\" from the previous page, or no cursor to start from the beginning"}
 	}
-	return domain.RecordCursor{CreatedAt: time.UnixMilli(int64(binary.BigEndian.Uint64(b[2:10]))).UTC(), ID: string(b[10:])}, nil
+	return domain.RecordCursor{CreatedAt: time.UnixMilli(int64(binary.BigEndian.Uint64(b[2:10]))).UTC(), ID: string(b[10:])}, b[0] == 'd', nil
 }
 
 // RecordPage is one page of a form's records listing.
@@ -72,13 +105,18 @@ func (s *Service) CheckQuery(ctx context.Context, q domain.RecordQuery) error {
 // FormRecords is the records listing of one form
 // (GET /v1/projects/{project}/forms/{form}/records): a page of the records q
 // selects, tombstones included (scripts that mirror the data need them),
-// after the opaque cursor, in receive order. limit 0 means
-// DefaultPullLimit; outside 1..MaxPullLimit answers 400 invalid_limit; a bad
-// cursor 400 invalid_cursor; and CheckQuery's errors.
+// after the opaque cursor, in receive order (newest first when
+// q.Descending). limit 0 means DefaultPullLimit; outside 1..MaxPullLimit
+// answers 400 invalid_limit; a bad cursor, or one handed out for the other
+// order, 400 invalid_cursor; and CheckQuery's errors.
 func (s *Service) FormRecords(ctx context.Context, q domain.RecordQuery, cursor string, limit int) (RecordPage, error) {
-	after, err := DecodeRecordCursor(cursor)
+	after, descending, err := DecodeRecordCursor(cursor)
 	if err != nil {
 		return RecordPage{}, err
+	}
+	if cursor != "" && descending != q.Descending {
+		return RecordPage{}, &domain.Error{Kind: domain.KindBadRequest, Code: "invalid_cursor", Title: "The cursor pages the records in the other order",
+			Detail: fmt.Sprintf("this cursor continues a listing with order=%s; pass the same order with it, or no cursor to start again", orderName(descending))}
 	}
 	if limit == 0 {
 		limit = DefaultPullLimit
@@ -100,9 +138,17 @@ func (s *Service) FormRecords(ctx context.Context, q domain.RecordQuery, cursor 
 	}
 	out := RecordPage{Records: p.Records, DeviceNames: names}
 	if p.More {
-		out.Next = EncodeRecordCursor(p.Next)
+		out.Next = EncodeRecordCursor(p.Next, q.Descending)
 	}
 	return out, nil
+}
+
+// orderName is the order parameter of a direction.
+func orderName(descending bool) string {
+	if descending {
+		return OrderDesc
+	}
+	return OrderAsc
 }
 
 // exportPage is the page size of Records: large enough that a page's store
@@ -111,13 +157,13 @@ func (s *Service) FormRecords(ctx context.Context, q domain.RecordQuery, cursor 
 const exportPage = 500
 
 // Records yields every record q selects (q.After and q.Limit are ignored), in
-// receive order, one store page at a time: memory holds two pages whatever
-// the count, and no store read stays open between pages. The next page is
-// read while the caller handles the current one (on two cores the store's
-// read and the caller's formatting overlap instead of taking turns). It
-// stops at the first error, which it yields; a cancelled ctx, or a caller
-// that stops ranging, stops the reads at the next page. Call CheckQuery
-// first for a query a client chose.
+// receive order (newest first when q.Descending), one store page at a time:
+// memory holds two pages whatever the count, and no store read stays open
+// between pages. The next page is read while the caller handles the current
+// one (on two cores the store's read and the caller's formatting overlap
+// instead of taking turns). It stops at the first error, which it yields; a
+// cancelled ctx, or a caller that stops ranging, stops the reads at the next
+// page. Call CheckQuery first for a query a client chose.
 func (s *Service) Records(ctx context.Context, q domain.RecordQuery) iter.Seq2[domain.Record, error] {
 	return func(yield func(domain.Record, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)

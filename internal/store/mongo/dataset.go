@@ -14,8 +14,13 @@ const defaultQueryLimit = 1000
 
 // QueryRecords returns one page of a form's records in (created_at,
 // record_id) order, a range of the index records.by_form_created (see
-// ensureIndexes). Records whose write is pending are settled first, as
-// GetRecords does, so a page never shows a state the feed does not announce.
+// ensureIndexes); newest first (q.Descending), the same range walked
+// backwards: a sort whose every key is reversed, after equality on the
+// index's prefix (project_id, form_id), is the index read in reverse
+// (MongoDB manual, "Use Indexes to Sort Query Results"), so the descending
+// order needs no index of its own and no in-memory sort. Records whose write
+// is pending are settled first, as GetRecords does, so a page never shows a
+// state the feed does not announce.
 // The filter names project_id, so on a sharded cluster the query goes to the
 // shards that hold the project.
 func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.RecordQueryPage, error) {
@@ -34,11 +39,16 @@ func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.
 	if len(created) > 0 {
 		filter = append(filter, bson.E{Key: "created_at", Value: created})
 	}
+	// The cursor's side: after it (ascending) or before it (descending).
+	beyond, dir := "$gt", 1
+	if q.Descending {
+		beyond, dir = "$lt", -1
+	}
 	if !q.After.IsZero() {
 		at := ms(q.After.CreatedAt)
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "created_at", Value: bson.D{{Key: "$gt", Value: at}}}},
-			bson.D{{Key: "created_at", Value: at}, {Key: "record_id", Value: bson.D{{Key: "$gt", Value: q.After.ID}}}},
+			bson.D{{Key: "created_at", Value: bson.D{{Key: beyond, Value: at}}}},
+			bson.D{{Key: "created_at", Value: at}, {Key: "record_id", Value: bson.D{{Key: beyond, Value: q.After.ID}}}},
 		}})
 	}
 	if !q.IncludeDeleted {
@@ -54,7 +64,7 @@ func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.
 	in("device_id", q.Devices)
 
 	docs, err := findAll[recordDoc](ctx, s.records, filter, options.Find().
-		SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "record_id", Value: 1}}).
+		SetSort(bson.D{{Key: "created_at", Value: dir}, {Key: "record_id", Value: dir}}).
 		SetLimit(int64(limit)))
 	if err != nil {
 		return domain.RecordQueryPage{}, err

@@ -12,7 +12,10 @@ import (
 const defaultQueryLimit = 1000
 
 // QueryRecords returns one page of a form's records in (created_at, id) order,
-// a range of the index records_form_created (migration 0008). The page is one
+// a range of the index records_form_created (migration 0008); newest first
+// (q.Descending), the same range walked backwards (SQLite scans an index in
+// either direction, so the descending order needs no index of its own and no
+// sort: TestQueryRecordsUsesIndex checks the plan). The page is one
 // read transaction: a long export holds no snapshot open between pages, so it
 // never keeps the WAL from being checkpointed.
 func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.RecordQueryPage, error) {
@@ -20,42 +23,11 @@ func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.
 	if limit <= 0 {
 		limit = defaultQueryLimit
 	}
-	var b strings.Builder
-	b.WriteString(`SELECT ` + changeCols + ` FROM records WHERE project_id = ? AND form_id = ?`)
-	args := []any{q.ProjectID, q.FormID}
-	if !q.After.IsZero() {
-		b.WriteString(` AND (created_at, id) > (?, ?)`)
-		args = append(args, ms(q.After.CreatedAt), q.After.ID)
-	}
-	if !q.Since.IsZero() {
-		b.WriteString(` AND created_at >= ?`)
-		args = append(args, ms(domain.CeilMilli(q.Since)))
-	}
-	if !q.Until.IsZero() {
-		b.WriteString(` AND created_at < ?`)
-		args = append(args, ms(domain.CeilMilli(q.Until)))
-	}
-	if !q.IncludeDeleted {
-		b.WriteString(` AND deleted = 0`)
-	}
-	in := func(col string, vals []string) {
-		if len(vals) == 0 {
-			return
-		}
-		b.WriteString(` AND ` + col + ` IN (` + placeholders(len(vals)) + `)`)
-		for _, v := range vals {
-			args = append(args, v)
-		}
-	}
-	in("review_state", q.ReviewStates)
-	in("form_version", q.Versions)
-	in("device_id", q.Devices)
-	b.WriteString(` ORDER BY created_at, id LIMIT ?`)
-	args = append(args, limit)
+	query, args := queryRecordsSQL(q, limit)
 
 	page := domain.RecordQueryPage{Next: q.After}
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, b.String(), args...)
+		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -83,4 +55,50 @@ func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.
 		page.More = n == limit
 	}
 	return page, nil
+}
+
+// queryRecordsSQL is the statement of QueryRecords and its arguments: one
+// range of records_form_created, in the query's direction.
+func queryRecordsSQL(q domain.RecordQuery, limit int) (string, []any) {
+	var b strings.Builder
+	b.WriteString(`SELECT ` + changeCols + ` FROM records WHERE project_id = ? AND form_id = ?`)
+	args := []any{q.ProjectID, q.FormID}
+	if !q.After.IsZero() {
+		if q.Descending {
+			b.WriteString(` AND (created_at, id) < (?, ?)`)
+		} else {
+			b.WriteString(` AND (created_at, id) > (?, ?)`)
+		}
+		args = append(args, ms(q.After.CreatedAt), q.After.ID)
+	}
+	if !q.Since.IsZero() {
+		b.WriteString(` AND created_at >= ?`)
+		args = append(args, ms(domain.CeilMilli(q.Since)))
+	}
+	if !q.Until.IsZero() {
+		b.WriteString(` AND created_at < ?`)
+		args = append(args, ms(domain.CeilMilli(q.Until)))
+	}
+	if !q.IncludeDeleted {
+		b.WriteString(` AND deleted = 0`)
+	}
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		b.WriteString(` AND ` + col + ` IN (` + placeholders(len(vals)) + `)`)
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	in("review_state", q.ReviewStates)
+	in("form_version", q.Versions)
+	in("device_id", q.Devices)
+	if q.Descending {
+		b.WriteString(` ORDER BY created_at DESC, id DESC LIMIT ?`)
+	} else {
+		b.WriteString(` ORDER BY created_at, id LIMIT ?`)
+	}
+	args = append(args, limit)
+	return b.String(), args
 }

@@ -156,6 +156,15 @@ func (s suite) datasets(t *testing.T) {
 					t.Errorf("%s (page size %d): %v, want %v", tc.name, size, got, tc.want)
 				}
 			}
+			// Newest first: the same records, in the exact reverse order.
+			q.Descending = true
+			want := slices.Clone(tc.want)
+			slices.Reverse(want)
+			for _, size := range []int{1, 2, 1000} {
+				if got := ids(queryAll(t, ctx, st, q, size)); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+					t.Errorf("%s newest first (page size %d): %v, want %v", tc.name, size, got, want)
+				}
+			}
 		}
 	})
 
@@ -179,6 +188,94 @@ func (s suite) datasets(t *testing.T) {
 			got = append(got, ids(page.Records)...)
 		}
 		if want := wantIDs(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11); !slices.Equal(got, want) {
+			t.Errorf("while editing: %v, want %v", got, want)
+		}
+	})
+
+	s.run(t, "newest first", func(t *testing.T, ctx context.Context, st domain.Store) {
+		recs := datasetRecords(t, ctx, st)
+		q := domain.RecordQuery{ProjectID: "p1", FormID: "perception", Descending: true}
+		// The exact reverse of the receive order: records received in the
+		// same millisecond come in descending id order (11 before 10, 9
+		// before 8), so no tie lands on either side of a page boundary.
+		want := wantIDs(11, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+		for _, size := range []int{1, 2, 3, 1000} {
+			got := queryAll(t, ctx, st, q, size)
+			if !slices.Equal(ids(got), want) {
+				t.Errorf("page size %d: %v, want %v", size, ids(got), want)
+			}
+			for _, r := range got {
+				sameRecord(t, "queried "+r.ID, r, recs[r.ID])
+			}
+		}
+		q.IncludeDeleted = true
+		asc := ids(queryAll(t, ctx, st, domain.RecordQuery{ProjectID: "p1", FormID: "perception", IncludeDeleted: true}, 5))
+		slices.Reverse(asc)
+		for _, size := range []int{1, 4, 1000} {
+			if got := ids(queryAll(t, ctx, st, q, size)); !slices.Equal(got, asc) || !slices.Equal(got, wantIDs(11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)) {
+				t.Errorf("with tombstones (page size %d): %v, want the ascending order reversed, %v", size, got, asc)
+			}
+		}
+		// A page's Next is its last (oldest) record; the page before a
+		// cursor starts right before it, whether or not the cursor's own
+		// record still matches.
+		page, err := st.QueryRecords(ctx, domain.RecordQuery{ProjectID: "p1", FormID: "perception", Descending: true, Limit: 3})
+		noErr(t, err, "QueryRecords")
+		if !slices.Equal(ids(page.Records), wantIDs(11, 9, 8)) || !page.More || page.Next != (domain.RecordCursor{CreatedAt: at(4), ID: recordID(8)}) {
+			t.Errorf("first page: %v, More %v, Next %+v", ids(page.Records), page.More, page.Next)
+		}
+		page, err = st.QueryRecords(ctx, domain.RecordQuery{ProjectID: "p1", FormID: "perception", Descending: true, Limit: 3,
+			After: domain.RecordCursor{CreatedAt: at(5), ID: recordID(10)}})
+		noErr(t, err, "QueryRecords")
+		if !slices.Equal(ids(page.Records), wantIDs(9, 8, 7)) {
+			t.Errorf("before the tombstone's position: %v", ids(page.Records))
+		}
+		// A full last page says More; the next one is empty and does not.
+		page, err = st.QueryRecords(ctx, domain.RecordQuery{ProjectID: "p1", FormID: "perception", Descending: true, Limit: 11})
+		noErr(t, err, "QueryRecords")
+		if len(page.Records) != 11 || !page.More {
+			t.Fatalf("full page: %d records, More %v", len(page.Records), page.More)
+		}
+		page, err = st.QueryRecords(ctx, domain.RecordQuery{ProjectID: "p1", FormID: "perception", Descending: true, After: page.Next, Limit: 11})
+		noErr(t, err, "QueryRecords")
+		if len(page.Records) != 0 || page.More || page.Next != (domain.RecordCursor{CreatedAt: at(0), ID: recordID(0)}) {
+			t.Errorf("past the end: %d records, More %v, Next %+v", len(page.Records), page.More, page.Next)
+		}
+		// Unknown form or project: nothing.
+		for _, q := range []domain.RecordQuery{{ProjectID: "p1", FormID: "nope", Descending: true}, {ProjectID: "p3", FormID: "perception", Descending: true}} {
+			page, err := st.QueryRecords(ctx, q)
+			noErr(t, err, "QueryRecords")
+			if len(page.Records) != 0 || page.More {
+				t.Errorf("%+v: %d records", q, len(page.Records))
+			}
+		}
+	})
+
+	s.run(t, "newest first stable while writes go on", func(t *testing.T, ctx context.Context, st domain.Store) {
+		recs := datasetRecords(t, ctx, st)
+		q := domain.RecordQuery{ProjectID: "p1", FormID: "perception", Descending: true, Limit: 4}
+		page, err := st.QueryRecords(ctx, q)
+		noErr(t, err, "QueryRecords")
+		got := ids(page.Records)
+		// Edit a record already read (9) and ones not read yet (1, and 6,
+		// the last of the next page), and receive a new one, newer than the
+		// first page: none moves, none is listed twice, and the new one,
+		// which sorts before where the reader started, is not listed.
+		for _, i := range []int{9, 1, 6} {
+			r := recs[recordID(i)]
+			n := next(r)
+			n.CreatedAt, n.FormVersion, n.ReviewState, n.DeviceID = r.CreatedAt, r.FormVersion, r.ReviewState, r.DeviceID
+			mustWrite(t, ctx, st, update(n, r.Rev))
+		}
+		fresh := testRecord("p1", recordID(12), "device:tab0", 1)
+		fresh.CreatedAt = at(6)
+		mustWrite(t, ctx, st, create(fresh))
+		for q.After = page.Next; page.More; q.After = page.Next {
+			page, err = st.QueryRecords(ctx, q)
+			noErr(t, err, "QueryRecords")
+			got = append(got, ids(page.Records)...)
+		}
+		if want := wantIDs(11, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0); !slices.Equal(got, want) {
 			t.Errorf("while editing: %v, want %v", got, want)
 		}
 	})
