@@ -89,7 +89,7 @@ func (c *Console) analystMap(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := mapView{Form: form, Width: mapWidth, Height: mapHeight, Query: filter.Query().Encode()}
+	v := mapView{Form: form, Width: mapWidth, Height: mapHeight, Query: linkQuery(filter.Query())}
 	latCol, lonCol, _ := model.Main.Geo()
 	if latCol < 0 || lonCol < 0 {
 		v.NoGeo = true

@@ -231,6 +231,12 @@ func TestAnalystPages(t *testing.T) {
 	if !strings.Contains(body, `id="map-scale"`) || !strings.Contains(body, "2 submissions have no location") {
 		t.Error("map: no scale bar or no note of the records without a location")
 	}
+	// Its way back to the table keeps the filters (html/template would
+	// percent-encode a query written after a literal "?").
+	_, body = c.Get("/projects/safety/data/forms/household/map?review_state=received")
+	if want := `href="/projects/safety/data/forms/household?review_state=received"`; !strings.Contains(body, want) {
+		t.Errorf("map: the link back to the table lost its filters; want %s", want)
+	}
 }
 
 // TestAnalystPagesRefuseOthers: an enumerator and a designer see no data of
