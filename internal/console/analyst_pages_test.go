@@ -151,6 +151,9 @@ func TestAnalystPages(t *testing.T) {
 	if qid == nil || !strings.Contains(body, "/age") || !strings.Contains(body, "Dandora") || !strings.Contains(body, "Tablet South") {
 		t.Fatalf("quarantine page: no item with its finding\n%s", body)
 	}
+	if !strings.Contains(body, ", 1 attempt") || strings.Contains(body, "1 attempts") {
+		t.Error(`quarantine page: want "1 attempt" (the count's singular)`)
+	}
 	reapply := "/projects/safety/data/quarantine/" + qid[1] + "/reapply"
 	// Not JSON: shown again with the text kept.
 	resp, body = c.PostForm(reapply, url.Values{"data": {`{"village": "Dandora", "age": 43`}})

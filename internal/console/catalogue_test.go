@@ -20,7 +20,7 @@ func TestCatalogueComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	en := cat.Lang(i18n.Fallback)
-	tmplKey := regexp.MustCompile(`\bT "([^"]+)"`)
+	tmplKey := regexp.MustCompile(`\bTN? "([^"]+)"`)
 	goKey := regexp.MustCompile(`"((?:layout|nav|flash|role|core|manager|designer|analyst)\.[a-z0-9_]+\.[a-z0-9_.]+|(?:nav|flash|role)\.[a-z0-9_]+)"`)
 	check := func(where, key string) {
 		if !en.Has(key) {

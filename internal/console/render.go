@@ -66,6 +66,7 @@ func (c *Console) loadAssets() error {
 	funcs := template.FuncMap{
 		// T is replaced per request by the page language's (see render).
 		"T":     func(key string, args ...any) string { return key },
+		"TN":    func(key string, n int, args ...any) string { return key },
 		"asset": func(name string) string { return "/static/" + name + "?v=" + c.assetVersion },
 		"time":  formatTime,
 	}
@@ -143,7 +144,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	t, err := t.Clone()
 	if err == nil {
-		funcs := template.FuncMap{"T": lang.T}
+		funcs := template.FuncMap{"T": lang.T, "TN": lang.N}
 		if lang.Dir == "rtl" {
 			funcs["time"] = isolatedTime
 		}

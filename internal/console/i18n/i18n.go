@@ -5,7 +5,15 @@
 //
 // A catalogue file is a flat JSON object of message key to text. Keys are
 // dotted and start with the area ("manager.members.title"). Text may hold
-// fmt verbs (%s, %d) for the arguments the template passes. The key "_dir"
+// fmt verbs (%s, %d) for the arguments the template passes.
+//
+// A text that counts something ("%d attempts") may have plural variants: the
+// key followed by "#" and a CLDR plural category of the language ("#one",
+// and in Arabic also "#zero", "#two", "#few", "#many"), chosen by Lang.N
+// for the count (golang.org/x/text/feature/plural holds the rules). The key
+// itself is the "other" form, and what a language without variants shows; a
+// translation may instead word the text so that it holds for any number
+// ("attempts: %d"). The key "_dir"
 // (in a file named _meta.json) gives the writing direction of the language,
 // "ltr" (the default) or "rtl", and "_name" its own name ("Français").
 package i18n
@@ -15,9 +23,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
+
+	"golang.org/x/text/feature/plural"
+	"golang.org/x/text/language"
 )
 
 //go:embed */*.json
@@ -37,6 +50,32 @@ type Lang struct {
 	Name     string
 	msgs     map[string]string
 	fallback *Lang
+	tag      language.Tag // for the plural rules
+}
+
+// pluralForms names the CLDR plural categories a variant key may end with
+// (after "#"); the key without one is the "other" form.
+var pluralForms = map[plural.Form]string{
+	plural.Zero: "zero", plural.One: "one", plural.Two: "two", plural.Few: "few", plural.Many: "many",
+}
+
+// N is T for a text that counts n: the variant of key for n's plural
+// category in this language ("key#one" for 1 in English), if the catalogue
+// has it, else key itself. A key this catalogue lacks is looked up, variants
+// and all, in the fallback.
+func (l *Lang) N(key string, n int, args ...any) string {
+	if _, ok := l.msgs[key]; !ok && l.fallback != nil {
+		return l.fallback.N(key, n, args...)
+	}
+	if n < 0 {
+		n = -n
+	}
+	if form, ok := pluralForms[plural.Cardinal.MatchPlural(l.tag, n, 0, 0, 0, 0)]; ok {
+		if _, ok := l.msgs[key+"#"+form]; ok {
+			key += "#" + form
+		}
+	}
+	return l.T(key, args...)
 }
 
 // Has reports whether key is in this catalogue or its fallback.
@@ -96,7 +135,7 @@ func Load(fsys fs.FS) (*Catalogue, error) {
 		code := path.Dir(p)
 		l := c.langs[code]
 		if l == nil {
-			l = &Lang{Code: code, Dir: "ltr", Name: code, msgs: map[string]string{}}
+			l = &Lang{Code: code, Dir: "ltr", Name: code, msgs: map[string]string{}, tag: language.Make(code)}
 			c.langs[code] = l
 			c.codes = append(c.codes, code)
 		}
@@ -124,6 +163,20 @@ func Load(fsys fs.FS) (*Catalogue, error) {
 				return nil, fmt.Errorf("i18n: %s: key %q defined twice in %s", p, k, code)
 			}
 			l.msgs[k] = v
+		}
+	}
+	for code, l := range c.langs {
+		for k := range l.msgs {
+			base, form, ok := strings.Cut(k, "#")
+			if !ok {
+				continue
+			}
+			if !slices.Contains(slices.Collect(maps.Values(pluralForms)), form) {
+				return nil, fmt.Errorf("i18n: %s: key %q: %q is not a plural category (zero, one, two, few or many)", code, k, form)
+			}
+			if _, ok := l.msgs[base]; !ok {
+				return nil, fmt.Errorf("i18n: %s: key %q is a plural variant of %q, which %s lacks", code, k, base, code)
+			}
 		}
 	}
 	fb := c.langs[Fallback]

@@ -47,7 +47,9 @@ func readFiles(t *testing.T, code string) map[string]map[string]string {
 // TestTranslationsComplete: every English file has its translation in each
 // language, with exactly the English keys (none missing, so no page falls
 // back to English; none extra, so a key renamed in English is not left
-// behind), in the file of the same area.
+// behind), in the file of the same area. Plural variants ("key#one") are the
+// exception: each language has those its own grammar needs, of keys English
+// has.
 func TestTranslationsComplete(t *testing.T) {
 	en := readFiles(t, Fallback)
 	for _, tr := range translations {
@@ -59,12 +61,16 @@ func TestTranslationsComplete(t *testing.T) {
 				continue
 			}
 			for k := range enMsgs {
+				if strings.Contains(k, "#") {
+					continue
+				}
 				if _, ok := msgs[k]; !ok {
 					t.Errorf("%s/%s lacks %q (English: %q)", tr.code, file, k, enMsgs[k])
 				}
 			}
 			for k := range msgs {
-				if _, ok := enMsgs[k]; !ok {
+				base, _, _ := strings.Cut(k, "#")
+				if _, ok := enMsgs[base]; !ok {
 					t.Errorf("%s/%s has %q, which en/%s lacks", tr.code, file, k, file)
 				}
 			}
@@ -142,8 +148,10 @@ func TestTranslationsKeepVerbsAndNames(t *testing.T) {
 	for _, tr := range translations {
 		got := readFiles(t, tr.code)
 		for file, enMsgs := range en {
-			for k, enText := range enMsgs {
-				text, ok := got[file][k]
+			for k, text := range got[file] {
+				// A plural variant has its English base's verbs and names.
+				base, _, _ := strings.Cut(k, "#")
+				enText, ok := enMsgs[base]
 				if !ok || strings.HasPrefix(k, "_") {
 					continue
 				}
@@ -233,5 +241,22 @@ func TestTranslationsMeta(t *testing.T) {
 	}
 	if en := c.Lang(Fallback); en.Dir != "ltr" || en.Name != "English" {
 		t.Errorf("en: %+v", en)
+	}
+}
+
+// TestPluralVariantsKeepVerbs: each English plural variant formats the same
+// arguments with the same verbs as its key's other form.
+func TestPluralVariantsKeepVerbs(t *testing.T) {
+	for file, msgs := range readFiles(t, Fallback) {
+		for k, text := range msgs {
+			base, _, ok := strings.Cut(k, "#")
+			if !ok {
+				continue
+			}
+			want, _ := verbs(msgs[base])
+			if have, _ := verbs(text); !reflect.DeepEqual(have, want) {
+				t.Errorf("en/%s %s: verbs %v, its other form %v", file, k, have, want)
+			}
+		}
 	}
 }
