@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/internal/console"
 	"github.com/fieldsync/fieldsync/internal/console/consoletest"
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/records"
@@ -55,10 +56,17 @@ type tablet struct {
 
 const analystPassword = "analyst-password-123"
 
-func startAnalystEnv(t *testing.T) *analystEnv {
+// startAnalystEnv starts a console with the safety project, its household
+// form, analyst alice and two tablets; opts change the console's
+// configuration (a map tile layer, say).
+func startAnalystEnv(t *testing.T, opts ...func(*console.Config)) *analystEnv {
 	t.Helper()
 	ctx := context.Background()
-	env := consoletest.Start(t)
+	env := consoletest.StartConsole(t, func(c *console.Config) {
+		for _, o := range opts {
+			o(c)
+		}
+	})
 	env.CreateProject(t, "safety", "Community safety survey")
 	env.AddUser(t, "alice", analystPassword, "safety", domain.RoleAnalyst)
 	if _, _, err := env.Forms.PutVersion(ctx, "safety", "household", "1", []byte(surveyDefinition)); err != nil {

@@ -2,7 +2,6 @@ package console_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -19,8 +18,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fieldsync/fieldsync/internal/console"
-	"github.com/fieldsync/fieldsync/internal/console/consoletest"
-	"github.com/fieldsync/fieldsync/internal/domain"
 )
 
 // tileServer is a local XYZ tile server: every tile is a plain 256×256 PNG,
@@ -70,29 +67,7 @@ func (ts *tileServer) seen() []tileRequest {
 // startMapEnv is startAnalystEnv with the console's map tile layer set.
 func startMapEnv(t *testing.T, tiles console.MapTiles) *analystEnv {
 	t.Helper()
-	ctx := context.Background()
-	env := consoletest.StartConsole(t, func(c *console.Config) { c.MapTiles = tiles })
-	env.CreateProject(t, "safety", "Community safety survey")
-	env.AddUser(t, "alice", analystPassword, "safety", domain.RoleAnalyst)
-	if _, _, err := env.Forms.PutVersion(ctx, "safety", "household", "1", []byte(surveyDefinition)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.Forms.Publish(ctx, "safety", "household", "1"); err != nil {
-		t.Fatal(err)
-	}
-	ae := &analystEnv{Env: env}
-	for i, name := range []string{"Tablet North", "Tablet South"} {
-		d, code, err := env.Identity.CreateDevice(ctx, env.Admin, "safety", name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pair, _, err := env.Identity.Enroll(ctx, code, nil, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ae.tablets[i] = tablet{id: d.ID, name: name, token: pair.AccessToken}
-	}
-	return ae
+	return startAnalystEnv(t, func(c *console.Config) { c.MapTiles = tiles })
 }
 
 // The seed's two points (records 1 and 2), by the order they are drawn.
