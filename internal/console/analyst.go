@@ -22,6 +22,7 @@ const (
 	mirrorReapply     = "POST /v1/projects/{project}/quarantine/{id}/reapply"
 	mirrorDismiss     = "POST /v1/projects/{project}/quarantine/{id}/dismiss"
 	mirrorExport      = "GET /v1/projects/{project}/forms/{form}/export"
+	mirrorAttachment  = "GET /v1/projects/{project}/records/{id}/attachments/{name}"
 )
 
 // registerAnalystRoutes registers the analysts' pages (analyst_*.go):
@@ -43,6 +44,8 @@ func (c *Console) registerAnalystRoutes() {
 	c.handle(http.MethodGet, "/projects/{project}/data/records/{id}", mirrorComments, c.analystRecord)
 	c.handle(http.MethodPost, "/projects/{project}/data/records/{id}/review", mirrorPatch, c.analystReview)
 	c.handle(http.MethodPost, "/projects/{project}/data/records/{id}/assign", mirrorPatch, c.analystAssign)
+	// A record's files (photos, recordings), downloaded as the API serves them.
+	c.handle(http.MethodGet, "/projects/{project}/data/records/{id}/attachments/{name}", mirrorAttachment, c.analystAttachment)
 	// The conflicts page exists to resolve them: it has resolve's rule.
 	c.handle(http.MethodGet, "/projects/{project}/data/records/{id}/conflicts", mirrorResolve, c.analystConflicts)
 	c.handle(http.MethodPost, "/projects/{project}/data/records/{id}/resolve", mirrorResolve, c.analystResolve)

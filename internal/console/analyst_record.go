@@ -11,6 +11,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/export"
+	"github.com/fieldsync/fieldsync/internal/media"
 	"github.com/fieldsync/fieldsync/internal/records"
 )
 
@@ -43,6 +44,17 @@ type recordView struct {
 	CanReview    bool
 	CanResolve   bool
 	Labels       *labels
+	// Files are the record's declared attachments, each marked present
+	// when its bytes have arrived.
+	Files []fileRow
+}
+
+// fileRow is one of a record's files, with its name escaped for the path of
+// its download link (a name may hold ? # % or spaces, which html/template
+// leaves as they are in a URL's path).
+type fileRow struct {
+	media.File
+	PathName string
 }
 
 // loadRecord reads a record with its history and its form's model, as the
@@ -78,6 +90,17 @@ func (c *Console) analystRecord(w http.ResponseWriter, r *http.Request) error {
 	v := recordView{Record: rec, FormTitle: form.Title, DeviceName: names[rec.DeviceID], Answers: answers(lb, model.Main, decodeData(rec.Data)), Labels: lb,
 		Thread: thread, ReviewStates: records.ReviewStates, Assigned: strings.Join(rec.AssignedTo, ", "),
 		CanReview: c.may(r, mirrorPatch), CanResolve: c.may(r, mirrorResolve)}
+	if c.cfg.Media != nil {
+		// The record was read as the caller may see it (loadRecord), as
+		// RecordFiles asks.
+		files, err := c.cfg.Media.RecordFiles(ctx, rec)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			v.Files = append(v.Files, fileRow{File: f, PathName: url.PathEscape(f.Name)})
+		}
+	}
 	byRev := map[string]domain.Revision{}
 	for _, rv := range revs {
 		byRev[rv.Rev] = rv
@@ -213,4 +236,12 @@ func (c *Console) analystAssign(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, "/projects/"+project+"/data/records/"+url.PathEscape(id)+"?msg=assigned", http.StatusSeeOther)
 	return nil
+}
+
+// analystAttachment downloads one of a record's files through the API's own
+// handler (Server.ServeAttachment): the media service's checks, a download
+// typed as declared, never shown inline (the bytes come from a tablet).
+func (c *Console) analystAttachment(w http.ResponseWriter, r *http.Request) error {
+	pc, vars := pageFrom(r.Context()), mux.Vars(r)
+	return c.cfg.API.ServeAttachment(w, r, principal(r), pc.role, pc.project, vars["id"], vars["name"])
 }

@@ -50,18 +50,22 @@ var consoleRoleTable = map[string][]string{
 	// Analysts' pages (analyst_*.go): the rows of the API routes they mirror
 	// (analysts, and managers and admins, who pass every project rule; the
 	// quarantine is read by designers too).
-	"GET /projects/{project}/data":                          {roleAdmin, roleManager, roleAnalyst},
-	"GET /projects/{project}/data/forms/{form}":             {roleAdmin, roleManager, roleAnalyst},
-	"GET /projects/{project}/data/forms/{form}/export":      {roleAdmin, roleManager, roleAnalyst},
-	"GET /projects/{project}/data/forms/{form}/map":         {roleAdmin, roleManager, roleAnalyst},
-	"GET /projects/{project}/data/records/{id}":             {roleAdmin, roleManager, roleAnalyst},
-	"POST /projects/{project}/data/records/{id}/review":     {roleAdmin, roleManager, roleAnalyst},
-	"POST /projects/{project}/data/records/{id}/assign":     {roleAdmin, roleManager, roleAnalyst},
-	"GET /projects/{project}/data/records/{id}/conflicts":   {roleAdmin, roleManager, roleAnalyst},
-	"POST /projects/{project}/data/records/{id}/resolve":    {roleAdmin, roleManager, roleAnalyst},
-	"GET /projects/{project}/data/quarantine":               {roleAdmin, roleManager, roleDesigner, roleAnalyst},
-	"POST /projects/{project}/data/quarantine/{id}/reapply": {roleAdmin, roleManager, roleAnalyst},
-	"POST /projects/{project}/data/quarantine/{id}/dismiss": {roleAdmin, roleManager, roleAnalyst},
+	"GET /projects/{project}/data":                        {roleAdmin, roleManager, roleAnalyst},
+	"GET /projects/{project}/data/forms/{form}":           {roleAdmin, roleManager, roleAnalyst},
+	"GET /projects/{project}/data/forms/{form}/export":    {roleAdmin, roleManager, roleAnalyst},
+	"GET /projects/{project}/data/forms/{form}/map":       {roleAdmin, roleManager, roleAnalyst},
+	"GET /projects/{project}/data/records/{id}":           {roleAdmin, roleManager, roleAnalyst},
+	"POST /projects/{project}/data/records/{id}/review":   {roleAdmin, roleManager, roleAnalyst},
+	"POST /projects/{project}/data/records/{id}/assign":   {roleAdmin, roleManager, roleAnalyst},
+	"GET /projects/{project}/data/records/{id}/conflicts": {roleAdmin, roleManager, roleAnalyst},
+	"POST /projects/{project}/data/records/{id}/resolve":  {roleAdmin, roleManager, roleAnalyst},
+	// A record's file: the API's GET attachment rule, which lets the
+	// enumerator who sent the record in too (the media service then checks
+	// that the caller may see the record).
+	"GET /projects/{project}/data/records/{id}/attachments/{name}": {roleAdmin, roleManager, roleAnalyst, roleEnumerator},
+	"GET /projects/{project}/data/quarantine":                      {roleAdmin, roleManager, roleDesigner, roleAnalyst},
+	"POST /projects/{project}/data/quarantine/{id}/reapply":        {roleAdmin, roleManager, roleAnalyst},
+	"POST /projects/{project}/data/quarantine/{id}/dismiss":        {roleAdmin, roleManager, roleAnalyst},
 }
 
 // probeVars fills a route's path variables; every value but the project
