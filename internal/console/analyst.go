@@ -23,6 +23,7 @@ const (
 	mirrorDismiss     = "POST /v1/projects/{project}/quarantine/{id}/dismiss"
 	mirrorExport      = "GET /v1/projects/{project}/forms/{form}/export"
 	mirrorAttachment  = "GET /v1/projects/{project}/records/{id}/attachments/{name}"
+	mirrorOData       = "GET /v1/projects/{project}/forms/{form}/odata"
 )
 
 // registerAnalystRoutes registers the analysts' pages (analyst_*.go):

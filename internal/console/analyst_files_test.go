@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +78,36 @@ func TestAnalystRecordFiles(t *testing.T) {
 	e.push(t, e.tablets[0], sub(8, `{"village":"Mathare"}`, time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)))
 	if _, body := c.Get("/projects/safety/data/records/" + recordID(8)); strings.Contains(body, `id="files"`) {
 		t.Error("a record without files shows a files table")
+	}
+}
+
+// TestAnalystODataAddress: the submissions page gives the form's OData feed
+// address, and that address is the feed: Power BI's Basic sign-in with the
+// analyst's password reads it.
+func TestAnalystODataAddress(t *testing.T) {
+	e := startAnalystEnv(t)
+	e.seed(t)
+	c := e.SignIn(t, "alice", analystPassword)
+	_, body := c.Get("/projects/safety/data/forms/household")
+	m := regexp.MustCompile(`id="odata-url" value="([^"]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("the submissions page gives no OData address")
+	}
+	addr := html.UnescapeString(m[1])
+	if want := e.URL + "/v1/projects/safety/forms/household/odata"; addr != want {
+		t.Fatalf("OData address %q, want %q", addr, want)
+	}
+	req, _ := http.NewRequest(http.MethodGet, addr+"/Submissions", nil)
+	req.SetBasicAuth("alice", analystPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var feed struct {
+		Value []map[string]any `json:"value"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&feed) != nil || len(feed.Value) != 3 {
+		t.Fatalf("the address as Power BI reads it: %d, %d rows (want 3)", resp.StatusCode, len(feed.Value))
 	}
 }

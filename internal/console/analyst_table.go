@@ -154,6 +154,9 @@ type submissionsView struct {
 	Descending bool
 	Formats    []string
 	Labels     *labels
+	// OData is the form's OData feed address, for Power BI's and Excel's
+	// "OData feed" connector ("" for a caller the feed's route refuses).
+	OData string
 }
 
 // analystSubmissions is a form's submissions table: a page of the records
@@ -217,6 +220,9 @@ func (c *Console) analystSubmissions(w http.ResponseWriter, r *http.Request) err
 	}
 	if page.Next != "" {
 		v.Next = filter.withOrder(q.Descending, page.Next)
+	}
+	if c.may(r, mirrorOData) {
+		v.OData = c.cfg.API.BaseURL(r) + "/v1/projects/" + url.PathEscape(project) + "/forms/" + url.PathEscape(formID) + "/odata"
 	}
 	c.render(w, r, http.StatusOK, "analyst/submissions", "analyst.submissions.title", v)
 	return nil
