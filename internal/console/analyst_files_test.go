@@ -74,6 +74,11 @@ func TestAnalystRecordFiles(t *testing.T) {
 		t.Errorf("the recording not received yet: %d, want 404", resp.StatusCode)
 	}
 
+	// The table's total takes the singular for one.
+	if _, body := c.Get("/projects/safety/data/forms/household"); !strings.Contains(body, "1 submission matches the filters.") {
+		t.Error(`the table of one record does not say "1 submission matches the filters."`)
+	}
+
 	// A record without files has no section.
 	e.push(t, e.tablets[0], sub(8, `{"village":"Mathare"}`, time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)))
 	if _, body := c.Get("/projects/safety/data/records/" + recordID(8)); strings.Contains(body, `id="files"`) {

@@ -44,6 +44,11 @@ func TestAnalystPages(t *testing.T) {
 	if !strings.Contains(body, "Korogocho") || strings.Contains(body, "Mathare") {
 		t.Errorf("device filter: want only the south tablet's record")
 	}
+	// The total is what the table lists (one page here): record 3, and
+	// record 1, whose last edit came from this tablet.
+	if rows := strings.Count(body, "<tr data-id="); rows != 2 || !strings.Contains(body, "2 submissions match the filters.") {
+		t.Errorf("device filter: %d rows, total %s", rows, regexp.MustCompile(`<p id="total">.*</p>`).FindString(body))
+	}
 	_, body = c.Get("/projects/safety/data/forms/household?review_state=approved")
 	if !strings.Contains(body, `id="no-records"`) {
 		t.Error("review-state filter: want no record")

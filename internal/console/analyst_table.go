@@ -154,6 +154,9 @@ type submissionsView struct {
 	Descending bool
 	Formats    []string
 	Labels     *labels
+	// Total is how many records the filters select, on every page (the
+	// store counts them; tombstones included, as the table lists them).
+	Total int
 	// OData is the form's OData feed address, for Power BI's and Excel's
 	// "OData feed" connector ("" for a caller the feed's route refuses).
 	OData string
@@ -178,6 +181,12 @@ func (c *Console) analystSubmissions(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	cq := q
+	cq.IncludeDeleted = true // as FormRecords lists them
+	total, err := c.cfg.Records.CountRecords(ctx, cq)
+	if err != nil {
+		return err
+	}
 	form, model, lb, err := c.formModel(r, project, formID)
 	if err != nil {
 		return err
@@ -187,7 +196,7 @@ func (c *Console) analystSubmissions(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	v := submissionsView{Form: form, Filter: filter, ReviewStates: records.ReviewStates, Devices: devices,
-		First: cursor == "", Query: linkQuery(filter.Query()), Formats: export.Formats, Labels: lb,
+		First: cursor == "", Query: linkQuery(filter.Query()), Formats: export.Formats, Labels: lb, Total: total,
 		Descending: q.Descending, FirstQuery: filter.withOrder(q.Descending, ""), FlipQuery: filter.withOrder(!q.Descending, "")}
 	if !q.Descending {
 		v.ClearQuery = recordFilter{}.withOrder(false, "")

@@ -132,7 +132,16 @@ func TestAnalystTableOrder(t *testing.T) {
 		if i > 0 && !strings.Contains(b, `id="first-page"`) {
 			t.Errorf("page %d has no link to the first page", i+1)
 		}
+		// Every page says how many the filters select in all.
+		if want := fmt.Sprintf("%d submissions match the filters.", len(desc)); !strings.Contains(b, want) {
+			t.Errorf("page %d does not say %q", i+1, want)
+		}
 	}
+	if _, b := c.Get(base + "?device=" + e.tablets[1].id); !strings.Contains(b, "submissions match the filters.") ||
+		strings.Contains(b, fmt.Sprintf("%d submissions match", len(desc))) {
+		t.Error("the total does not follow the device filter")
+	}
+
 	if !strings.Contains(bodies[1], `order=desc`) {
 		t.Error("the second page's links do not keep the order")
 	}

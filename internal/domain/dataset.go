@@ -77,6 +77,12 @@ type DatasetStore interface {
 	// cancelled ctx stops it at the next page (ErrUnavailable wrapping the
 	// context's error, like every store call).
 	QueryRecords(ctx context.Context, q RecordQuery) (RecordQueryPage, error)
+	// CountRecords counts the records q selects (q.After, q.Limit and
+	// q.Descending play no part): one count over the same index as
+	// QueryRecords, for the listing's total and OData's $count, instead of
+	// reading every record. Writes under way while it counts may be counted
+	// or not, as for a page read at that moment.
+	CountRecords(ctx context.Context, q RecordQuery) (int, error)
 }
 
 // CeilMilli rounds t up to the next whole millisecond (t itself when whole).

@@ -133,7 +133,8 @@ func preferMaxPageSize(values []string) int {
 
 // odataSource is the feed's data: the store's dataset query (the export's),
 // one indexed read per page in (receive time, id) order, the order of the
-// feed's skiptokens.
+// feed's skiptokens; $count is the store's count where the filter is all
+// bounds the store knows.
 func (s *Server) odataSource() odata.Source {
 	return odata.QuerySource{Query: func(ctx context.Context, f odata.Filter, afterAt time.Time, afterID string, limit int) ([]domain.Record, bool, error) {
 		p, err := s.store.QueryRecords(ctx, domain.RecordQuery{ProjectID: f.ProjectID, FormID: f.FormID, Since: f.Since, Until: f.Until,
@@ -142,5 +143,8 @@ func (s *Server) odataSource() odata.Source {
 			return nil, false, err
 		}
 		return p.Records, p.More, nil
+	}, CountFunc: func(ctx context.Context, f odata.Filter) (int, error) {
+		return s.store.CountRecords(ctx, domain.RecordQuery{ProjectID: f.ProjectID, FormID: f.FormID, Since: f.Since, Until: f.Until,
+			ReviewStates: f.ReviewStates})
 	}}
 }

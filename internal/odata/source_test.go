@@ -81,7 +81,12 @@ func orderedQuery(t *testing.T, st domain.Store) QueryFunc {
 func TestSources(t *testing.T) {
 	st, all := sourceFixture(t)
 	ctx := context.Background()
-	sources := map[string]Source{"scanSource": scanSource{Store: st}, "QuerySource": QuerySource{Query: orderedQuery(t, st)}}
+	// The server's source counts in the store where it can (CountFunc).
+	storeCount := func(ctx context.Context, f Filter) (int, error) {
+		return st.CountRecords(ctx, domain.RecordQuery{ProjectID: f.ProjectID, FormID: f.FormID, Since: f.Since, Until: f.Until, ReviewStates: f.ReviewStates})
+	}
+	sources := map[string]Source{"scanSource": scanSource{Store: st}, "QuerySource": QuerySource{Query: orderedQuery(t, st)},
+		"QuerySource counting in the store": QuerySource{Query: orderedQuery(t, st), CountFunc: storeCount}}
 	filters := map[string]struct {
 		f    Filter
 		keep func(r domain.Record) bool

@@ -28,17 +28,7 @@ func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.
 	if limit <= 0 {
 		limit = defaultQueryLimit
 	}
-	filter := bson.D{{Key: "project_id", Value: q.ProjectID}, {Key: "form_id", Value: q.FormID}}
-	created := bson.D{}
-	if !q.Since.IsZero() {
-		created = append(created, bson.E{Key: "$gte", Value: ms(domain.CeilMilli(q.Since))})
-	}
-	if !q.Until.IsZero() {
-		created = append(created, bson.E{Key: "$lt", Value: ms(domain.CeilMilli(q.Until))})
-	}
-	if len(created) > 0 {
-		filter = append(filter, bson.E{Key: "created_at", Value: created})
-	}
+	filter := recordQueryFilter(q)
 	// The cursor's side: after it (ascending) or before it (descending).
 	beyond, dir := "$gt", 1
 	if q.Descending {
@@ -51,17 +41,6 @@ func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.
 			bson.D{{Key: "created_at", Value: at}, {Key: "record_id", Value: bson.D{{Key: beyond, Value: q.After.ID}}}},
 		}})
 	}
-	if !q.IncludeDeleted {
-		filter = append(filter, bson.E{Key: "deleted", Value: false})
-	}
-	in := func(field string, vals []string) {
-		if len(vals) > 0 {
-			filter = append(filter, bson.E{Key: field, Value: bson.D{{Key: "$in", Value: vals}}})
-		}
-	}
-	in("review_state", q.ReviewStates)
-	in("form_version", q.Versions)
-	in("device_id", q.Devices)
 
 	docs, err := findAll[recordDoc](ctx, s.records, filter, options.Find().
 		SetSort(bson.D{{Key: "created_at", Value: dir}, {Key: "record_id", Value: dir}}).
@@ -89,4 +68,43 @@ func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.
 		page.More = n == limit
 	}
 	return page, nil
+}
+
+// CountRecords counts what QueryRecords would page through, with the same
+// filter over records.by_form_created. (A record whose write is pending
+// counts as its document stands, as a page read at that moment would show
+// it once settled either way.)
+func (s *Store) CountRecords(ctx context.Context, q domain.RecordQuery) (int, error) {
+	n, err := s.records.CountDocuments(ctx, recordQueryFilter(q))
+	if err != nil {
+		return 0, translate(err)
+	}
+	return int(n), nil
+}
+
+// recordQueryFilter is the filter of q without its cursor.
+func recordQueryFilter(q domain.RecordQuery) bson.D {
+	filter := bson.D{{Key: "project_id", Value: q.ProjectID}, {Key: "form_id", Value: q.FormID}}
+	created := bson.D{}
+	if !q.Since.IsZero() {
+		created = append(created, bson.E{Key: "$gte", Value: ms(domain.CeilMilli(q.Since))})
+	}
+	if !q.Until.IsZero() {
+		created = append(created, bson.E{Key: "$lt", Value: ms(domain.CeilMilli(q.Until))})
+	}
+	if len(created) > 0 {
+		filter = append(filter, bson.E{Key: "created_at", Value: created})
+	}
+	if !q.IncludeDeleted {
+		filter = append(filter, bson.E{Key: "deleted", Value: false})
+	}
+	in := func(field string, vals []string) {
+		if len(vals) > 0 {
+			filter = append(filter, bson.E{Key: field, Value: bson.D{{Key: "$in", Value: vals}}})
+		}
+	}
+	in("review_state", q.ReviewStates)
+	in("form_version", q.Versions)
+	in("device_id", q.Devices)
+	return filter
 }

@@ -61,9 +61,36 @@ func (s *Store) QueryRecords(ctx context.Context, q domain.RecordQuery) (domain.
 // range of records_form_created, in the query's direction.
 func queryRecordsSQL(q domain.RecordQuery, limit int) (string, []any) {
 	var b strings.Builder
-	b.WriteString(`SELECT ` + changeCols + ` FROM records WHERE project_id = ? AND form_id = ?`)
+	b.WriteString(`SELECT ` + changeCols + ` FROM records`)
+	args := recordQueryWhere(&b, q, true)
+	if q.Descending {
+		b.WriteString(` ORDER BY created_at DESC, id DESC LIMIT ?`)
+	} else {
+		b.WriteString(` ORDER BY created_at, id LIMIT ?`)
+	}
+	args = append(args, limit)
+	return b.String(), args
+}
+
+// CountRecords counts what QueryRecords would page through: count(*) over
+// the same range of records_form_created.
+func (s *Store) CountRecords(ctx context.Context, q domain.RecordQuery) (int, error) {
+	var b strings.Builder
+	b.WriteString(`SELECT count(*) FROM records`)
+	args := recordQueryWhere(&b, q, false)
+	var n int
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, b.String(), args...).Scan(&n)
+	})
+	return n, err
+}
+
+// recordQueryWhere writes the WHERE clause of q to b and returns its
+// arguments; withCursor adds q.After's side in q's direction.
+func recordQueryWhere(b *strings.Builder, q domain.RecordQuery, withCursor bool) []any {
+	b.WriteString(` WHERE project_id = ? AND form_id = ?`)
 	args := []any{q.ProjectID, q.FormID}
-	if !q.After.IsZero() {
+	if withCursor && !q.After.IsZero() {
 		if q.Descending {
 			b.WriteString(` AND (created_at, id) < (?, ?)`)
 		} else {
@@ -94,11 +121,5 @@ func queryRecordsSQL(q domain.RecordQuery, limit int) (string, []any) {
 	in("review_state", q.ReviewStates)
 	in("form_version", q.Versions)
 	in("device_id", q.Devices)
-	if q.Descending {
-		b.WriteString(` ORDER BY created_at DESC, id DESC LIMIT ?`)
-	} else {
-		b.WriteString(` ORDER BY created_at, id LIMIT ?`)
-	}
-	args = append(args, limit)
-	return b.String(), args
+	return args
 }

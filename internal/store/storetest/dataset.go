@@ -156,6 +156,25 @@ func (s suite) datasets(t *testing.T) {
 					t.Errorf("%s (page size %d): %v, want %v", tc.name, size, got, tc.want)
 				}
 			}
+			// The count is the number of records the pages hold, whatever
+			// the cursor, the page size and the order; tombstones count when
+			// listed.
+			for _, cq := range []domain.RecordQuery{q, {ProjectID: q.ProjectID, FormID: q.FormID, Since: q.Since, Until: q.Until,
+				ReviewStates: q.ReviewStates, Versions: q.Versions, Devices: q.Devices, After: domain.RecordCursor{CreatedAt: at(2), ID: recordID(4)},
+				Limit: 1, Descending: true}} {
+				n, err := st.CountRecords(ctx, cq)
+				noErr(t, err, "CountRecords")
+				if n != len(tc.want) {
+					t.Errorf("%s: CountRecords %d, want %d", tc.name, n, len(tc.want))
+				}
+			}
+			withDeleted := q
+			withDeleted.IncludeDeleted = true
+			n, err := st.CountRecords(ctx, withDeleted)
+			noErr(t, err, "CountRecords")
+			if listed := len(queryAll(t, ctx, st, withDeleted, 1000)); n != listed {
+				t.Errorf("%s with tombstones: CountRecords %d, the listing %d", tc.name, n, listed)
+			}
 			// Newest first: the same records, in the exact reverse order.
 			q.Descending = true
 			want := slices.Clone(tc.want)
