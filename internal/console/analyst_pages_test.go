@@ -26,6 +26,12 @@ func TestAnalystPages(t *testing.T) {
 	e.seed(t)
 	c := e.SignIn(t, "alice", analystPassword)
 
+	// The data index counts each form's submissions (the quarantined item
+	// is not one).
+	if _, body := c.Get("/projects/safety/data"); !strings.Contains(body, `<td data-count="household">3</td>`) {
+		t.Error("the data index does not count the household form's 3 submissions")
+	}
+
 	// The table: labels for choices, device names, conflicts flagged.
 	resp, body := c.Get("/projects/safety/data/forms/household")
 	if resp.StatusCode != http.StatusOK {

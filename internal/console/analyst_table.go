@@ -15,16 +15,27 @@ import (
 // analystIndexView is the data of analyst/index.
 type analystIndexView struct {
 	Forms []domain.Form
+	// Counts are the forms' records (tombstones left out), by form id.
+	Counts map[string]int
 }
 
 // analystIndex lists the project's forms, each with its submissions, map and
 // exports.
 func (c *Console) analystIndex(w http.ResponseWriter, r *http.Request) error {
-	forms, err := c.cfg.Forms.List(r.Context(), pageFrom(r.Context()).project, false)
+	project := pageFrom(r.Context()).project
+	forms, err := c.cfg.Forms.List(r.Context(), project, false)
 	if err != nil {
 		return err
 	}
-	c.render(w, r, http.StatusOK, "analyst/index", "analyst.index.title", analystIndexView{Forms: forms})
+	v := analystIndexView{Forms: forms, Counts: map[string]int{}}
+	for _, f := range forms {
+		// One indexed count each: what a manager checks first during
+		// fieldwork ("how many interviews so far?").
+		if v.Counts[f.ID], err = c.cfg.Store.CountRecords(r.Context(), domain.RecordQuery{ProjectID: project, FormID: f.ID}); err != nil {
+			return err
+		}
+	}
+	c.render(w, r, http.StatusOK, "analyst/index", "analyst.index.title", v)
 	return nil
 }
 
