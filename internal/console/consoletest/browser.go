@@ -140,7 +140,10 @@ func (b *Browser) Submit(sel string) {
 	b.Do("submit "+sel,
 		chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible),
 		chromedp.WaitNotPresent(chromedp.CSS(`html[data-old]`)),
-		chromedp.WaitReady(chromedp.CSS("main")))
+		chromedp.WaitReady(chromedp.CSS("main")),
+		// The answer fully loaded (its stylesheet too), so the DOM the
+		// next step reads is the one that stays.
+		chromedp.Poll[chromedp.Void](`document.readyState === "complete" && !document.documentElement.dataset.old`))
 }
 
 // Fill replaces the value of an input, textarea or select.
@@ -153,7 +156,21 @@ func (b *Browser) Fill(sel, value string) {
 // for it to be visible.
 func (b *Browser) Text(sel string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
+	var (
+		s   string
+		err error
+	)
+	// A node found while Chromium was still swapping documents can be gone
+	// by the time its text is asked for ("No node with given id found"):
+	// the query is then run again on the document that stayed.
+	for range 5 {
+		if s, err = chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible)); err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "No node with given id") && !strings.Contains(err.Error(), "Could not find node") {
+			break
+		}
+	}
 	if err != nil {
 		b.t.Fatalf("browser: text of %s: %v", sel, err)
 	}
