@@ -284,8 +284,9 @@ func (f *Feed) EntitySet(ctx context.Context, m *Model, req Request) ([]byte, in
 	filter := Filter{ProjectID: req.ProjectID, FormID: req.FormID}
 	if o.filter != nil {
 		bounds(o.filter, &filter)
-		e := o.filter
-		filter.Match = e.eval
+		if !exactBounds(o.filter) {
+			filter.Match = o.filter.eval
+		}
 	}
 
 	var b bytes.Buffer

@@ -300,7 +300,7 @@ func parseTimeLiteral(s string) (time.Time, error) {
 // bounds are what a filter guarantees of every record it keeps, for a
 // Source that can narrow its read: a conjunction's comparisons of
 // submissionDate and reviewState. The filter itself is still applied to
-// every record.
+// every record, unless exactBounds says the bounds are the whole of it.
 func bounds(e expr, f *Filter) {
 	switch x := e.(type) {
 	case boolOp:
@@ -316,8 +316,14 @@ func bounds(e expr, f *Filter) {
 		case "__system/submissionDate":
 			switch x.op {
 			case "eq", "ge", "gt":
-				if f.Since.IsZero() || x.t.After(f.Since) {
-					f.Since = x.t
+				since := x.t
+				if x.op == "gt" {
+					// Strictly after: the first instant after x.t (the
+					// store rounds it up to its next millisecond).
+					since = x.t.Add(time.Nanosecond)
+				}
+				if f.Since.IsZero() || since.After(f.Since) {
+					f.Since = since
 				}
 			}
 			switch x.op {
@@ -336,4 +342,33 @@ func bounds(e expr, f *Filter) {
 			}
 		}
 	}
+}
+
+// exactBounds reports whether bounds(e) says all that e does: a conjunction
+// of comparisons of submissionDate with a date (not null, not ne) and at
+// most one reviewState eq. A Source that applies the bounds then selects
+// exactly the records e keeps, and can count them without reading them
+// (the $count of an incremental refresh's filter).
+func exactBounds(e expr) bool {
+	states := 0
+	var exact func(e expr) bool
+	exact = func(e expr) bool {
+		switch x := e.(type) {
+		case boolOp:
+			return x.and && exact(x.l) && exact(x.r)
+		case cmp:
+			if x.null {
+				return false
+			}
+			switch x.field {
+			case "__system/submissionDate":
+				return x.op != "ne"
+			case "__system/reviewState":
+				states++
+				return x.op == "eq" && states == 1
+			}
+		}
+		return false
+	}
+	return exact(e)
 }
