@@ -28,11 +28,11 @@ func TestExactBounds(t *testing.T) {
 	}{
 		{"__system/submissionDate ge " + at(0), true},
 		{"__system/submissionDate gt " + at(0), true},
-		{"__system/submissionDate gt " + at(500 * time.Microsecond), true},
+		{"__system/submissionDate gt " + at(500*time.Microsecond), true},
 		{"__system/submissionDate lt " + at(time.Millisecond), true},
 		{"__system/submissionDate le " + at(-time.Millisecond), true},
-		{"__system/submissionDate le " + at(-1500 * time.Microsecond), true},
-		{"__system/submissionDate eq " + at(2 * time.Millisecond), true},
+		{"__system/submissionDate le " + at(-1500*time.Microsecond), true},
+		{"__system/submissionDate eq " + at(2*time.Millisecond), true},
 		{"__system/submissionDate eq " + at(time.Microsecond), true},
 		{"__system/submissionDate ge " + at(-2*time.Millisecond) + " and __system/submissionDate lt " + at(2*time.Millisecond) +
 			" and __system/reviewState eq 'approved'", true},
