@@ -228,3 +228,38 @@ func TestLanguageChoice(t *testing.T) {
 		t.Errorf("sign-in page after choosing Arabic: %.300s", body)
 	}
 }
+
+// TestTranslatedProblems: on a French or Arabic page, an error the page
+// knows is explained in the page's language, with the API's own English
+// text kept below it (marked lang="en"); an English page shows the API's
+// text alone, and a code without a translation shows the API's text.
+func TestTranslatedProblems(t *testing.T) {
+	env := startAnalystEnv(t)
+	alice := env.SignIn(t, "alice", analystPassword)
+	for _, tc := range []struct {
+		accept, want string
+	}{
+		{"fr", "Ce projet n'existe pas, ou vous n'en êtes pas membre."},
+		{"ar", "هذا المشروع غير موجود، أو أنك لست عضوًا فيه."},
+	} {
+		status, body := getAs(t, env.Env, alice, "/projects/nowhere", tc.accept)
+		if status != http.StatusNotFound || !strings.Contains(body, `<p id="problem">`+html.EscapeString(tc.want)+`</p>`) ||
+			!strings.Contains(body, `<p class="muted" lang="en" dir="ltr" id="problem-en">Project not found`) {
+			t.Errorf("%s: %d, want the translated problem and the English one below it:\n%s", tc.accept, status, body)
+		}
+	}
+	_, body := getAs(t, env.Env, alice, "/projects/nowhere", "en")
+	if !strings.Contains(body, `<p id="problem">Project not found`) || strings.Contains(body, `id="problem-en"`) {
+		t.Errorf("en: want the API's text alone:\n%s", body)
+	}
+	// A bad filter value: its code's translation, the API's details below.
+	_, body = getAs(t, env.Env, alice, "/projects/safety/data/forms/household?review_state=maybe", "fr")
+	if !strings.Contains(body, html.EscapeString("Un filtre de cette page n'est pas valide")) || !strings.Contains(body, "Unknown review state") {
+		t.Errorf("fr invalid_query: %s", body)
+	}
+	// A code without a translation keeps the API's text.
+	_, body = getAs(t, env.Env, alice, "/projects/safety/data/forms/household?order=sideways", "fr")
+	if !strings.Contains(body, `data-code="invalid_order"`) || !strings.Contains(body, `<p id="problem">Unknown order`) {
+		t.Errorf("fr invalid_order: %s", body)
+	}
+}
