@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,11 +13,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/internal/domain"
-	"github.com/fieldsync/fieldsync/internal/forms"
-	"github.com/fieldsync/fieldsync/internal/httpapi"
-	"github.com/fieldsync/fieldsync/internal/identity"
-	"github.com/fieldsync/fieldsync/internal/media"
-	"github.com/fieldsync/fieldsync/internal/records"
 	"github.com/fieldsync/fieldsync/internal/store/mongo/mongotest"
 	"github.com/fieldsync/fieldsync/internal/store/sqlite"
 )
@@ -30,28 +24,7 @@ func TestMain(m *testing.M) { os.Exit(mongotest.RunMain(m)) }
 // cmd/fieldsync wires it), its handler wrapped by wrap unless nil.
 func newFleetCLI(t *testing.T, st domain.Store, wrap func(http.Handler) http.Handler) *cli {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.DiscardHandler)
-	ids, err := identity.New(ctx, identity.Config{Store: st, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ids.Bootstrap(ctx, adminPassword); err != nil {
-		t.Fatal(err)
-	}
-	fs := forms.NewService(forms.ServiceConfig{Store: st})
-	recs := records.New(records.Config{Store: st, Forms: records.FormsOf(fs), Logger: log})
-	med := media.New(media.Config{Store: st, Records: recs, Logger: log})
-	h, err := httpapi.New(httpapi.Config{Store: st, Logger: log, Authenticator: ids, Identity: ids, Forms: fs, Records: recs, Media: med})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var handler http.Handler = h
-	if wrap != nil {
-		handler = wrap(h)
-	}
-	srv := httptest.NewServer(handler)
-	t.Cleanup(srv.Close)
+	srv := newServerOn(t, st, wrap)
 	c := &cli{t: t, env: map[string]string{"FSCTL_CONFIG": filepath.Join(t.TempDir(), "fsctl.json")}}
 	c.must(adminPassword+"\n", "login", "--server", srv.URL, "--username", "admin")
 	return c

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/internal/domain"
 	"github.com/fieldsync/fieldsync/internal/forms"
 	"github.com/fieldsync/fieldsync/internal/httpapi"
 	"github.com/fieldsync/fieldsync/internal/identity"
@@ -39,11 +40,18 @@ func newServer(t *testing.T) *httptest.Server {
 // fails some requests, say) unless wrap is nil.
 func newServerWith(t *testing.T, wrap func(http.Handler) http.Handler) *httptest.Server {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fieldsync.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "fieldsync.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = st.Close() }) // cleanups run last first: after srv.Close
+	return newServerOn(t, st, wrap)
+}
+
+// newServerOn is newServerWith on the store st (SQLite or MongoDB).
+func newServerOn(t *testing.T, st domain.Store, wrap func(http.Handler) http.Handler) *httptest.Server {
+	t.Helper()
+	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	ids, err := identity.New(ctx, identity.Config{Store: st, Logger: log})
 	if err != nil {
@@ -65,10 +73,7 @@ func newServerWith(t *testing.T, wrap func(http.Handler) http.Handler) *httptest
 		handler = wrap(h)
 	}
 	srv := httptest.NewServer(handler)
-	t.Cleanup(func() {
-		srv.Close()
-		_ = st.Close()
-	})
+	t.Cleanup(srv.Close)
 	return srv
 }
 
