@@ -190,7 +190,9 @@ func (s *Store) readRecordChunk(ctx context.Context, q querier, st *sql.Stmt, pr
 		}
 		out[r.ID] = r
 	}
-	return rows.Close()
+	// An error that ended the rows early is in Err, not in Close: a record
+	// left unread must not pass for one that does not exist.
+	return rows.Err()
 }
 
 // recordState is what WriteRecords knows of one record while it decides a batch.
@@ -484,7 +486,9 @@ func (s *Store) loadRecordStates(ctx context.Context, tx *sql.Tx, writes []domai
 					return nil, err
 				}
 			}
-			if err := rows.Close(); err != nil {
+			// As in readRecordChunk: a read that ended early is an error,
+			// not records that do not exist.
+			if err := cmp.Or(rows.Err(), rows.Close()); err != nil {
 				return nil, err
 			}
 		}

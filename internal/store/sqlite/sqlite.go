@@ -9,6 +9,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -275,7 +276,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			applied[v] = true
 		}
-		if err := rows.Close(); err != nil {
+		if err := cmp.Or(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
 		for _, m := range ms {
