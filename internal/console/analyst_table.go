@@ -192,9 +192,11 @@ func (c *Console) analystSubmissions(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	// FormRecords checked the query; the total counts what it lists,
+	// tombstones included.
 	cq := q
-	cq.IncludeDeleted = true // as FormRecords lists them
-	total, err := c.cfg.Records.CountRecords(ctx, cq)
+	cq.IncludeDeleted = true
+	total, err := c.cfg.Store.CountRecords(ctx, cq)
 	if err != nil {
 		return err
 	}

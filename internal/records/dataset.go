@@ -102,16 +102,6 @@ func (s *Service) CheckQuery(ctx context.Context, q domain.RecordQuery) error {
 	return err
 }
 
-// CountRecords is the number of records q selects (its cursor, limit and
-// order play no part), counted by the store without reading them; and
-// CheckQuery's errors.
-func (s *Service) CountRecords(ctx context.Context, q domain.RecordQuery) (int, error) {
-	if err := s.CheckQuery(ctx, q); err != nil {
-		return 0, err
-	}
-	return s.store.CountRecords(ctx, q)
-}
-
 // FormRecords is the records listing of one form
 // (GET /v1/projects/{project}/forms/{form}/records): a page of the records q
 // selects, tombstones included (scripts that mirror the data need them),
