@@ -224,17 +224,7 @@ func (f *fleet) sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	if f.e.sleep != nil {
-		return f.e.sleep(ctx, d)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return f.e.wait(ctx, d)
 }
 
 // run is the tablet's life: sync, pause, sync, until its share of the new

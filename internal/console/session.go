@@ -21,13 +21,13 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/fieldsync/fieldsync/internal/domain"
+	"github.com/fieldsync/fieldsync/internal/httpapi"
 	"github.com/fieldsync/fieldsync/internal/identity"
 )
 
@@ -149,13 +149,13 @@ func (c *Console) loadSession(w http.ResponseWriter, r *http.Request) (*session,
 	}
 	ctx := r.Context()
 	p, err := c.cfg.Identity.Authenticate(ctx, access)
-	if err != nil && retryable(err) {
+	if err != nil && httpapi.Retryable(err) {
 		return nil, err
 	}
 	if err != nil {
 		pair, rerr := c.cfg.Identity.Refresh(ctx, refresh, c.cfg.API.ClientIP(r))
 		if rerr != nil {
-			if retryable(rerr) {
+			if httpapi.Retryable(rerr) {
 				return nil, rerr
 			}
 			c.clearSession(w, r)
@@ -164,7 +164,7 @@ func (c *Console) loadSession(w http.ResponseWriter, r *http.Request) (*session,
 		refresh, access = pair.RefreshToken, pair.AccessToken
 		c.setCookie(w, r, sessionCookie, refresh+"~"+access, 0)
 		if p, err = c.cfg.Identity.Authenticate(ctx, access); err != nil {
-			if retryable(err) {
+			if httpapi.Retryable(err) {
 				return nil, err
 			}
 			c.clearSession(w, r)
@@ -202,18 +202,6 @@ func (c *Console) endSession(w http.ResponseWriter, r *http.Request) error {
 
 func (c *Console) clearSession(w http.ResponseWriter, r *http.Request) {
 	c.setCookie(w, r, sessionCookie, "", -1)
-}
-
-// retryable reports whether an identity failure is the server's (store down,
-// overload, throttle) rather than the credential's.
-func retryable(err error) bool {
-	if errors.Is(err, domain.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return true
-	}
-	if e, ok := domain.AsError(err); ok {
-		return e.Kind == domain.KindUnavailable || e.Kind == domain.KindTooManyRequests
-	}
-	return false
 }
 
 // safeNext returns next if it is a path of this site ("/projects/x"), else

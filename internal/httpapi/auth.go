@@ -198,7 +198,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (domain.Pr
 	if err == nil {
 		return p, nil
 	}
-	if retryable(err) {
+	if Retryable(err) {
 		return domain.Principal{}, err
 	}
 	// Why the token failed is for the log, never for the client: it would help
@@ -214,9 +214,11 @@ func invalidToken(w http.ResponseWriter) error {
 		Title: "Authentication required", Detail: "the access token is not valid"}
 }
 
-// retryable reports whether an authentication failure is the server's (store
-// down, overload), not the token's.
-func retryable(err error) bool {
+// Retryable reports whether an authentication failure is the server's (store
+// down, overload, throttle), not the credential's: the caller may try again
+// later, and must not treat the credential as bad (the console keeps its
+// session on such an error instead of signing the user out).
+func Retryable(err error) bool {
 	if errors.Is(err, domain.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
